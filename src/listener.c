@@ -1,0 +1,209 @@
+/*
+ * listener.c -- listening sockets.
+ *
+ * For the receiver to map payload pages, every segment must carry whole
+ * pages.  Without NIC header split that needs an MSS that is a page
+ * multiple, which the daemon forces with TCP_MAXSEG on the listening socket
+ * (accepted sockets inherit it; the MSS option in our SYN-ACK carries it to
+ * the sender).  With TCP timestamps on, 12 bytes of options come out of
+ * each segment, so the value is k * 4096 + 12.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/tcp.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "zcrecvd.h"
+
+#define LISTEN_BACKLOG		128
+
+struct listener {
+	struct evconnlistener	*evl;
+	struct event		*ev_resume;
+	struct listener		*next;
+};
+
+static struct listener	*listeners;
+
+/* Bytes of TCP options in every segment: 12 with timestamps, else 0. */
+static int
+listener_tcp_options(void)
+{
+	FILE	*fp;
+	int	 ts = 1;
+
+	if ((fp = fopen("/proc/sys/net/ipv4/tcp_timestamps", "r")) != NULL) {
+		if (fscanf(fp, "%d", &ts) != 1)
+			ts = 1;
+		fclose(fp);
+	}
+	return (ts ? 12 : 0);
+}
+
+/*
+ * Set the page-multiple MSS.  auto: the largest k * 4096 + options the
+ * kernel accepts.  Returns the value set, 0 for none.
+ */
+static int
+listener_page_mss(int fd, int page_mss)
+{
+	int	 k, v, opt;
+
+	if (page_mss == PAGE_MSS_OFF)
+		return (0);
+	if (page_mss != PAGE_MSS_AUTO) {
+		if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &page_mss,
+		    sizeof(page_mss)) == -1) {
+			log_warn("TCP_MAXSEG %d", page_mss);
+			return (0);
+		}
+		return (page_mss);
+	}
+	opt = listener_tcp_options();
+	for (k = 32767 / ZC_BLOCK; k >= 1; k--) {
+		v = k * ZC_BLOCK + opt;
+		if (v <= 32767 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v,
+		    sizeof(v)) == 0)
+			return (v);
+	}
+	log_warnx("no page-multiple MSS accepted: payload will be copied");
+	return (0);
+}
+
+/* libevent: a connection was accepted. */
+static void
+listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	conn_accept(fd, sa, salen);
+}
+
+/* libevent: time to accept again after running out of descriptors. */
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*l = arg;
+
+	evconnlistener_enable(l->evl);
+}
+
+/* libevent: accept failed.  Out of descriptors: back off for a second. */
+static void
+listener_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener	*l = arg;
+	struct timeval	 tv = { 1, 0 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		log_warnx("accept: %s: pausing for 1 s", strerror(err));
+		evconnlistener_disable(evl);
+		evtimer_add(l->ev_resume, &tv);
+		return;
+	}
+	log_warnx("accept: %s", strerror(err));
+}
+
+/* Open one socket for one address. */
+static int
+listener_bind(struct addrinfo *ai, int page_mss, const char *text)
+{
+	struct listener		*l;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 host[NI_MAXHOST], port[NI_MAXSERV];
+	int			 fd, on = 1, mss;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		log_warn("%s: socket", text);
+		return (-1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	mss = listener_page_mss(fd, page_mss);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		log_warn("%s: bind", text);
+		close(fd);
+		return (-1);
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->evl = evconnlistener_new(ev_base, listener_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	l->ev_resume = evtimer_new(ev_base, listener_resume_cb, l);
+	if (l->evl == NULL || l->ev_resume == NULL)
+		fatalx("evconnlistener_new");
+	evconnlistener_set_error_cb(l->evl, listener_error_cb);
+	l->next = listeners;
+	listeners = l;
+	getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), port,
+	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	log_info("listening on %s%s%s:%s (page_mss %d)",
+	    ss.ss_family == AF_INET6 ? "[" : "", host,
+	    ss.ss_family == AF_INET6 ? "]" : "", port, mss);
+	return (0);
+}
+
+/* Open every configured listener; -1 if any address cannot be bound. */
+int
+listener_open(struct conf *c)
+{
+	struct addrinfo	 hints, *res, *ai;
+	size_t		 i;
+	int		 r;
+
+	for (i = 0; i < c->nlisten; i++) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		r = getaddrinfo(c->listen[i].host, c->listen[i].port, &hints,
+		    &res);
+		if (r != 0) {
+			log_warnx("%s:%d: listen %s: %s", c->file,
+			    c->listen[i].line, c->listen[i].text,
+			    gai_strerror(r));
+			return (-1);
+		}
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			if (listener_bind(ai, c->page_mss,
+			    c->listen[i].text) == -1) {
+				freeaddrinfo(res);
+				return (-1);
+			}
+		}
+		freeaddrinfo(res);
+	}
+	return (0);
+}
+
+/* Stop accepting and free the listeners. */
+void
+listener_close(void)
+{
+	struct listener	*l;
+
+	while ((l = listeners) != NULL) {
+		listeners = l->next;
+		evconnlistener_free(l->evl);
+		event_free(l->ev_resume);
+		free(l);
+	}
+}

@@ -1,0 +1,143 @@
+/*
+ * log.c -- OpenBSD-style logging to stderr.
+ *
+ * Under systemd (JOURNAL_STREAM set, or forced) each line carries an
+ * sd-daemon "<N>" priority prefix so the journal keeps the level; on a
+ * terminal lines are prefixed with the program name.  log_warn appends
+ * strerror(errno) and leaves errno as it found it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "util.h"
+
+static const char	*log_procname = "zcrecvd";
+static int		 log_level = LOG_LEVEL_INFO;
+static int		 log_prefix;	/* sd-daemon <N> priority prefixes */
+
+/* Set the program name, level and whether to use sd-daemon prefixes. */
+void
+log_init(const char *name, int level, int sd_prefix)
+{
+	log_procname = name;
+	log_level = level;
+	log_prefix = sd_prefix;
+}
+
+/* Change the level (on config reload, -d). */
+void
+log_setlevel(int level)
+{
+	log_level = level;
+}
+
+/* Current level. */
+int
+log_getlevel(void)
+{
+	return (log_level);
+}
+
+/* Write one line at a syslog priority, optionally with an errno text. */
+static void
+vlog(int pri, const char *errstr, const char *fmt, va_list ap)
+{
+	char	 buf[2048];
+	int	 saved = errno;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (log_prefix)
+		fprintf(stderr, "<%d>", pri);
+	else
+		fprintf(stderr, "%s: ", log_procname);
+	if (errstr != NULL)
+		fprintf(stderr, "%s: %s\n", buf, errstr);
+	else
+		fprintf(stderr, "%s\n", buf);
+	fflush(stderr);
+	errno = saved;
+}
+
+/* Warning with strerror(errno) appended. */
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	if (log_level < LOG_LEVEL_WARN)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, strerror(saved), fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+/* Warning without errno. */
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_WARN)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Informational message. */
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_INFO)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_INFO, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Debug message, only with -d or log level debug. */
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Fatal error with strerror(errno): exit 1. */
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, saved != 0 ? strerror(saved) : NULL, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Fatal error without errno: exit 1. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, NULL, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,534 @@
+/*
+ * proto.c -- encode and decode zcrecvd protocol records.
+ *
+ * Every length is checked here before anything is read: the header decoder
+ * bounds the body length by record type, and each body decoder checks that
+ * its variable parts add up to exactly the body it was given.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "zcproto.h"
+#include "util.h"
+
+static const char *type_names[] = {
+	"none", "HELLO", "FILE", "ACCEPT", "DATA", "END", "RESULT", "ERROR"
+};
+
+static const char *code_names[] = {
+	"ok", "protocol", "version", "name", "exists", "destination", "io",
+	"digest", "size", "nospace", "denied", "timeout", "internal",
+	"shutdown"
+};
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, v);
+}
+
+static uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* Return the name of a record type for messages. */
+const char *
+proto_type_name(unsigned int type)
+{
+	if (type > ZC_T_MAX)
+		return ("unknown");
+	return (type_names[type]);
+}
+
+/* Return the short name of a result code (used in logs and JSON). */
+const char *
+proto_code_name(unsigned int code)
+{
+	if (code > ZC_E_MAX)
+		return ("unknown");
+	return (code_names[code]);
+}
+
+/* Write a record header. */
+void
+proto_hdr_encode(uint8_t *p, uint16_t type, uint32_t len, uint64_t arg)
+{
+	put16(p, type);
+	put16(p + 2, 0);
+	put32(p + 4, len);
+	put64(p + 8, arg);
+}
+
+/*
+ * Decode and bound a record header.  After this the body length is known to
+ * be legal for the type, so the caller may read exactly that many bytes.
+ */
+int
+proto_hdr_decode(const uint8_t *p, struct zc_hdr *h, char **cause)
+{
+	uint32_t	min, max;
+
+	h->type = get16(p);
+	h->flags = get16(p + 2);
+	h->len = get32(p + 4);
+	h->arg = get64(p + 8);
+
+	if (h->type == 0 || h->type > ZC_T_MAX) {
+		*cause = xasprintf("unknown record type %u", h->type);
+		return (-1);
+	}
+	if (h->flags != 0) {
+		*cause = xasprintf("%s record with flags %#x",
+		    proto_type_name(h->type), h->flags);
+		return (-1);
+	}
+	if (h->type != ZC_T_DATA && h->arg != 0) {
+		*cause = xasprintf("%s record with nonzero argument",
+		    proto_type_name(h->type));
+		return (-1);
+	}
+	switch (h->type) {
+	case ZC_T_HELLO:
+		min = max = ZC_HELLO_LEN;
+		break;
+	case ZC_T_FILE:
+		min = ZC_FILE_LEN + 1;
+		max = ZC_FILE_LEN + ZC_NAME_MAX + ZC_DEST_MAX;
+		break;
+	case ZC_T_ACCEPT:
+		min = max = ZC_ACCEPT_LEN;
+		break;
+	case ZC_T_DATA:
+		if (h->arg % ZC_BLOCK != 0) {
+			*cause = xasprintf("DATA offset %llu not a multiple "
+			    "of %u", (unsigned long long)h->arg, ZC_BLOCK);
+			return (-1);
+		}
+		min = 1;
+		max = ZC_DATA_MAX;
+		break;
+	case ZC_T_END:
+		min = max = ZC_END_LEN;
+		break;
+	case ZC_T_RESULT:
+		min = ZC_RESULT_LEN;
+		max = ZC_RESULT_LEN + ZC_MSG_MAX;
+		break;
+	default: /* ZC_T_ERROR */
+		min = ZC_ERROR_LEN;
+		max = ZC_ERROR_LEN + ZC_MSG_MAX;
+		break;
+	}
+	if (h->len < min || h->len > max) {
+		*cause = xasprintf("%s record length %u out of range %u-%u",
+		    proto_type_name(h->type), h->len, min, max);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Encode our HELLO record; returns the record length. */
+size_t
+proto_hello_encode(uint8_t *p, size_t size)
+{
+	if (size < ZC_HDR_LEN + ZC_HELLO_LEN)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_HELLO, ZC_HELLO_LEN, 0);
+	p += ZC_HDR_LEN;
+	put32(p, ZC_PROTO_MAGIC);
+	put16(p + 4, ZC_PROTO_VERSION);
+	put16(p + 6, 0);
+	put32(p + 8, ZC_BLOCK);
+	put32(p + 12, 0);
+	return (ZC_HDR_LEN + ZC_HELLO_LEN);
+}
+
+/*
+ * Decode a HELLO body.  Magic and block size must match; the version is
+ * returned for the caller to judge, so it can answer with ZC_E_VERSION.
+ */
+int
+proto_hello_decode(const uint8_t *p, size_t len, struct zc_hello *hello,
+    char **cause)
+{
+	if (len != ZC_HELLO_LEN) {
+		*cause = xasprintf("HELLO length %zu", len);
+		return (-1);
+	}
+	hello->magic = get32(p);
+	hello->version = get16(p + 4);
+	hello->block = get32(p + 8);
+	if (hello->magic != ZC_PROTO_MAGIC) {
+		*cause = xasprintf("bad magic %#x: not a zcsend peer",
+		    hello->magic);
+		return (-1);
+	}
+	if (get16(p + 6) != 0 || get32(p + 12) != 0) {
+		*cause = xasprintf("HELLO reserved fields not zero");
+		return (-1);
+	}
+	if (hello->block != ZC_BLOCK) {
+		*cause = xasprintf("block size %u, expected %u", hello->block,
+		    ZC_BLOCK);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Encode a FILE record; returns the record length. */
+size_t
+proto_file_encode(uint8_t *p, size_t size, const struct zc_file *f)
+{
+	size_t	nlen = strlen(f->name), dlen = strlen(f->dest);
+	size_t	blen = ZC_FILE_LEN + nlen + dlen;
+
+	if (nlen > ZC_NAME_MAX || dlen > ZC_DEST_MAX ||
+	    size < ZC_HDR_LEN + blen)
+		fatalx("%s: name too long or buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_FILE, blen, 0);
+	p += ZC_HDR_LEN;
+	put64(p, f->size);
+	put32(p + 8, f->mode);
+	put32(p + 12, f->digest_alg);
+	put16(p + 16, nlen);
+	put16(p + 18, dlen);
+	put32(p + 20, 0);
+	memcpy(p + ZC_FILE_LEN, f->name, nlen);
+	memcpy(p + ZC_FILE_LEN + nlen, f->dest, dlen);
+	return (ZC_HDR_LEN + blen);
+}
+
+/*
+ * Decode a FILE body.  The name is only copied out here, not judged:
+ * proto_name_check() does that, so the receiver can answer ZC_E_NAME.
+ * An embedded NUL is kept visible to the check by the separate length.
+ */
+int
+proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
+    char **cause)
+{
+	uint16_t	nlen, dlen;
+
+	if (len < ZC_FILE_LEN) {
+		*cause = xasprintf("FILE length %zu too short", len);
+		return (-1);
+	}
+	f->size = get64(p);
+	f->mode = get32(p + 8);
+	f->digest_alg = get32(p + 12);
+	nlen = get16(p + 16);
+	dlen = get16(p + 18);
+	if (get32(p + 20) != 0) {
+		*cause = xasprintf("FILE reserved field not zero");
+		return (-1);
+	}
+	if (nlen == 0 || nlen > ZC_NAME_MAX) {
+		*cause = xasprintf("FILE name length %u out of range 1-%u",
+		    nlen, ZC_NAME_MAX);
+		return (-1);
+	}
+	if (dlen > ZC_DEST_MAX) {
+		*cause = xasprintf("FILE destination length %u over %u", dlen,
+		    ZC_DEST_MAX);
+		return (-1);
+	}
+	if ((size_t)ZC_FILE_LEN + nlen + dlen != len) {
+		*cause = xasprintf("FILE lengths %u+%u do not match record "
+		    "length %zu", nlen, dlen, len);
+		return (-1);
+	}
+	if (f->digest_alg > ZC_DIGEST_XXH3_128) {
+		*cause = xasprintf("unknown digest algorithm %u",
+		    f->digest_alg);
+		return (-1);
+	}
+	if (memchr(p + ZC_FILE_LEN, '\0', nlen) != NULL) {
+		*cause = xasprintf("file name contains NUL");
+		return (-1);
+	}
+	if (memchr(p + ZC_FILE_LEN + nlen, '\0', dlen) != NULL) {
+		*cause = xasprintf("destination name contains NUL");
+		return (-1);
+	}
+	memcpy(f->name, p + ZC_FILE_LEN, nlen);
+	f->name[nlen] = '\0';
+	memcpy(f->dest, p + ZC_FILE_LEN + nlen, dlen);
+	f->dest[dlen] = '\0';
+	return (0);
+}
+
+/* Encode an ACCEPT record; returns the record length. */
+size_t
+proto_accept_encode(uint8_t *p, size_t size, uint64_t offset)
+{
+	if (size < ZC_HDR_LEN + ZC_ACCEPT_LEN)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_ACCEPT, ZC_ACCEPT_LEN, 0);
+	put64(p + ZC_HDR_LEN, offset);
+	put64(p + ZC_HDR_LEN + 8, 0);
+	return (ZC_HDR_LEN + ZC_ACCEPT_LEN);
+}
+
+/* Decode an ACCEPT body. */
+int
+proto_accept_decode(const uint8_t *p, size_t len, uint64_t *offset,
+    char **cause)
+{
+	if (len != ZC_ACCEPT_LEN || get64(p + 8) != 0) {
+		*cause = xasprintf("malformed ACCEPT");
+		return (-1);
+	}
+	*offset = get64(p);
+	if (*offset % ZC_BLOCK != 0) {
+		*cause = xasprintf("ACCEPT offset %llu not block aligned",
+		    (unsigned long long)*offset);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Encode an END record; returns the record length. */
+size_t
+proto_end_encode(uint8_t *p, size_t size, const struct zc_end *e)
+{
+	if (size < ZC_HDR_LEN + ZC_END_LEN)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_END, ZC_END_LEN, 0);
+	p += ZC_HDR_LEN;
+	put32(p, e->digest_alg);
+	put32(p + 4, 0);
+	put64(p + 8, 0);
+	memcpy(p + 16, e->digest, ZC_DIGEST_LEN);
+	return (ZC_HDR_LEN + ZC_END_LEN);
+}
+
+/* Decode an END body. */
+int
+proto_end_decode(const uint8_t *p, size_t len, struct zc_end *e, char **cause)
+{
+	if (len != ZC_END_LEN || get32(p + 4) != 0 || get64(p + 8) != 0) {
+		*cause = xasprintf("malformed END");
+		return (-1);
+	}
+	e->digest_alg = get32(p);
+	if (e->digest_alg > ZC_DIGEST_XXH3_128) {
+		*cause = xasprintf("unknown digest algorithm %u",
+		    e->digest_alg);
+		return (-1);
+	}
+	memcpy(e->digest, p + 16, ZC_DIGEST_LEN);
+	return (0);
+}
+
+/* Encode a RESULT record; the message is cut at ZC_MSG_MAX. */
+size_t
+proto_result_encode(uint8_t *p, size_t size, const struct zc_result *r)
+{
+	size_t	mlen = strnlen(r->msg, ZC_MSG_MAX);
+
+	if (size < ZC_HDR_LEN + ZC_RESULT_LEN + mlen)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_RESULT, ZC_RESULT_LEN + mlen, 0);
+	p += ZC_HDR_LEN;
+	put16(p, r->code);
+	put16(p + 2, mlen);
+	put32(p + 4, r->digest_alg);
+	put64(p + 8, r->bytes);
+	put64(p + 16, 0);
+	memcpy(p + 24, r->digest, ZC_DIGEST_LEN);
+	memcpy(p + ZC_RESULT_LEN, r->msg, mlen);
+	return (ZC_HDR_LEN + ZC_RESULT_LEN + mlen);
+}
+
+/* Decode a RESULT body. */
+int
+proto_result_decode(const uint8_t *p, size_t len, struct zc_result *r,
+    char **cause)
+{
+	uint16_t	mlen;
+
+	if (len < ZC_RESULT_LEN) {
+		*cause = xasprintf("RESULT length %zu too short", len);
+		return (-1);
+	}
+	r->code = get16(p);
+	mlen = get16(p + 2);
+	r->digest_alg = get32(p + 4);
+	r->bytes = get64(p + 8);
+	if (mlen > ZC_MSG_MAX || (size_t)ZC_RESULT_LEN + mlen != len) {
+		*cause = xasprintf("RESULT message length %u does not match "
+		    "record length %zu", mlen, len);
+		return (-1);
+	}
+	if (get64(p + 16) != 0 || r->digest_alg > ZC_DIGEST_XXH3_128) {
+		*cause = xasprintf("malformed RESULT");
+		return (-1);
+	}
+	memcpy(r->digest, p + 24, ZC_DIGEST_LEN);
+	memcpy(r->msg, p + ZC_RESULT_LEN, mlen);
+	r->msg[mlen] = '\0';
+	return (0);
+}
+
+/* Encode an ERROR record; the message is cut at ZC_MSG_MAX. */
+size_t
+proto_error_encode(uint8_t *p, size_t size, uint16_t code, const char *msg)
+{
+	size_t	mlen = strnlen(msg, ZC_MSG_MAX);
+
+	if (size < ZC_HDR_LEN + ZC_ERROR_LEN + mlen)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_ERROR, ZC_ERROR_LEN + mlen, 0);
+	p += ZC_HDR_LEN;
+	put16(p, code);
+	put16(p + 2, mlen);
+	put32(p + 4, 0);
+	memcpy(p + ZC_ERROR_LEN, msg, mlen);
+	return (ZC_HDR_LEN + ZC_ERROR_LEN + mlen);
+}
+
+/* Decode an ERROR body. */
+int
+proto_error_decode(const uint8_t *p, size_t len, struct zc_error *e,
+    char **cause)
+{
+	uint16_t	mlen;
+
+	if (len < ZC_ERROR_LEN) {
+		*cause = xasprintf("ERROR length %zu too short", len);
+		return (-1);
+	}
+	e->code = get16(p);
+	mlen = get16(p + 2);
+	if (mlen > ZC_MSG_MAX || (size_t)ZC_ERROR_LEN + mlen != len ||
+	    get32(p + 4) != 0) {
+		*cause = xasprintf("malformed ERROR");
+		return (-1);
+	}
+	memcpy(e->msg, p + ZC_ERROR_LEN, mlen);
+	e->msg[mlen] = '\0';
+	return (0);
+}
+
+/*
+ * Judge a file name from the network.  Only a plain base name is legal: the
+ * receiver resolves it in the destination directory and nowhere else.
+ */
+int
+proto_name_check(const char *name, size_t len, char **cause)
+{
+	size_t	i;
+
+	if (len == 0) {
+		*cause = xasprintf("empty file name");
+		return (-1);
+	}
+	if (len > ZC_NAME_MAX) {
+		*cause = xasprintf("file name longer than %u bytes",
+		    ZC_NAME_MAX);
+		return (-1);
+	}
+	if (name[0] == '/') {
+		*cause = xasprintf("absolute file name");
+		return (-1);
+	}
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.')) {
+		*cause = xasprintf("file name is . or ..");
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (c == '\0') {
+			*cause = xasprintf("file name contains NUL");
+			return (-1);
+		}
+		if (c == '/') {
+			*cause = xasprintf("file name contains /");
+			return (-1);
+		}
+		if (c < 0x20 || c == 0x7f) {
+			*cause = xasprintf("file name contains control "
+			    "character %#x", c);
+			return (-1);
+		}
+	}
+	if (len >= 9 && memcmp(name, ".zcrecvd.", 9) == 0) {
+		*cause = xasprintf("file name uses the reserved prefix "
+		    ".zcrecvd.");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Judge a destination name: empty (default) or [A-Za-z0-9_.-]. */
+int
+proto_dest_check(const char *dest, size_t len, char **cause)
+{
+	size_t	i;
+
+	if (len > ZC_DEST_MAX) {
+		*cause = xasprintf("destination name longer than %u bytes",
+		    ZC_DEST_MAX);
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = dest[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		    (c == '.' && i > 0))
+			continue;
+		*cause = xasprintf("destination name contains %s",
+		    c < 0x20 || c >= 0x7f ? "a control or non-ASCII byte" :
+		    "a character other than A-Z a-z 0-9 _ - .");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Format a digest as 32 lowercase hex digits. */
+void
+proto_digest_hex(const uint8_t *d, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int		  i;
+
+	for (i = 0; i < ZC_DIGEST_LEN; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 0xf];
+	}
+	out[2 * ZC_DIGEST_LEN] = '\0';
+}

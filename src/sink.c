@@ -1,0 +1,383 @@
+/*
+ * sink.c -- put payload bytes into the staging file.
+ *
+ * A sink is opened per file.  Bytes arrive either as pointers (mapped pages
+ * or a copy buffer: sink_write) or stay in the kernel (socket -> pipe ->
+ * file: sink_splice).  The digest is computed here, on the bytes as they
+ * pass, while they arrive in order; bytes we never see (splice) are hashed
+ * at the end by reading the staging file back from the page cache.
+ *
+ * SINK_DIRECT writes with O_DIRECT straight from the mapped pages: no copy
+ * at all.  A write that is not aligned for O_DIRECT cannot be issued as
+ * such; the last partial block is padded in an aligned buffer and the file
+ * truncated to size afterwards, and anything else unaligned (rare: a peer
+ * whose segments are not page multiples) turns O_DIRECT off for the rest
+ * of the file, so direct and buffered writes never share a block.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zcrecvd.h"
+
+#define SINK_PIPESZ		(1U << 20)
+#define SINK_READBACK		(1U << 20)
+
+static const char *sink_names[] = {
+	"direct", "write", "vmsplice", "splice", "copy"
+};
+
+/* Name of a sink kind for logs. */
+const char *
+sink_name(int kind)
+{
+	return (sink_names[kind]);
+}
+
+/* Turn O_DIRECT on or off on the staging file. */
+static int
+sink_set_direct(struct sink *s, int on, char **cause)
+{
+	int	 fl;
+
+	if ((fl = fcntl(s->fd, F_GETFL)) == -1 ||
+	    fcntl(s->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == -1) {
+		*cause = xasprintf("fcntl O_DIRECT: %s", strerror(errno));
+		return (-1);
+	}
+	s->direct = on;
+	return (0);
+}
+
+/* Make the pipe splice and vmsplice go through. */
+static int
+sink_pipe(struct sink *s, char **cause)
+{
+	int	 sz;
+
+	if (s->pipe[0] != -1)
+		return (0);
+	if (pipe2(s->pipe, O_CLOEXEC) == -1) {
+		*cause = xasprintf("pipe: %s", strerror(errno));
+		return (-1);
+	}
+	if ((sz = fcntl(s->pipe[1], F_SETPIPE_SZ, SINK_PIPESZ)) == -1)
+		sz = fcntl(s->pipe[1], F_GETPIPE_SZ);
+	s->pipesz = sz > 0 ? (size_t)sz : 65536;
+	return (0);
+}
+
+/*
+ * Query O_DIRECT alignment of an open file.  Returns 1 and the alignments
+ * when the filesystem supports O_DIRECT with at most block alignment.
+ */
+static int
+sink_dio_align(int fd, unsigned int *off_align, unsigned int *mem_align)
+{
+	struct statx	 stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == -1 ||
+	    !(stx.stx_mask & STATX_DIOALIGN) || stx.stx_dio_offset_align == 0)
+		return (0);
+	if (stx.stx_dio_offset_align > ZC_BLOCK ||
+	    stx.stx_dio_mem_align > ZC_BLOCK)
+		return (0);
+	*off_align = stx.stx_dio_offset_align;
+	*mem_align = stx.stx_dio_mem_align;
+	return (1);
+}
+
+/* Can files in this directory be written with O_DIRECT?  Probe once. */
+int
+sink_probe_direct(int dirfd)
+{
+	unsigned int	 a, m;
+	int		 fd, ok;
+
+	if ((fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0600)) == -1)
+		return (0);
+	ok = sink_dio_align(fd, &a, &m) &&
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != -1;
+	close(fd);
+	return (ok);
+}
+
+/*
+ * Prepare a sink on the staging file fd for a file of the given size.
+ * kind is a SINK_*; verify says whether to compute the digest.
+ */
+int
+sink_open(struct sink *s, int kind, int fd, const struct dest *d,
+    uint64_t size, int verify, char **cause)
+{
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->fd = fd;
+	s->size = size;
+	s->pipe[0] = s->pipe[1] = -1;
+	if (verify) {
+		if ((s->hash = XXH3_createState()) == NULL)
+			fatalx("XXH3_createState");
+		XXH3_128bits_reset(s->hash);
+	}
+	if (kind == SINK_DIRECT) {
+		if (!sink_dio_align(fd, &s->dio_align, &s->dio_mem)) {
+			*cause = xasprintf("%s does not support O_DIRECT",
+			    d->path);
+			return (-1);
+		}
+		if (posix_memalign((void **)&s->pad, ZC_BLOCK, ZC_BLOCK) != 0)
+			fatalx("posix_memalign");
+		if (sink_set_direct(s, 1, cause) == -1)
+			return (-1);
+	}
+	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
+		return (sink_pipe(s, cause));
+	return (0);
+}
+
+/* Feed bytes at off to the digest if they are the next ones. */
+static void
+sink_hash(struct sink *s, const void *buf, size_t len, uint64_t off)
+{
+	if (s->hash == NULL || off != s->hashed)
+		return;
+	XXH3_128bits_update(s->hash, buf, len);
+	s->hashed += len;
+}
+
+/* pwrite all of it. */
+static int
+sink_pwrite(struct sink *s, const void *buf, size_t len, uint64_t off,
+    char **cause)
+{
+	const uint8_t	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = pwrite(s->fd, p, len, off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*cause = xasprintf("write: %s", n == 0 ? "no progress" :
+			    strerror(errno));
+			return (-1);
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* Move everything in the pipe to the file at off. */
+static int
+sink_drain_pipe(struct sink *s, size_t len, uint64_t off, char **cause)
+{
+	loff_t	 o = off;
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = splice(s->pipe[0], NULL, s->fd, &o, len, SPLICE_F_MOVE);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*cause = xasprintf("splice to file: %s", n == 0 ?
+			    "no progress" : strerror(errno));
+			return (-1);
+		}
+		len -= n;
+	}
+	return (0);
+}
+
+/* vmsplice the bytes into the pipe and splice them on to the file. */
+static int
+sink_vmsplice(struct sink *s, const void *buf, size_t len, uint64_t off,
+    char **cause)
+{
+	struct iovec	 iov;
+	size_t		 n;
+	ssize_t		 r;
+
+	while (len > 0) {
+		iov.iov_base = (void *)buf;
+		iov.iov_len = len < s->pipesz ? len : s->pipesz;
+		r = vmsplice(s->pipe[1], &iov, 1, 0);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			*cause = xasprintf("vmsplice: %s", r == 0 ?
+			    "no progress" : strerror(errno));
+			return (-1);
+		}
+		n = r;
+		if (sink_drain_pipe(s, n, off, cause) == -1)
+			return (-1);
+		buf = (const uint8_t *)buf + n;
+		off += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* O_DIRECT write; falls back as described at the top of the file. */
+static int
+sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
+    char **cause)
+{
+	size_t	 a = s->dio_align, padded;
+
+	if (s->direct && off % a == 0 && (uintptr_t)buf % s->dio_mem == 0) {
+		if (len % a == 0)
+			return (sink_pwrite(s, buf, len, off, cause));
+		if (off + len == s->size && len < ZC_BLOCK) {
+			/* The tail: pad to the block, truncate later. */
+			padded = (len + a - 1) / a * a;
+			memcpy(s->pad, buf, len);
+			memset(s->pad + len, 0, padded - len);
+			s->truncate = 1;
+			return (sink_pwrite(s, s->pad, padded, off, cause));
+		}
+	}
+	if (s->direct) {
+		log_debug("unaligned write %zu@%llu: O_DIRECT off", len,
+		    (unsigned long long)off);
+		if (sink_set_direct(s, 0, cause) == -1)
+			return (-1);
+	}
+	return (sink_pwrite(s, buf, len, off, cause));
+}
+
+/* Write len bytes from buf at file offset off and hash them. */
+int
+sink_write(struct sink *s, const void *buf, size_t len, uint64_t off,
+    char **cause)
+{
+	if (off + len > s->size) {
+		*cause = xasprintf("write beyond announced size");
+		return (-1);
+	}
+	sink_hash(s, buf, len, off);
+	switch (s->kind) {
+	case SINK_DIRECT:
+		return (sink_direct(s, buf, len, off, cause));
+	case SINK_VMSPLICE:
+		return (sink_vmsplice(s, buf, len, off, cause));
+	default:
+		return (sink_pwrite(s, buf, len, off, cause));
+	}
+}
+
+/*
+ * Splice up to len bytes from the socket through the pipe into the file at
+ * off, without seeing them.  Returns the bytes moved, 0 when the socket has
+ * nothing now (EAGAIN), or -1 with *cause (errno 0 for end of stream).
+ */
+ssize_t
+sink_splice(struct sink *s, int sock, size_t len, uint64_t off, char **cause)
+{
+	ssize_t	 n;
+
+	if (sink_pipe(s, cause) == -1)
+		return (-1);
+	if (s->direct && sink_set_direct(s, 0, cause) == -1)
+		return (-1);
+	if (len > s->pipesz)
+		len = s->pipesz;
+	n = splice(sock, NULL, s->pipe[1], NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (0);
+		*cause = xasprintf("splice from socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (n == 0) {
+		errno = 0;
+		*cause = xasprintf("connection closed");
+		return (-1);
+	}
+	if (sink_drain_pipe(s, n, off, cause) == -1)
+		return (-1);
+	return (n);
+}
+
+/* Hash [s->hashed, size) by reading the staging file back. */
+static int
+sink_readback(struct sink *s, char **cause)
+{
+	uint8_t	*buf;
+	ssize_t	 n;
+	int	 fd;
+	char	 path[64];
+
+	/* A second descriptor, so O_DIRECT on s->fd does not matter. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("reopen for digest: %s", strerror(errno));
+		return (-1);
+	}
+	buf = xmalloc(SINK_READBACK);
+	while (s->hashed < s->size) {
+		n = pread(fd, buf, SINK_READBACK, s->hashed);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*cause = xasprintf("read back for digest: %s", n == 0 ?
+			    "short file" : strerror(errno));
+			break;
+		}
+		XXH3_128bits_update(s->hash, buf, n);
+		s->hashed += n;
+	}
+	free(buf);
+	close(fd);
+	return (s->hashed == s->size ? 0 : -1);
+}
+
+/*
+ * All payload is in: cut the padding, complete the digest into digest
+ * (ZC_DIGEST_LEN bytes, canonical form).
+ */
+int
+sink_finish(struct sink *s, uint8_t *digest, char **cause)
+{
+	XXH128_canonical_t	 canon;
+
+	if (s->truncate && ftruncate(s->fd, s->size) == -1) {
+		*cause = xasprintf("truncate: %s", strerror(errno));
+		return (-1);
+	}
+	if (s->hash == NULL)
+		return (0);
+	if (s->hashed < s->size && sink_readback(s, cause) == -1)
+		return (-1);
+	XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(s->hash));
+	memcpy(digest, canon.digest, ZC_DIGEST_LEN);
+	return (0);
+}
+
+/* Free what the sink holds (the file descriptor belongs to the landing). */
+void
+sink_close(struct sink *s)
+{
+	if (s->pipe[0] != -1) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+	}
+	s->pipe[0] = s->pipe[1] = -1;
+	if (s->hash != NULL)
+		XXH3_freeState(s->hash);
+	s->hash = NULL;
+	free(s->pad);
+	s->pad = NULL;
+}

@@ -1,0 +1,146 @@
+/*
+ * tlog.c -- the transfer log: one JSON object per file and line, and the
+ * same facts as one human line on stderr.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zcrecvd.h"
+
+static int	tlog_fd = -1;
+
+/* Open (append) the transfer log. */
+int
+tlog_open(const char *path, char **cause)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	tlog_close();
+	tlog_fd = fd;
+	return (0);
+}
+
+/* Close the transfer log. */
+void
+tlog_close(void)
+{
+	if (tlog_fd != -1)
+		close(tlog_fd);
+	tlog_fd = -1;
+}
+
+/* Append s to buf as a JSON string (quoted, escaped). */
+static void
+tlog_json_str(char *buf, size_t size, size_t *off, const char *s)
+{
+	size_t	 o = *off;
+
+	if (o + 1 < size)
+		buf[o++] = '"';
+	for (; *s != '\0' && o + 7 < size; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = c;
+		} else if (c < 0x20 || c == 0x7f)
+			o += snprintf(buf + o, size - o, "\\u%04x", c);
+		else
+			buf[o++] = c;
+	}
+	if (o + 1 < size)
+		buf[o++] = '"';
+	buf[o] = '\0';
+	*off = o;
+}
+
+/* Append printf output to buf. */
+static void __attribute__((format(printf, 4, 5)))
+tlog_add(char *buf, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (*off >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off = *off + n < size ? *off + n : size - 1;
+}
+
+/*
+ * Record the outcome of one file: code ZC_OK (landed) or an error, with a
+ * message.  digest may be NULL when none was computed.
+ */
+void
+tlog_file(const char *peer, const char *dest, const struct xfer *x,
+    const char *io, const char *io_config, int code, const char *msg,
+    const uint8_t *digest)
+{
+	char		 buf[16384], hex[ZC_DIGEST_HEXLEN], ts[32];
+	size_t		 o = 0;
+	double		 secs, mb, gbps, pct, cpu_mb;
+	uint64_t	 cpu_us;
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+	const char	*result = code < 0 ? "aborted" : proto_code_name(code);
+
+	secs = (util_now_ns() - x->start_ns) / 1e9;
+	mb = x->received / 1e6;
+	gbps = secs > 0 ? x->received * 8 / secs / 1e9 : 0;
+	pct = x->received > 0 ? 100.0 * x->zc_bytes / x->received : 0;
+	cpu_us = x->cpu_ns / 1000;
+	cpu_mb = mb > 0 ? cpu_us / mb : 0;
+	if (digest != NULL)
+		proto_digest_hex(digest, hex);
+	else
+		hex[0] = '\0';
+
+	if (code == ZC_OK)
+		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
+		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", x->f.name,
+		    peer, (unsigned long long)x->received, secs, gbps, pct,
+		    cpu_mb, io, digest != NULL ? ", xxh3 " : "", hex);
+	else
+		log_warnx("failed %s from %s: %s: %s", x->f.name, peer, result,
+		    msg);
+	if (tlog_fd == -1)
+		return;
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	tlog_add(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
+	tlog_json_str(buf, sizeof(buf), &o, peer);
+	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
+	tlog_json_str(buf, sizeof(buf), &o, dest);
+	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
+	tlog_json_str(buf, sizeof(buf), &o, x->f.name);
+	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
+	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
+	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
+	    "\"cpu_us_per_mb\":%.1f,\"io\":\"%s\",\"io_config\":\"%s\","
+	    "\"digest\":\"%s%s\",\"result\":\"%s\",\"message\":",
+	    (unsigned long long)x->f.size, (unsigned long long)x->received,
+	    (unsigned long long)x->zc_bytes, (unsigned long long)x->copied,
+	    (unsigned long long)x->spliced, pct, secs,
+	    (unsigned long long)cpu_us, cpu_mb, io, io_config,
+	    digest != NULL ? "xxh3:" : "", hex, result);
+	tlog_json_str(buf, sizeof(buf), &o, msg);
+	tlog_add(buf, sizeof(buf), &o, "}\n");
+	if (write(tlog_fd, buf, o) != (ssize_t)o)
+		log_warn("transfer log write");
+}

@@ -1,0 +1,42 @@
+/*
+ * util.h -- logging and allocation helpers shared by zcrecvd and zcsend.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOG_LEVEL_ERR		0
+#define LOG_LEVEL_WARN		1
+#define LOG_LEVEL_INFO		2
+#define LOG_LEVEL_DEBUG		3
+
+/* log.c */
+void		 log_init(const char *, int, int);
+void		 log_setlevel(int);
+int		 log_getlevel(void);
+void		 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 fatal(const char *, ...) __attribute__((format(printf, 1, 2),
+		     noreturn));
+void		 fatalx(const char *, ...) __attribute__((format(printf, 1, 2),
+		     noreturn));
+
+/* util.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+char		*xstrdup(const char *);
+char		*xasprintf(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+char		*xvasprintf(const char *, va_list)
+		     __attribute__((format(printf, 1, 0)));
+int		 util_parse_hostport(const char *, char **, char **, char **);
+uint64_t	 util_now_ns(void);
+uint64_t	 util_cpu_ns(int);
+const char	*util_bytes(uint64_t, char *, size_t);
+
+#endif /* UTIL_H */

@@ -1,0 +1,179 @@
+/*
+ * zcproto.h -- the zcrecvd wire protocol, shared by zcrecvd and zcsend.
+ *
+ * One TCP connection carries records.  Every record starts with a 16-byte
+ * header, all integers big-endian:
+ *
+ *	u16 type	ZC_T_*
+ *	u16 flags	must be 0
+ *	u32 len		length of the body that follows the header
+ *	u64 arg		ZC_T_DATA: file offset of the body; 0 for every other type
+ *
+ * The sender writes every control record (header and body) with one
+ * send(MSG_EOR), so that it ends its own skb; a DATA record's header is such
+ * a control record and its body (the payload) follows in page multiples from
+ * page-aligned memory, so that the receiver can map the payload pages instead
+ * of copying them.  DATA offsets are multiples of ZC_BLOCK; a DATA body is a
+ * multiple of ZC_BLOCK except for the one that ends the file, which carries
+ * the last partial block (the "tail").
+ *
+ * Conversation (S = zcsend, R = zcrecvd):
+ *
+ *	S: HELLO		R: HELLO (or ERROR, then close)
+ *	then per file:
+ *	S: FILE			R: ACCEPT (or RESULT with an error: next file)
+ *	S: DATA...		(offsets ascending from ACCEPT's offset)
+ *	S: END			R: RESULT (landed + digest, or an error)
+ *	S closes the connection when it has no more files.
+ *
+ * A receiver that fails while payload is in flight sends RESULT with the
+ * error, reads and discards what the sender still sends, and closes.
+ * ERROR ends the connection in either direction.
+ *
+ * See doc/PROTOCOL.md for the complete description.
+ */
+#ifndef ZCPROTO_H
+#define ZCPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZC_PROTO_MAGIC		0x5a435250U	/* "ZCRP" */
+#define ZC_PROTO_VERSION	1
+
+#define ZC_HDR_LEN		16
+#define ZC_BLOCK		4096		/* payload alignment unit */
+#define ZC_CTL_MAX		4096		/* largest control record body */
+#define ZC_NAME_MAX		255		/* longest file name (NAME_MAX) */
+#define ZC_DEST_MAX		64		/* longest destination name */
+#define ZC_MSG_MAX		1024		/* longest human message */
+#define ZC_DATA_MAX		(1U << 30)	/* largest DATA body */
+#define ZC_DIGEST_LEN		16
+
+#define ZC_DEFAULT_PORT		"7733"
+
+enum zc_type {
+	ZC_T_HELLO = 1,		/* both ways: magic and version */
+	ZC_T_FILE = 2,		/* S->R: announce one file */
+	ZC_T_ACCEPT = 3,	/* R->S: send payload from this offset */
+	ZC_T_DATA = 4,		/* S->R: payload at file offset hdr.arg */
+	ZC_T_END = 5,		/* S->R: all payload sent, sender's digest */
+	ZC_T_RESULT = 6,	/* R->S: outcome of one file */
+	ZC_T_ERROR = 7,		/* either way: fatal, connection closes */
+};
+#define ZC_T_MAX		ZC_T_ERROR
+
+/* Result and error codes carried in RESULT and ERROR. */
+enum zc_code {
+	ZC_OK = 0,		/* landed (and verified when digests agree) */
+	ZC_E_PROTO = 1,		/* malformed or unexpected record */
+	ZC_E_VERSION = 2,	/* unsupported protocol version */
+	ZC_E_NAME = 3,		/* file name refused */
+	ZC_E_EXISTS = 4,	/* a file of that name exists, overwrite = no */
+	ZC_E_DEST = 5,		/* no such destination */
+	ZC_E_IO = 6,		/* receiver could not write or land the file */
+	ZC_E_DIGEST = 7,	/* digests differ */
+	ZC_E_SIZE = 8,		/* size or length out of bounds */
+	ZC_E_NOSPACE = 9,	/* destination full */
+	ZC_E_DENIED = 10,	/* not allowed */
+	ZC_E_TIMEOUT = 11,	/* peer too slow */
+	ZC_E_INTERNAL = 12,	/* receiver bug or resource shortage */
+	ZC_E_SHUTDOWN = 13,	/* receiver shutting down */
+};
+#define ZC_E_MAX		ZC_E_SHUTDOWN
+
+enum zc_digest_alg {
+	ZC_DIGEST_NONE = 0,
+	ZC_DIGEST_XXH3_128 = 1,	/* XXH3-128, canonical (big-endian) form */
+};
+
+struct zc_hdr {
+	uint16_t	type;
+	uint16_t	flags;
+	uint32_t	len;
+	uint64_t	arg;
+};
+
+/* HELLO body, 16 bytes: u32 magic, u16 version, u16 flags (0), u32 block, u32 0 */
+#define ZC_HELLO_LEN		16
+struct zc_hello {
+	uint32_t	magic;
+	uint16_t	version;
+	uint32_t	block;
+};
+
+/*
+ * FILE body, 24 bytes + name + dest: u64 size, u32 mode, u32 digest alg,
+ * u16 name_len, u16 dest_len, u32 0; then the name (no NUL), then the
+ * destination name (empty: the default destination).
+ */
+#define ZC_FILE_LEN		24
+struct zc_file {
+	uint64_t	size;
+	uint32_t	mode;
+	uint32_t	digest_alg;
+	char		name[ZC_NAME_MAX + 1];
+	char		dest[ZC_DEST_MAX + 1];
+};
+
+/* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 0 */
+#define ZC_ACCEPT_LEN		16
+
+/* END body, 24 bytes: u32 digest alg, u32 0, u64 0 (reserved), digest[16] */
+#define ZC_END_LEN		32
+struct zc_end {
+	uint32_t	digest_alg;
+	uint8_t		digest[ZC_DIGEST_LEN];
+};
+
+/*
+ * RESULT body, 40 bytes + message: u16 code, u16 msg_len, u32 digest alg,
+ * u64 bytes landed, u64 0, digest[16]; then msg_len bytes of message.
+ */
+#define ZC_RESULT_LEN		40
+struct zc_result {
+	uint16_t	code;
+	uint32_t	digest_alg;
+	uint64_t	bytes;
+	uint8_t		digest[ZC_DIGEST_LEN];
+	char		msg[ZC_MSG_MAX + 1];
+};
+
+/* ERROR body, 8 bytes + message: u16 code, u16 msg_len, u32 0; message. */
+#define ZC_ERROR_LEN		8
+struct zc_error {
+	uint16_t	code;
+	char		msg[ZC_MSG_MAX + 1];
+};
+
+/* proto.c */
+const char	*proto_type_name(unsigned int);
+const char	*proto_code_name(unsigned int);
+void		 proto_hdr_encode(uint8_t *, uint16_t, uint32_t, uint64_t);
+int		 proto_hdr_decode(const uint8_t *, struct zc_hdr *, char **);
+size_t		 proto_hello_encode(uint8_t *, size_t);
+int		 proto_hello_decode(const uint8_t *, size_t, struct zc_hello *,
+		     char **);
+size_t		 proto_file_encode(uint8_t *, size_t, const struct zc_file *);
+int		 proto_file_decode(const uint8_t *, size_t, struct zc_file *,
+		     char **);
+size_t		 proto_accept_encode(uint8_t *, size_t, uint64_t);
+int		 proto_accept_decode(const uint8_t *, size_t, uint64_t *,
+		     char **);
+size_t		 proto_end_encode(uint8_t *, size_t, const struct zc_end *);
+int		 proto_end_decode(const uint8_t *, size_t, struct zc_end *,
+		     char **);
+size_t		 proto_result_encode(uint8_t *, size_t,
+		     const struct zc_result *);
+int		 proto_result_decode(const uint8_t *, size_t,
+		     struct zc_result *, char **);
+size_t		 proto_error_encode(uint8_t *, size_t, uint16_t, const char *);
+int		 proto_error_decode(const uint8_t *, size_t, struct zc_error *,
+		     char **);
+int		 proto_name_check(const char *, size_t, char **);
+int		 proto_dest_check(const char *, size_t, char **);
+void		 proto_digest_hex(const uint8_t *, char *);
+
+#define ZC_DIGEST_HEXLEN	(ZC_DIGEST_LEN * 2 + 1)
+
+#endif /* ZCPROTO_H */

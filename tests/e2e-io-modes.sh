@@ -1,0 +1,39 @@
+#!/bin/bash
+# Every io mode lands the same files byte-identical and says so in the
+# transfer log ("io" the mode used, "io_config" the mode configured); auto
+# picks direct on a filesystem with O_DIRECT.
+. "$(dirname "$0")/lib.sh"
+
+SIZES="1 4097 $((8 * 1024 * 1024 + 123))"
+
+case $DEST_FSTYPE in
+ext2/ext3|xfs|btrfs) auto_io=direct ;;
+*) skip "destination on $DEST_FSTYPE: not sure O_DIRECT is supported" ;;
+esac
+
+for s in $SIZES; do
+	mkfile "$T/src/$s" "$s"
+done
+
+for io in direct write vmsplice splice copy auto; do
+	note "io = $io"
+	want=$io
+	[ "$io" != auto ] || want=$auto_io
+	files=()
+	for s in $SIZES; do
+		cp "$T/src/$s" "$T/src/$io-$s"
+		files+=("$T/src/$io-$s")
+	done
+	DEFAULT_EXTRA="io = $io"
+	start_daemon
+	send_ok "${files[@]}"
+	for s in $SIZES; do
+		line=$(check_file "$io-$s" "$s" "$want")
+		[ "$(field "$line" io_config)" = "$io" ] ||
+		    fail "$io-$s: io_config is not $io: $line"
+	done
+	no_staging
+	stop_daemon
+done
+check_daemon_log
+check_xfer_log

@@ -1,0 +1,413 @@
+# lib.sh -- sourced by every zcrecvd integration test.
+#
+# The harness sets ZCRECVD, ZCSEND, ZCPEER (absolute paths of the built
+# programs), SRCDIR and BUILDDIR.  Exit status: 0 pass, 1 fail, 77 skip,
+# 99 hard error (the harness itself is broken).
+#
+# A test sets SERVER_EXTRA / DEFAULT_EXTRA (lines added to [server] and
+# [default]) before start_daemon, and ALLOW_LOG (an extended regex) for the
+# daemon log lines it expects besides "listening on" and "landed".
+#
+# Nothing here needs more than bash, coreutils, grep, sed and awk.
+
+if [ -z "${BASH_VERSION:-}" ]; then
+	echo "ERROR: $0: run the tests with bash, not sh" >&2
+	exit 99
+fi
+set -euo pipefail
+shopt -s inherit_errexit
+
+# Plain "zcrecvd: " log lines and no inherited systemd hand-over, whatever
+# environment the tests are run from.
+unset JOURNAL_STREAM NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES \
+    WATCHDOG_USEC WATCHDOG_PID
+
+TEST_NAME=$(basename "$0" .sh)
+
+# Print a message and fail the test.
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	exit 1
+}
+
+# Skip the test with a reason.
+skip() {
+	echo "SKIP: $TEST_NAME: $*" >&2
+	exit 77
+}
+
+# The harness itself is broken.
+hard_error() {
+	echo "ERROR: $TEST_NAME: $*" >&2
+	exit 99
+}
+
+# Progress note for the test's .log file.
+note() {
+	echo "# $*" >&2
+}
+
+# prefix TEXT [FILE]: copy FILE (or stdin) to stdout, TEXT before each line.
+prefix() {
+	P=$1 awk '{ print ENVIRON["P"] $0 }' "${2:--}"
+}
+
+for _v in ZCRECVD ZCSEND; do
+	[ -n "${!_v:-}" ] || hard_error "$_v is not set"
+	[ -x "${!_v}" ] || hard_error "$_v=${!_v} is not executable"
+done
+unset _v
+
+# Tests that speak the raw protocol call this first.
+need_zcpeer() {
+	[ -n "${ZCPEER:-}" ] || hard_error "ZCPEER is not set"
+	[ -x "$ZCPEER" ] || hard_error "ZCPEER=$ZCPEER is not executable"
+}
+
+# --- temp dir and cleanup -------------------------------------------------
+
+# The destination must be on a disk filesystem (O_DIRECT, statx
+# STATX_DIOALIGN), so never tmpfs; fall back to the build tree if TMPDIR is.
+_base=${TMPDIR:-/tmp}
+case $(stat -f -c %T "$_base" 2>/dev/null || echo unknown) in
+tmpfs|ramfs|unknown)
+	_base=${BUILDDIR:-.}
+	;;
+esac
+T=$(mktemp -d "$_base/zcrecvd-test.XXXXXX") ||
+    hard_error "cannot make a temp dir in $_base"
+unset _base
+case $T in
+*/zcrecvd-test.??????) ;;
+*) hard_error "unexpected temp dir '$T'" ;;
+esac
+mkdir "$T/dest" "$T/src" "$T/cwd"
+DEST_FSTYPE=$(stat -f -c %T "$T/dest")
+
+DPID=				# running daemon
+DAEMON_N=0			# daemons started so far
+DLOG=				# current daemon's stderr
+BGPIDS=()			# other background processes to kill
+SERVER_EXTRA=${SERVER_EXTRA:-}
+DEFAULT_EXTRA=${DEFAULT_EXTRA:-}
+ALLOW_LOG=${ALLOW_LOG:-}
+XLOG=$T/xfer.log
+
+# True if PID is a live (not zombie) process.
+alive() {
+	local state
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+	state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "$state" != Z ]
+}
+
+# Kill a process: TERM, up to 5 s, then KILL.
+_kill_wait() {
+	local pid=$1 i
+	alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		alive "$pid" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+_cleanup() {
+	local rc=$? f p
+	set +e
+	for p in "${BGPIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	if [ -n "$DPID" ]; then
+		_kill_wait "$DPID"
+		wait "$DPID" 2>/dev/null
+	fi
+	wait 2>/dev/null
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for f in "$T"/daemon.*.log "$XLOG"; do
+			[ -s "$f" ] || continue
+			echo "--- last lines of $f:" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
+	# $T was checked above to be a zcrecvd-test.XXXXXX directory.
+	if [ -n "${KEEP_TMP:-}" ]; then
+		echo "# kept $T" >&2
+	elif [ -n "$T" ] && [ -d "$T" ]; then
+		rm -rf -- "$T"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# --- daemon ---------------------------------------------------------------
+
+# Write the daemon config to $T/zcrecvd.conf.  Extra [server] lines come
+# from SERVER_EXTRA and the arguments, extra [default] lines from
+# DEFAULT_EXTRA.
+write_config() {
+	local l
+	{
+		echo "[server]"
+		echo "listen = 127.0.0.1:0"
+		echo "transfer_log = $XLOG"
+		[ -z "$SERVER_EXTRA" ] || printf '%s\n' "$SERVER_EXTRA"
+		for l in "$@"; do
+			printf '%s\n' "$l"
+		done
+		echo
+		echo "[default]"
+		echo "path = $T/dest"
+		[ -z "$DEFAULT_EXTRA" ] || printf '%s\n' "$DEFAULT_EXTRA"
+	} >"$T/zcrecvd.conf"
+}
+
+# Start zcrecvd in the background and wait for its listening line; sets
+# DPID, DLOG and PORT.
+start_daemon() {
+	local i
+	[ -z "$DPID" ] || fail "start_daemon: a daemon is already running"
+	write_config "$@"
+	DAEMON_N=$((DAEMON_N + 1))
+	DLOG=$T/daemon.$DAEMON_N.log
+	# Started from an empty directory of its own, so that anything the
+	# daemon wrongly resolves against its cwd shows up in $T/cwd.
+	(cd "$T/cwd" && exec "$ZCRECVD" -f "$T/zcrecvd.conf") \
+	    >"$T/daemon.$DAEMON_N.out" 2>"$DLOG" </dev/null &
+	DPID=$!
+	PORT=
+	for ((i = 0; i < 100; i++)); do
+		PORT=$(sed -nE \
+		    's/^zcrecvd: listening on 127\.0\.0\.1:([0-9]+)( .*)?$/\1/p' \
+		    "$DLOG" | head -n 1)
+		[ -z "$PORT" ] || break
+		alive "$DPID" || break
+		sleep 0.1
+	done
+	if [ -z "$PORT" ]; then
+		cat "$DLOG" >&2
+		if alive "$DPID"; then
+			fail "daemon did not log 'listening on' within 10 s"
+		fi
+		local rc=0
+		wait "$DPID" || rc=$?
+		DPID=
+		fail "daemon exited with status $rc at start-up"
+	fi
+	[ "$PORT" -gt 0 ] || fail "daemon listens on port $PORT"
+	note "daemon $DAEMON_N pid $DPID on 127.0.0.1:$PORT"
+}
+
+# True while the daemon is running.
+daemon_alive() {
+	[ -n "$DPID" ] && alive "$DPID"
+}
+
+# SIGTERM the daemon, wait up to 10 s, insist on exit status 0.
+stop_daemon() {
+	local i rc=0
+	[ -n "$DPID" ] || fail "stop_daemon: no daemon running"
+	alive "$DPID" || {
+		wait "$DPID" || rc=$?
+		DPID=
+		fail "daemon died before stop_daemon (status $rc)"
+	}
+	kill -TERM "$DPID"
+	for ((i = 0; i < 100; i++)); do
+		alive "$DPID" || break
+		sleep 0.1
+	done
+	if alive "$DPID"; then
+		kill -KILL "$DPID" 2>/dev/null || true
+		wait "$DPID" 2>/dev/null || true
+		DPID=
+		fail "daemon still running 10 s after SIGTERM"
+	fi
+	wait "$DPID" || rc=$?
+	DPID=
+	[ "$rc" -eq 0 ] || fail "daemon exited with status $rc after SIGTERM"
+}
+
+# Lines a daemon may always log: listeners, landed files, and its own
+# start and stop.
+BASE_ALLOW_LOG='^zcrecvd: (listening on 127\.0\.0\.1:[0-9]+ |landed |zcrecvd [0-9][^ ]* (starting|started|ready)$|([A-Za-z ]+: )?(shutting down|exiting|stopping)( |$))'
+
+# Fail if any daemon log holds a line that is neither always allowed nor
+# matches ALLOW_LOG, or any sanitizer report.
+check_daemon_log() {
+	local f bad
+	for f in "$T"/daemon.*.log; do
+		[ -e "$f" ] || continue
+		if grep -nE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$f" >&2; then
+			fail "sanitizer report in $(basename "$f")"
+		fi
+		bad=$(grep -vE "$BASE_ALLOW_LOG" "$f" |
+		    { if [ -n "$ALLOW_LOG" ]; then grep -vE "$ALLOW_LOG"; else cat; fi; } ||
+		    true)
+		if [ -n "$bad" ]; then
+			printf '%s\n' "$bad" | prefix 'unexpected: ' >&2
+			fail "unexpected lines in $(basename "$f")"
+		fi
+	done
+}
+
+# --- files ----------------------------------------------------------------
+
+# mkfile PATH SIZE: SIZE random bytes.
+mkfile() {
+	head -c "$2" /dev/urandom >"$1"
+	[ "$(stat -c %s "$1")" -eq "$2" ] || hard_error "mkfile $1 $2"
+}
+
+# same PATH1 PATH2: byte-identical, or fail.
+same() {
+	[ -f "$2" ] || fail "$2 does not exist"
+	cmp -- "$1" "$2" >&2 || fail "$2 differs from $1"
+}
+
+# Skip unless the temp dir's filesystem has BYTES free.
+need_space() {
+	local avail
+	avail=$(df -P -B1 "$T" | awk 'NR == 2 { print $4 }')
+	[ "$avail" -ge "$1" ] || skip "need $1 bytes free in $T, have $avail"
+}
+
+# Staging files left in the destination (prints them).
+staging_files() {
+	find "$T/dest" -maxdepth 1 -name '.zcrecvd.*' -print
+}
+
+# Fail if a staging file is left in the destination.
+no_staging() {
+	local left
+	left=$(staging_files)
+	[ -z "$left" ] || fail "staging files left in dest: $left"
+}
+
+# --- transfer log ---------------------------------------------------------
+
+# json_field LINE KEY: print the value of KEY (a string without its quotes,
+# or a number), or fail with status 1 if absent.  Escapes are left as they
+# are.
+json_field() {
+	local v
+	v=$(printf '%s\n' "$1" | sed -nE \
+	    's/^.*[{,][[:space:]]*"'"$2"'"[[:space:]]*:[[:space:]]*("([^"\\]|\\.)*"|[^,}[:space:]]+).*$/\1/p')
+	[ -n "$v" ] || return 1
+	case $v in
+	\"*\") v=${v#\"}; v=${v%\"} ;;
+	esac
+	printf '%s\n' "$v"
+}
+
+# xfer_lines NAME: the transfer log lines for file NAME (a name that needs
+# no JSON escaping).
+xfer_lines() {
+	[ -f "$XLOG" ] || return 0
+	grep -E "\"name\"[[:space:]]*:[[:space:]]*\"$(re_quote "$1")\"" "$XLOG" || true
+}
+
+# wait_xfer NAME [COUNT]: wait up to 10 s until the transfer log has COUNT
+# (default 1) lines for NAME, then print the last one.  The daemon may
+# write the line just after it answers the sender.
+wait_xfer() {
+	local n=${2:-1} i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(xfer_lines "$1" | wc -l)" -lt "$n" ] || break
+		sleep 0.1
+	done
+	[ "$(xfer_lines "$1" | wc -l)" -ge "$n" ] ||
+	    fail "no transfer log line (want $n) for '$1' within 10 s"
+	xfer_lines "$1" | tail -n 1
+}
+
+# field LINE KEY: like json_field, but fail the test if KEY is missing.
+field() {
+	json_field "$1" "$2" || fail "no \"$2\" in transfer log line: $1"
+}
+
+# Every transfer log line must be one JSON object.
+check_xfer_log() {
+	local bad
+	[ -f "$XLOG" ] || return 0
+	bad=$(grep -vnE '^\{".*\}$' "$XLOG" || true)
+	[ -z "$bad" ] || fail "transfer log lines that are not JSON objects: $bad"
+}
+
+# check_landed NAME SIZE: exactly one transfer log line for NAME, result
+# ok, size and bytes SIZE; prints the line.
+check_landed() {
+	local line n
+	line=$(wait_xfer "$1")
+	n=$(xfer_lines "$1" | wc -l)
+	[ "$n" -eq 1 ] || fail "$n transfer log lines for $1, expected 1"
+	[ "$(field "$line" result)" = ok ] || fail "$1: result not ok: $line"
+	[ "$(field "$line" size)" = "$2" ] || fail "$1: size not $2: $line"
+	[ "$(field "$line" bytes)" = "$2" ] || fail "$1: bytes not $2: $line"
+	printf '%s\n' "$line"
+}
+
+# --- zcsend output --------------------------------------------------------
+
+# Escape a string for use in an extended regex.
+re_quote() {
+	printf '%s' "$1" | sed 's|[][\.*^$+?(){}]|\\&|g; s/|/\\|/g'
+}
+
+# check_summary OUT NAME SIZE: zcsend's stdout OUT has exactly one summary
+# line for NAME with SIZE bytes; prints its xxh3 digest.
+check_summary() {
+	local re n
+	re="^$(re_quote "$2"): landed, $3 bytes in [0-9]+\.[0-9]{3} s, [0-9]+\.[0-9]{2} Gbit/s, xxh3 [0-9a-f]{32} verified$"
+	n=$(grep -cE "$re" "$1" || true)
+	[ "$n" -eq 1 ] || {
+		prefix 'zcsend stdout: ' "$1" >&2
+		fail "$n zcsend summary lines for $2 ($3 bytes), expected 1"
+	}
+	grep -E "$re" "$1" | sed -nE 's/.* xxh3 ([0-9a-f]{32}) verified$/\1/p'
+}
+
+# check_digest FILE HEX JSONLINE: the transfer log digest is the one zcsend
+# printed and, if xxh128sum is installed, XXH3-128 of FILE.
+check_digest() {
+	local d
+	d=$(field "$3" digest)
+	[ "$d" = "xxh3:$2" ] ||
+	    fail "$(basename "$1"): transfer log digest $d, zcsend printed $2"
+	if command -v xxh128sum >/dev/null 2>&1; then
+		d=$(xxh128sum <"$1" | awk '{ print $1 }')
+		[ "$d" = "$2" ] ||
+		    fail "$(basename "$1"): xxh3 $2 is not XXH3-128 $d"
+	fi
+}
+
+# send_ok FILE...: zcsend the files to the daemon, insist on exit 0; stdout
+# in $T/send.out, stderr in $T/send.err.
+send_ok() {
+	local rc=0
+	"$ZCSEND" "$@" "127.0.0.1:$PORT" >"$T/send.out" 2>"$T/send.err" ||
+	    rc=$?
+	if [ "$rc" -ne 0 ]; then
+		prefix 'zcsend stdout: ' "$T/send.out" >&2
+		prefix 'zcsend stderr: ' "$T/send.err" >&2
+		fail "zcsend $* exited $rc"
+	fi
+}
+
+# check_file NAME SIZE [IO]: $T/src/NAME landed as $T/dest/NAME: same
+# bytes, zcsend summary in $T/send.out, one transfer log line with result
+# ok, right size and digest, and io IO if given.  Prints the log line.
+check_file() {
+	local hex line
+	same "$T/src/$1" "$T/dest/$1"
+	hex=$(check_summary "$T/send.out" "$1" "$2")
+	line=$(check_landed "$1" "$2")
+	check_digest "$T/src/$1" "$hex" "$line"
+	if [ $# -ge 3 ]; then
+		[ "$(field "$line" io)" = "$3" ] ||
+		    fail "$1: io $(field "$line" io), expected $3: $line"
+	fi
+	printf '%s\n' "$line"
+}

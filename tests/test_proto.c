@@ -1,0 +1,402 @@
+/*
+ * test_proto.c -- record encode/decode, including every malformed length,
+ * the file name and destination checks, and address parsing.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "zcproto.h"
+#include "util.h"
+#include "unit.h"
+
+/* Build a raw header. */
+static void
+raw_hdr(uint8_t *p, uint16_t type, uint16_t flags, uint32_t len, uint64_t arg)
+{
+	proto_hdr_encode(p, type, len, arg);
+	p[2] = flags >> 8;
+	p[3] = flags;
+}
+
+/* Decode a header; 0 if accepted. */
+static int
+hdr_ok(uint16_t type, uint16_t flags, uint32_t len, uint64_t arg)
+{
+	uint8_t		 buf[ZC_HDR_LEN];
+	struct zc_hdr	 h;
+	char		*cause = NULL;
+	int		 r;
+
+	raw_hdr(buf, type, flags, len, arg);
+	r = proto_hdr_decode(buf, &h, &cause);
+	if (r == 0)
+		r = !(h.type == type && h.len == len && h.arg == arg);
+	else
+		r = cause == NULL ? 2 : -1;	/* failures must say why */
+	free(cause);
+	return (r);
+}
+
+/* Header bounds: each type's minimum and maximum, one either side. */
+static void
+test_header(void)
+{
+	static const struct {
+		uint16_t type;
+		uint32_t min, max;
+	} t[] = {
+		{ ZC_T_HELLO, ZC_HELLO_LEN, ZC_HELLO_LEN },
+		{ ZC_T_FILE, ZC_FILE_LEN + 1, ZC_FILE_LEN + ZC_NAME_MAX +
+		    ZC_DEST_MAX },
+		{ ZC_T_ACCEPT, ZC_ACCEPT_LEN, ZC_ACCEPT_LEN },
+		{ ZC_T_DATA, 1, ZC_DATA_MAX },
+		{ ZC_T_END, ZC_END_LEN, ZC_END_LEN },
+		{ ZC_T_RESULT, ZC_RESULT_LEN, ZC_RESULT_LEN + ZC_MSG_MAX },
+		{ ZC_T_ERROR, ZC_ERROR_LEN, ZC_ERROR_LEN + ZC_MSG_MAX },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		CHECK(hdr_ok(t[i].type, 0, t[i].min, 0) == 0);
+		CHECK(hdr_ok(t[i].type, 0, t[i].max, 0) == 0);
+		CHECK(hdr_ok(t[i].type, 0, t[i].min - 1, 0) == -1);
+		CHECK(hdr_ok(t[i].type, 0, t[i].max + 1, 0) == -1);
+		CHECK(hdr_ok(t[i].type, 0, UINT32_MAX, 0) == -1);
+		CHECK(hdr_ok(t[i].type, 0, 0, 0) == -1);
+		CHECK(hdr_ok(t[i].type, 1, t[i].min, 0) == -1);
+		CHECK(hdr_ok(t[i].type, 0x8000, t[i].min, 0) == -1);
+		if (t[i].type != ZC_T_DATA) {
+			CHECK(hdr_ok(t[i].type, 0, t[i].min, 1) == -1);
+			CHECK(hdr_ok(t[i].type, 0, t[i].min, UINT64_MAX) == -1);
+		}
+	}
+	/* Unknown types. */
+	CHECK(hdr_ok(0, 0, 16, 0) == -1);
+	CHECK(hdr_ok(ZC_T_MAX + 1, 0, 16, 0) == -1);
+	CHECK(hdr_ok(0xffff, 0, 16, 0) == -1);
+	/* DATA offsets must be block aligned, any size. */
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, 0) == 0);
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, ZC_BLOCK * 12345ULL) == 0);
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, 1ULL << 62) == 0);
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, 1) == -1);
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, ZC_BLOCK - 1) == -1);
+	CHECK(hdr_ok(ZC_T_DATA, 0, ZC_BLOCK, UINT64_MAX) == -1);
+	/* Names for messages. */
+	CHECK(strcmp(proto_type_name(ZC_T_FILE), "FILE") == 0);
+	CHECK(strcmp(proto_type_name(999), "unknown") == 0);
+	CHECK(strcmp(proto_code_name(ZC_E_EXISTS), "exists") == 0);
+	CHECK(strcmp(proto_code_name(ZC_E_SHUTDOWN), "shutdown") == 0);
+	CHECK(strcmp(proto_code_name(999), "unknown") == 0);
+}
+
+/* HELLO round trip and each corruption. */
+static void
+test_hello(void)
+{
+	uint8_t		 buf[64], *b = buf + ZC_HDR_LEN;
+	struct zc_hello	 h;
+	struct zc_hdr	 hdr;
+	char		*cause = NULL;
+
+	CHECK(proto_hello_encode(buf, sizeof(buf)) == ZC_HDR_LEN + ZC_HELLO_LEN);
+	CHECK(proto_hdr_decode(buf, &hdr, &cause) == 0);
+	CHECK(hdr.type == ZC_T_HELLO && hdr.len == ZC_HELLO_LEN);
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == 0);
+	CHECK(h.magic == ZC_PROTO_MAGIC && h.version == ZC_PROTO_VERSION &&
+	    h.block == ZC_BLOCK);
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN - 1, &h, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[5] = 99;	/* version is returned, not judged */
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == 0 &&
+	    h.version == 99);
+	b[0] ^= 0xff;	/* magic */
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
+	CHECK(cause != NULL && strstr(cause, "magic") != NULL);
+	free(cause);
+	cause = NULL;
+	proto_hello_encode(buf, sizeof(buf));
+	b[10] = 0x20;	/* block size 8192 */
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	proto_hello_encode(buf, sizeof(buf));
+	b[15] = 1;	/* reserved */
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
+	free(cause);
+}
+
+/* FILE round trip, and lengths that do not add up. */
+static void
+test_file(void)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX], *b = buf + ZC_HDR_LEN;
+	struct zc_file	 f, g;
+	struct zc_hdr	 h;
+	char		*cause = NULL;
+	size_t		 n;
+
+	memset(&f, 0, sizeof(f));
+	f.size = 123456789012ULL;
+	f.mode = 0640;
+	f.digest_alg = ZC_DIGEST_XXH3_128;
+	strcpy(f.name, "data.bin");
+	strcpy(f.dest, "backups");
+	n = proto_file_encode(buf, sizeof(buf), &f);
+	CHECK(n == ZC_HDR_LEN + ZC_FILE_LEN + 8 + 7);
+	CHECK(proto_hdr_decode(buf, &h, &cause) == 0 && h.len == n - ZC_HDR_LEN);
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0);
+	CHECK(g.size == f.size && g.mode == f.mode &&
+	    g.digest_alg == f.digest_alg && strcmp(g.name, f.name) == 0 &&
+	    strcmp(g.dest, f.dest) == 0);
+	/* Body one byte short or long for the lengths inside. */
+	CHECK(proto_file_decode(b, h.len - 1, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_file_decode(b, h.len + 1, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_file_decode(b, ZC_FILE_LEN - 1, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	/* name_len 0, 256, 0xffff; dest_len 65. */
+	b[16] = 0; b[17] = 0;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[16] = 1; b[17] = 0;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[16] = 0xff; b[17] = 0xff;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[16] = 0; b[17] = 8; b[18] = 0; b[19] = 65;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[19] = 7;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0);
+	/* NUL inside the name, unknown digest, reserved bits. */
+	b[ZC_FILE_LEN + 2] = '\0';
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	CHECK(cause != NULL && strstr(cause, "NUL") != NULL);
+	free(cause);
+	cause = NULL;
+	b[ZC_FILE_LEN + 2] = 't';
+	b[15] = 2;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[15] = 1;
+	b[23] = 1;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[23] = 0;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0);
+	/* Longest legal name and destination. */
+	memset(f.name, 'n', ZC_NAME_MAX);
+	f.name[ZC_NAME_MAX] = '\0';
+	memset(f.dest, 'd', ZC_DEST_MAX);
+	f.dest[ZC_DEST_MAX] = '\0';
+	n = proto_file_encode(buf, sizeof(buf), &f);
+	CHECK(proto_hdr_decode(buf, &h, &cause) == 0);
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0 &&
+	    strlen(g.name) == ZC_NAME_MAX && strlen(g.dest) == ZC_DEST_MAX);
+}
+
+/* ACCEPT, END, RESULT and ERROR. */
+static void
+test_replies(void)
+{
+	uint8_t			 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+	uint8_t			*b = buf + ZC_HDR_LEN;
+	struct zc_result	 r, r2;
+	struct zc_error		 e;
+	struct zc_end		 end, end2;
+	struct zc_hdr		 h;
+	uint64_t		 off;
+	char			*cause = NULL, msg[ZC_MSG_MAX + 100];
+	size_t			 n;
+
+	proto_accept_encode(buf, sizeof(buf), 8192);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &cause) == 0 &&
+	    off == 8192);
+	proto_accept_encode(buf, sizeof(buf), 100);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN + 1, &off, &cause) == -1);
+	free(cause);
+	cause = NULL;
+
+	memset(&end, 0, sizeof(end));
+	end.digest_alg = ZC_DIGEST_XXH3_128;
+	memset(end.digest, 0xab, sizeof(end.digest));
+	CHECK(proto_end_encode(buf, sizeof(buf), &end) == ZC_HDR_LEN +
+	    ZC_END_LEN);
+	CHECK(proto_end_decode(b, ZC_END_LEN, &end2, &cause) == 0 &&
+	    memcmp(&end, &end2, sizeof(end)) == 0);
+	CHECK(proto_end_decode(b, ZC_END_LEN - 1, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[3] = 7;
+	CHECK(proto_end_decode(b, ZC_END_LEN, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.code = ZC_E_EXISTS;
+	r.bytes = 42;
+	strcpy(r.msg, "f exists");
+	n = proto_result_encode(buf, sizeof(buf), &r);
+	CHECK(proto_hdr_decode(buf, &h, &cause) == 0 && h.len == n - ZC_HDR_LEN);
+	CHECK(proto_result_decode(b, h.len, &r2, &cause) == 0 &&
+	    r2.code == r.code && r2.bytes == 42 && strcmp(r2.msg, r.msg) == 0);
+	CHECK(proto_result_decode(b, h.len + 1, &r2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_result_decode(b, h.len - 1, &r2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_result_decode(b, ZC_RESULT_LEN - 1, &r2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	/* Messages are cut at ZC_MSG_MAX. */
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	n = proto_error_encode(buf, sizeof(buf), ZC_E_VERSION, msg);
+	CHECK(n == ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX);
+	CHECK(proto_hdr_decode(buf, &h, &cause) == 0);
+	CHECK(proto_error_decode(b, h.len, &e, &cause) == 0 &&
+	    e.code == ZC_E_VERSION && strlen(e.msg) == ZC_MSG_MAX);
+	CHECK(proto_error_decode(b, h.len - 1, &e, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_error_decode(b, ZC_ERROR_LEN - 1, &e, &cause) == -1);
+	free(cause);
+}
+
+/* Returns 0 when the name is accepted. */
+static int
+name_ok(const char *name, size_t len)
+{
+	char	*cause = NULL;
+	int	 r;
+
+	r = proto_name_check(name, len, &cause);
+	if (r == -1 && cause == NULL)
+		r = -2;
+	free(cause);
+	return (r);
+}
+
+#define NAME_OK(s)	name_ok(s, sizeof(s) - 1)
+
+/* The name sanitiser. */
+static void
+test_names(void)
+{
+	char	 longname[ZC_NAME_MAX + 2];
+	char	*cause = NULL;
+	int	 c;
+
+	CHECK(NAME_OK("a") == 0);
+	CHECK(NAME_OK("data.bin") == 0);
+	CHECK(NAME_OK("\xc3\xa9t\xc3\xa9.txt") == 0);
+	CHECK(NAME_OK("a b") == 0);
+	CHECK(NAME_OK("...") == 0);
+	CHECK(NAME_OK("..a") == 0);
+	CHECK(NAME_OK(".hidden") == 0);
+	CHECK(NAME_OK("") == -1);
+	CHECK(NAME_OK(".") == -1);
+	CHECK(NAME_OK("..") == -1);
+	CHECK(NAME_OK("/etc/passwd") == -1);
+	CHECK(NAME_OK("../x") == -1);
+	CHECK(NAME_OK("a/../../x") == -1);
+	CHECK(NAME_OK("a/b") == -1);
+	CHECK(NAME_OK("x/") == -1);
+	CHECK(NAME_OK("a\0b") == -1);
+	CHECK(NAME_OK("a\nb") == -1);
+	CHECK(NAME_OK("a\rb") == -1);
+	CHECK(NAME_OK("\x1b[2J") == -1);
+	CHECK(NAME_OK("del\x7f") == -1);
+	CHECK(NAME_OK(".zcrecvd.0123.part") == -1);
+	CHECK(NAME_OK(".zcrecvd") == 0);
+	for (c = 1; c < 0x20; c++) {
+		char n[2] = { (char)c, '\0' };
+
+		CHECK(name_ok(n, 1) == -1);
+	}
+	memset(longname, 'x', sizeof(longname));
+	CHECK(name_ok(longname, ZC_NAME_MAX) == 0);
+	CHECK(name_ok(longname, ZC_NAME_MAX + 1) == -1);
+
+	CHECK(proto_dest_check("", 0, &cause) == 0);
+	CHECK(proto_dest_check("backups-2.x_y", 13, &cause) == 0);
+	CHECK(proto_dest_check(".x", 2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_dest_check("a/b", 3, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_dest_check(longname, ZC_DEST_MAX + 1, &cause) == -1);
+	free(cause);
+}
+
+/* HOST:PORT[/DEST] parsing. */
+static void
+test_hostport(void)
+{
+	char	*h, *p, *n;
+
+	CHECK(util_parse_hostport("127.0.0.1:7733", &h, &p, &n) == 0 &&
+	    strcmp(h, "127.0.0.1") == 0 && strcmp(p, "7733") == 0 &&
+	    n == NULL);
+	free(h); free(p); free(n);
+	CHECK(util_parse_hostport("[::1]:1/backups", &h, &p, &n) == 0 &&
+	    strcmp(h, "::1") == 0 && strcmp(p, "1") == 0 &&
+	    strcmp(n, "backups") == 0);
+	free(h); free(p); free(n);
+	CHECK(util_parse_hostport("*:7733", &h, &p, &n) == 0 && h == NULL);
+	free(h); free(p); free(n);
+	CHECK(util_parse_hostport("host.example:http", &h, &p, &n) == 0);
+	free(h); free(p); free(n);
+	CHECK(util_parse_hostport("nocolon", &h, &p, &n) == -1);
+	CHECK(util_parse_hostport("::1:7733", &h, &p, &n) == -1);
+	CHECK(util_parse_hostport("[::1]7733", &h, &p, &n) == -1);
+	CHECK(util_parse_hostport(":7733", &h, &p, &n) == -1);
+	CHECK(util_parse_hostport("host:", &h, &p, &n) == -1);
+	CHECK(util_parse_hostport("host:/x", &h, &p, &n) == -1);
+}
+
+/* Digest formatting. */
+static void
+test_hex(void)
+{
+	uint8_t	 d[ZC_DIGEST_LEN];
+	char	 hex[ZC_DIGEST_HEXLEN];
+	int	 i;
+
+	for (i = 0; i < ZC_DIGEST_LEN; i++)
+		d[i] = i * 17;
+	proto_digest_hex(d, hex);
+	CHECK(strcmp(hex, "00112233445566778899aabbccddeeff") == 0);
+}
+
+int
+main(void)
+{
+	test_header();
+	test_hello();
+	test_file();
+	test_replies();
+	test_names();
+	test_hostport();
+	test_hex();
+	return (unit_done("test_proto"));
+}

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install what building, running and testing zcrecvd need on Debian 12.
+# Idempotent; skips apt entirely when everything is already installed.
+set -eu
+PKGS="autoconf automake make gcc clang pkg-config libevent-dev libinih-dev
+libsystemd-dev libcap-dev libxxhash-dev mandoc iproute2 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: need root to install:$missing" >&2
+	exit 1
+fi
+echo "deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
