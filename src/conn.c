@@ -175,12 +175,30 @@ conn_error(struct conn *c, int code, const char *msg)
 	conn_drain(c);
 }
 
+/*
+ * Charge the CPU time since the last mark to the connection and, while a
+ * file is in flight, to the file.  Called on entry to and exit from every
+ * callback and when a file starts or ends, so a file that comes and goes
+ * within one callback is charged exactly its share.
+ */
+static void
+conn_cpu(struct conn *c)
+{
+	uint64_t	 now = util_cpu_ns(0);
+
+	c->cpu_ns += now - c->cpu_mark;
+	if (c->in_file)
+		c->x.cpu_ns += now - c->cpu_mark;
+	c->cpu_mark = now;
+}
+
 /* Release what a file in flight holds and log how it ended. */
 static void
 conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*io = sink_name(c->sink.kind);
 
+	conn_cpu(c);
 	if (code != ZC_OK)
 		land_abort(&c->land);
 	sink_close(&c->sink);
@@ -310,8 +328,8 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	x->start_ns = util_now_ns();
-	if (proto_dest_check(x->f.dest, strlen(x->f.dest), &cause) == -1 ||
-	    proto_name_check(x->f.name, strlen(x->f.name), &cause) == -1) {
+	if (proto_dest_check(x->f.dest, x->f.dest_len, &cause) == -1 ||
+	    proto_name_check(x->f.name, x->f.name_len, &cause) == -1) {
 		conn_refuse(c, ZC_E_NAME, cause);
 		free(cause);
 		return;
@@ -346,6 +364,7 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	c->dest = d;
+	conn_cpu(c);		/* what came before was not this file's */
 	c->in_file = 1;
 	c->next_off = 0;
 	log_debug("%s: receiving %s (%llu bytes) into %s, io %s", c->peer,
@@ -427,13 +446,14 @@ static void
 conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct zc_error	 e;
-	char		*cause, *msg;
+	char		*cause, *msg, vmsg[UTIL_VIS_MAX];
 	int		 type = c->hdr.type;
 
 	if (type == ZC_T_ERROR) {
 		if (proto_error_decode(body, len, &e, &cause) == 0) {
 			log_warnx("%s: peer reports error: %s: %s", c->peer,
-			    proto_code_name(e.code), e.msg);
+			    proto_code_name(e.code),
+			    util_vis(e.msg, vmsg, sizeof(vmsg)));
 		} else
 			free(cause);
 		if (c->in_file)
@@ -754,17 +774,13 @@ static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
-	uint64_t	 t0 = util_cpu_ns(0), dt;
-	int		 in_file = c->in_file;
 
+	c->cpu_mark = util_cpu_ns(0);
 	if (what & EV_TIMEOUT)
 		conn_timeout(c);
 	else
 		conn_input(c);
-	dt = util_cpu_ns(0) - t0;
-	c->cpu_ns += dt;
-	if (in_file || c->in_file)
-		c->x.cpu_ns += dt;
+	conn_cpu(c);
 }
 
 /* libevent: the socket is writable again, or the peer stopped reading. */
@@ -773,6 +789,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
+	c->cpu_mark = util_cpu_ns(0);
 	if (what & EV_TIMEOUT) {
 		log_info("%s: peer does not read, closing", c->peer);
 		if (c->in_file)
@@ -784,6 +801,7 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	conn_flush(c);
 	if (evbuffer_get_length(c->out) <= CONN_OUT_MAX && c->state != CONN_DEAD)
 		conn_arm(c);
+	conn_cpu(c);
 }
 
 /* Free a connection, from its own event. */
@@ -883,6 +901,7 @@ conn_shutdown_all(void)
 	for (c = conns; c != NULL; c = c->next) {
 		if (c->state == CONN_DEAD)
 			continue;
+		c->cpu_mark = util_cpu_ns(0);
 		if (c->in_file) {
 			conn_file_end(c, ZC_E_SHUTDOWN, "receiver shutting down",
 			    NULL);

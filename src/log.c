@@ -44,7 +44,7 @@ log_getlevel(void)
 }
 
 /* Write one line at a syslog priority, optionally with an errno text. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 {
 	char	 buf[2048];

@@ -230,15 +230,18 @@ proto_file_encode(uint8_t *p, size_t size, const struct zc_file *f)
 }
 
 /*
- * Decode a FILE body.  The name is only copied out here, not judged:
- * proto_name_check() does that, so the receiver can answer ZC_E_NAME.
- * An embedded NUL is kept visible to the check by the separate length.
+ * Decode a FILE body.  The record is well-formed when its two lengths add
+ * up to the body; the name and destination are only copied out here, not
+ * judged (a name that is too long or holds a NUL is a refused file, not a
+ * broken connection): proto_name_check() and proto_dest_check() do that
+ * with name_len and dest_len, on at most the first ZC_NAME_MAX and
+ * ZC_DEST_MAX bytes, which is all the judging needs.
  */
 int
 proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
     char **cause)
 {
-	uint16_t	nlen, dlen;
+	size_t	n;
 
 	if (len < ZC_FILE_LEN) {
 		*cause = xasprintf("FILE length %zu too short", len);
@@ -247,25 +250,15 @@ proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
 	f->size = get64(p);
 	f->mode = get32(p + 8);
 	f->digest_alg = get32(p + 12);
-	nlen = get16(p + 16);
-	dlen = get16(p + 18);
+	f->name_len = get16(p + 16);
+	f->dest_len = get16(p + 18);
 	if (get32(p + 20) != 0) {
 		*cause = xasprintf("FILE reserved field not zero");
 		return (-1);
 	}
-	if (nlen == 0 || nlen > ZC_NAME_MAX) {
-		*cause = xasprintf("FILE name length %u out of range 1-%u",
-		    nlen, ZC_NAME_MAX);
-		return (-1);
-	}
-	if (dlen > ZC_DEST_MAX) {
-		*cause = xasprintf("FILE destination length %u over %u", dlen,
-		    ZC_DEST_MAX);
-		return (-1);
-	}
-	if ((size_t)ZC_FILE_LEN + nlen + dlen != len) {
+	if ((size_t)ZC_FILE_LEN + f->name_len + f->dest_len != len) {
 		*cause = xasprintf("FILE lengths %u+%u do not match record "
-		    "length %zu", nlen, dlen, len);
+		    "length %zu", f->name_len, f->dest_len, len);
 		return (-1);
 	}
 	if (f->digest_alg > ZC_DIGEST_XXH3_128) {
@@ -273,18 +266,12 @@ proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
 		    f->digest_alg);
 		return (-1);
 	}
-	if (memchr(p + ZC_FILE_LEN, '\0', nlen) != NULL) {
-		*cause = xasprintf("file name contains NUL");
-		return (-1);
-	}
-	if (memchr(p + ZC_FILE_LEN + nlen, '\0', dlen) != NULL) {
-		*cause = xasprintf("destination name contains NUL");
-		return (-1);
-	}
-	memcpy(f->name, p + ZC_FILE_LEN, nlen);
-	f->name[nlen] = '\0';
-	memcpy(f->dest, p + ZC_FILE_LEN + nlen, dlen);
-	f->dest[dlen] = '\0';
+	n = f->name_len < ZC_NAME_MAX ? f->name_len : ZC_NAME_MAX;
+	memcpy(f->name, p + ZC_FILE_LEN, n);
+	f->name[n] = '\0';
+	n = f->dest_len < ZC_DEST_MAX ? f->dest_len : ZC_DEST_MAX;
+	memcpy(f->dest, p + ZC_FILE_LEN + f->name_len, n);
+	f->dest[n] = '\0';
 	return (0);
 }
 

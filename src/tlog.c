@@ -92,6 +92,7 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
     const uint8_t *digest)
 {
 	char		 buf[16384], hex[ZC_DIGEST_HEXLEN], ts[32];
+	char		 vname[UTIL_VIS_MAX];
 	size_t		 o = 0;
 	double		 secs, mb, gbps, pct, cpu_mb;
 	uint64_t	 cpu_us;
@@ -110,13 +111,14 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	else
 		hex[0] = '\0';
 
+	util_vis(x->f.name, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
-		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", x->f.name,
+		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,
 		    peer, (unsigned long long)x->received, secs, gbps, pct,
 		    cpu_mb, io, digest != NULL ? ", xxh3 " : "", hex);
 	else
-		log_warnx("failed %s from %s: %s: %s", x->f.name, peer, result,
+		log_warnx("failed %s from %s: %s: %s", vname, peer, result,
 		    msg);
 	if (tlog_fd == -1)
 		return;

@@ -151,3 +151,34 @@ util_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 	return (buf);
 }
+
+/*
+ * Make an untrusted string (a name or message from the network) safe for
+ * a log line or a terminal: backslash and every control byte are escaped
+ * as \\, \n, \t or \xHH.  The result is cut to fit buf.
+ */
+const char *
+util_vis(const char *s, char *buf, size_t len)
+{
+	size_t	 o = 0;
+
+	for (; *s != '\0' && o + 5 < len; s++) {
+		unsigned char c = *s;
+
+		if (c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = '\\';
+		} else if (c == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else if (c == '\t') {
+			buf[o++] = '\\';
+			buf[o++] = 't';
+		} else if (c < 0x20 || c == 0x7f)
+			o += snprintf(buf + o, len - o, "\\x%02x", c);
+		else
+			buf[o++] = c;
+	}
+	buf[o] = '\0';
+	return (buf);
+}

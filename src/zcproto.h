@@ -112,14 +112,16 @@ struct zc_file {
 	uint64_t	size;
 	uint32_t	mode;
 	uint32_t	digest_alg;
-	char		name[ZC_NAME_MAX + 1];
+	uint16_t	name_len;	/* as sent; may exceed ZC_NAME_MAX */
+	uint16_t	dest_len;	/* as sent; may exceed ZC_DEST_MAX */
+	char		name[ZC_NAME_MAX + 1];	/* first ZC_NAME_MAX bytes */
 	char		dest[ZC_DEST_MAX + 1];
 };
 
 /* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 0 */
 #define ZC_ACCEPT_LEN		16
 
-/* END body, 24 bytes: u32 digest alg, u32 0, u64 0 (reserved), digest[16] */
+/* END body, 32 bytes: u32 digest alg, u32 0, u64 0 (reserved), digest[16] */
 #define ZC_END_LEN		32
 struct zc_end {
 	uint32_t	digest_alg;

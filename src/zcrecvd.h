@@ -176,6 +176,7 @@ struct conn {
 	struct event		*ev_write;
 	struct evbuffer		*out;
 	uint64_t		 cpu_ns;	/* all CPU spent on us */
+	uint64_t		 cpu_mark;	/* thread CPU clock at last charge */
 
 	uint8_t			 rbuf[ZC_HDR_LEN + ZC_CTL_MAX];
 	size_t			 rhave;

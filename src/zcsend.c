@@ -75,6 +75,15 @@ usage(void)
 	exit(ZS_USAGE);
 }
 
+/* Escape what the receiver says before it reaches a terminal. */
+static const char *
+vis(const char *msg)
+{
+	static char	 buf[UTIL_VIS_MAX];
+
+	return (util_vis(msg, buf, sizeof(buf)));
+}
+
 /* Reap zero-copy completions; wait up to ms for the first one. */
 static void
 peer_reap(struct peer *p, int ms)
@@ -222,7 +231,7 @@ peer_print_error(struct peer *p, const uint8_t *body, size_t len)
 		return;
 	}
 	fprintf(stderr, "zcsend: %s: receiver error (%s): %s\n", p->text,
-	    proto_code_name(e.code), e.msg);
+	    proto_code_name(e.code), vis(e.msg));
 }
 
 /* Connect with a timeout, then bound every later wait with socket timeouts. */
@@ -381,7 +390,7 @@ peer_check_early(struct peer *p, const char *name)
 	if (h.type == ZC_T_RESULT && proto_result_decode(buf, h.len, &r,
 	    &cause) == 0) {
 		fprintf(stderr, "zcsend: %s: rejected by receiver (%s): %s\n",
-		    name, proto_code_name(r.code), r.msg);
+		    name, proto_code_name(r.code), vis(r.msg));
 		return (r.code == ZC_E_DIGEST ? ZS_VERIFY : ZS_REJECTED);
 	}
 	if (h.type == ZC_T_ERROR)
@@ -483,12 +492,12 @@ wait_result(struct peer *p, const char *name, uint64_t size, uint64_t start,
 	}
 	if (r.code == ZC_E_DIGEST) {
 		fprintf(stderr, "zcsend: %s: verification failed: %s\n", name,
-		    r.msg);
+		    vis(r.msg));
 		return (ZS_VERIFY);
 	}
 	if (r.code != ZC_OK) {
 		fprintf(stderr, "zcsend: %s: rejected by receiver (%s): %s\n",
-		    name, proto_code_name(r.code), r.msg);
+		    name, proto_code_name(r.code), vis(r.msg));
 		return (ZS_REJECTED);
 	}
 	if (r.bytes != size) {
@@ -554,7 +563,7 @@ send_announce(struct peer *p, const char *name, const char *dest,
 		if (h.type == ZC_T_RESULT &&
 		    proto_result_decode(buf, h.len, &r, &cause) == 0) {
 			fprintf(stderr, "zcsend: %s: rejected by receiver "
-			    "(%s): %s\n", name, proto_code_name(r.code), r.msg);
+			    "(%s): %s\n", name, proto_code_name(r.code), vis(r.msg));
 			return (ZS_REJECTED);
 		}
 		if (h.type == ZC_T_ERROR) {

@@ -190,14 +190,15 @@ for kv in "listen = 127.0.0.1:0" "listen = \[::1\]:7734" "page_mss = 8204" \
     "verify = none"; do
 	k=${kv%% = *}
 	v=${kv#* = }
-	grep -qE "^[[:space:]]*$k[[:space:]]*=[[:space:]]*$v[[:space:]]*$" "$T/dumped.conf" ||
+	grep -qE "^[[:space:]]*${k}[[:space:]]*=[[:space:]]*${v}[[:space:]]*$" "$T/dumped.conf" ||
 	    fail "dump lacks '$k = $v'"
 done
 grep -qx '\[server\]' "$T/dumped.conf" || fail "dump lacks [server]"
 grep -qx '\[default\]' "$T/dumped.conf" || fail "dump lacks [default]"
 check_conf dumped.conf
-[ "$rc" -eq 0 ] && [ "$out" = "configuration OK" ] ||
-    fail "dumped config does not check OK (exit $rc)"
+if [ "$rc" -ne 0 ] || [ "$out" != "configuration OK" ]; then
+	fail "dumped config does not check OK (exit $rc)"
+fi
 "$ZCRECVD" -T -f "$T/dumped.conf" >"$T/dumped2.conf" ||
     fail "zcrecvd -T on the dump exited $?"
 cmp "$T/dumped.conf" "$T/dumped2.conf" >&2 || {
@@ -217,7 +218,7 @@ for kv in "listen = 127.0.0.1:7733" "page_mss = (auto|28684)" "idle_timeout = 30
     "verify = xxh3"; do
 	k=${kv%% = *}
 	v=${kv#* = }
-	grep -qE "^[[:space:]]*$k[[:space:]]*=[[:space:]]*$v[[:space:]]*$" "$T/dumped-min.conf" ||
+	grep -qE "^[[:space:]]*${k}[[:space:]]*=[[:space:]]*${v}[[:space:]]*$" "$T/dumped-min.conf" ||
 	    fail "minimal dump lacks default '$k = $v'"
 done
 check_conf dumped-min.conf

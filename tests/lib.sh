@@ -172,6 +172,7 @@ start_daemon() {
 	write_config "$@"
 	DAEMON_N=$((DAEMON_N + 1))
 	DLOG=$T/daemon.$DAEMON_N.log
+	: >"$DLOG"	# exists before the background shell opens it
 	# Started from an empty directory of its own, so that anything the
 	# daemon wrongly resolves against its cwd shows up in $T/cwd.
 	(cd "$T/cwd" && exec "$ZCRECVD" -f "$T/zcrecvd.conf") \
@@ -181,7 +182,7 @@ start_daemon() {
 	for ((i = 0; i < 100; i++)); do
 		PORT=$(sed -nE \
 		    's/^zcrecvd: listening on 127\.0\.0\.1:([0-9]+)( .*)?$/\1/p' \
-		    "$DLOG" | head -n 1)
+		    "$DLOG" | head -n 1) || true
 		[ -z "$PORT" ] || break
 		alive "$DPID" || break
 		sleep 0.1

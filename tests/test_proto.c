@@ -179,14 +179,19 @@ test_file(void)
 	free(cause);
 	cause = NULL;
 	b[19] = 7;
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0 &&
+	    g.name_len == 8 && g.dest_len == 7);
 	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0);
-	/* NUL inside the name, unknown digest, reserved bits. */
+	/* NUL inside the name: a well-formed record, a refused name. */
 	b[ZC_FILE_LEN + 2] = '\0';
-	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
+	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0 &&
+	    g.name_len == 8);
+	CHECK(proto_name_check(g.name, g.name_len, &cause) == -1);
 	CHECK(cause != NULL && strstr(cause, "NUL") != NULL);
 	free(cause);
 	cause = NULL;
 	b[ZC_FILE_LEN + 2] = 't';
+	/* unknown digest, reserved bits. */
 	b[15] = 2;
 	CHECK(proto_file_decode(b, h.len, &g, &cause) == -1);
 	free(cause);
@@ -198,6 +203,14 @@ test_file(void)
 	cause = NULL;
 	b[23] = 0;
 	CHECK(proto_file_decode(b, h.len, &g, &cause) == 0);
+	/* A 256-byte name is a well-formed record with a refused name. */
+	memset(b + ZC_FILE_LEN, 'n', 300);
+	b[16] = 1; b[17] = 0; b[18] = 0; b[19] = 0;
+	CHECK(proto_file_decode(b, ZC_FILE_LEN + 256, &g, &cause) == 0);
+	CHECK(g.name_len == 256 && strlen(g.name) == ZC_NAME_MAX);
+	CHECK(proto_name_check(g.name, g.name_len, &cause) == -1);
+	free(cause);
+	cause = NULL;
 	/* Longest legal name and destination. */
 	memset(f.name, 'n', ZC_NAME_MAX);
 	f.name[ZC_NAME_MAX] = '\0';

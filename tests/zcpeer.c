@@ -264,7 +264,9 @@ peer_read(int fd, uint16_t *type)
 	body = xmalloc(h.len);
 	if ((n = peer_recv(fd, body, h.len)) != (ssize_t)h.len) {
 		free(body);
-		return (peer_read_failed(n == 0 ? -1 : n, "record body"));
+		if (n == 0)
+			errno = 0;	/* EOF at the start of the body */
+		return (peer_read_failed(-1, "record body"));
 	}
 	r = peer_print(&h, body);
 	free(body);
