@@ -157,29 +157,29 @@ static void
 conf_server_key(struct parse_state *ps, const char *key, const char *val)
 {
 	struct conf		*c = ps->conf;
-	struct listen_addr	*la;
+	struct listen_addr	 la;
 	char			*name;
 	int			 ok;
 	long long		 n;
 
 	if (strcmp(key, "listen") == 0) {
-		c->listen = reallocarray(c->listen, c->nlisten + 1,
-		    sizeof(*c->listen));
-		if (c->listen == NULL)
-			fatal("reallocarray");
-		la = &c->listen[c->nlisten];
-		if (util_parse_hostport(val, &la->host, &la->port,
+		memset(&la, 0, sizeof(la));
+		if (util_parse_hostport(val, &la.host, &la.port,
 		    &name) == -1 || name != NULL) {
 			free(name);
-			free(la->host);
-			free(la->port);
+			free(la.host);
+			free(la.port);
 			conf_error(ps, ps->line, "listen: bad value '%s' "
 			    "(expected HOST:PORT, [IPV6]:PORT or *:PORT)", val);
 			return;
 		}
-		la->text = xstrdup(val);
-		la->line = ps->line;
-		c->nlisten++;
+		la.text = xstrdup(val);
+		la.line = ps->line;
+		c->listen = reallocarray(c->listen, c->nlisten + 1,
+		    sizeof(*c->listen));
+		if (c->listen == NULL)
+			fatal("reallocarray");
+		c->listen[c->nlisten++] = la;
 	} else if (strcmp(key, "page_mss") == 0) {
 		if (!conf_once(ps, &ps->seen_server, 1, key))
 			return;
