@@ -15,6 +15,10 @@
  *			it, the 10 bytes "0123456789" and END follow, so that
  *			a wrongly accepted name really lands somewhere and
  *			the test can find it
+ *	baddigest	a proper HELLO, a FILE record "bd" (size 10, digest
+ *			XXH3-128); if accepted, the 10 bytes "0123456789"
+ *			and an END whose XXH3-128 digest is all zeros, which
+ *			the receiver must refuse as a digest mismatch
  *
  * Output lines: "HELLO version N", "ERROR code NAME: message",
  * "RESULT code NAME: message", "ACCEPT offset N", "RECORD TYPE len N" for
@@ -45,6 +49,7 @@
 #define PEER_TIMEOUT	5		/* seconds, every wait on the receiver */
 #define PEER_FILE_SIZE	10
 #define PEER_FILE_DATA	"0123456789"
+#define PEER_BAD_NAME	"bd"		/* file name in baddigest mode */
 
 enum peer_read {
 	PEER_RECORD,			/* a record was read and printed */
@@ -58,7 +63,8 @@ static int	peer_seen;		/* records, EOF or reset seen */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: zcpeer garbage|version|magic|short HOST PORT\n"
+	fprintf(stderr, "usage: zcpeer garbage|version|magic|short|baddigest "
+	    "HOST PORT\n"
 	    "       zcpeer name HOST PORT NAME\n");
 	exit(2);
 }
@@ -332,7 +338,7 @@ peer_random(uint8_t *p, size_t len)
  * receiver's limit) are laid out by hand the same way.
  */
 static size_t
-peer_file(uint8_t *p, size_t size, const char *name)
+peer_file(uint8_t *p, size_t size, const char *name, uint32_t alg)
 {
 	struct zc_file	 f;
 	size_t		 nlen = strlen(name);
@@ -340,7 +346,7 @@ peer_file(uint8_t *p, size_t size, const char *name)
 	memset(&f, 0, sizeof(f));
 	f.size = PEER_FILE_SIZE;
 	f.mode = 0644;
-	f.digest_alg = ZC_DIGEST_NONE;
+	f.digest_alg = alg;
 	if (nlen <= ZC_NAME_MAX) {
 		memcpy(f.name, name, nlen + 1);
 		return (proto_file_encode(p, size, &f));
@@ -355,15 +361,23 @@ peer_file(uint8_t *p, size_t size, const char *name)
 	p[7] = PEER_FILE_SIZE;
 	p[10] = 0644 >> 8;
 	p[11] = 0644 & 0xff;
+	p[12] = alg >> 24;
+	p[13] = alg >> 16;
+	p[14] = alg >> 8;
+	p[15] = alg & 0xff;
 	p[16] = nlen >> 8;
 	p[17] = nlen & 0xff;
 	memcpy(p + ZC_FILE_LEN, name, nlen);
 	return (ZC_HDR_LEN + ZC_FILE_LEN + nlen);
 }
 
-/* HELLO, FILE NAME, and the payload if the receiver accepts it. */
+/*
+ * HELLO, FILE NAME announcing digest algorithm alg, and the payload if the
+ * receiver accepts it.  END carries alg and an all-zero digest: no digest
+ * for ZC_DIGEST_NONE, a wrong one for ZC_DIGEST_XXH3_128.
+ */
 static void
-peer_name(int fd, const char *name)
+peer_name(int fd, const char *name, uint32_t alg)
 {
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
 	struct zc_end	 end;
@@ -372,7 +386,7 @@ peer_name(int fd, const char *name)
 	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf)));
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
 		return;
-	peer_send(fd, buf, peer_file(buf, sizeof(buf), name));
+	peer_send(fd, buf, peer_file(buf, sizeof(buf), name, alg));
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_ACCEPT)
 		return;
 
@@ -380,7 +394,7 @@ peer_name(int fd, const char *name)
 	peer_send(fd, buf, ZC_HDR_LEN);
 	peer_send(fd, PEER_FILE_DATA, PEER_FILE_SIZE);
 	memset(&end, 0, sizeof(end));
-	end.digest_alg = ZC_DIGEST_NONE;
+	end.digest_alg = alg;
 	peer_send(fd, buf, proto_end_encode(buf, sizeof(buf), &end));
 	peer_read(fd, &type);
 }
@@ -422,7 +436,9 @@ main(int argc, char **argv)
 		}
 		peer_drain(fd);
 	} else if (strcmp(mode, "name") == 0)
-		peer_name(fd, argv[4]);
+		peer_name(fd, argv[4], ZC_DIGEST_NONE);
+	else if (strcmp(mode, "baddigest") == 0)
+		peer_name(fd, PEER_BAD_NAME, ZC_DIGEST_XXH3_128);
 	else
 		usage();
 	close(fd);

@@ -1,0 +1,1 @@
+# systemd/local.mk -- included by Makefile.am: units and their install rules.
