@@ -12,11 +12,17 @@
 
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <fcntl.h>
 
 #include <ini.h>
 
@@ -30,10 +36,9 @@ struct parse_state {
 	struct conf	*conf;
 	int		 line;		/* line last handed to inih */
 	int		 bad_line;	/* inih must not judge this line */
+	int		 section_line;	/* where the last [section] began */
 	int		 errors;
 	unsigned int	 seen_server;	/* keys seen, one bit each */
-	unsigned int	 seen_dest;
-	int		 dest_line;
 };
 
 static const char *io_names[] = {
@@ -47,7 +52,9 @@ conf_io_name(int io)
 	return (io_names[io]);
 }
 
-/* Report one error at a line and count it. */
+static const char *log_levels[] = { "error", "warning", "info", "debug" };
+
+/* Report one error at a line (0: the whole file) and count it. */
 static void __attribute__((format(printf, 3, 4)))
 conf_error(struct parse_state *ps, int line, const char *fmt, ...)
 {
@@ -58,9 +65,9 @@ conf_error(struct parse_state *ps, int line, const char *fmt, ...)
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		fprintf(stderr, "%s:%d: %s\n", ps->file, line, msg);
+		log_plain("%s:%d: %s", ps->file, line, msg);
 	else
-		fprintf(stderr, "%s: %s\n", ps->file, msg);
+		log_plain("%s: %s", ps->file, msg);
 	free(msg);
 	ps->errors++;
 }
@@ -100,6 +107,7 @@ conf_reader(char *buf, int size, void *arg)
 		return (buf);
 	}
 	if (*p == '[') {
+		ps->section_line = ps->line;
 		if (strchr(p, ']') == NULL) {
 			conf_error(ps, ps->line, "syntax error: missing ]");
 			ps->bad_line = ps->line;
@@ -152,15 +160,142 @@ conf_once(struct parse_state *ps, unsigned int *seen, unsigned int bit,
 	return (1);
 }
 
+/*
+ * Parse a size: bytes with an optional K, M, G or T (powers of 1024).
+ * Returns -1 when malformed.
+ */
+static int64_t
+conf_size(const char *v)
+{
+	char		*end;
+	uint64_t	 n, mult = 1;
+
+	errno = 0;
+	if (*v < '0' || *v > '9')
+		return (-1);
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return (-1);
+	switch (*end) {
+	case 'T': mult <<= 10;	/* FALLTHROUGH */
+	case 'G': mult <<= 10;	/* FALLTHROUGH */
+	case 'M': mult <<= 10;	/* FALLTHROUGH */
+	case 'K': mult <<= 10;
+		end++;
+		break;
+	}
+	if (*end != '\0' || n > (uint64_t)INT64_MAX / mult)
+		return (-1);
+	return ((int64_t)(n * mult));
+}
+
+/* A size, or a percentage "N%" (0-99) returned as -N; INT64_MIN if bad. */
+static int64_t
+conf_size_or_percent(const char *v)
+{
+	char		 buf[8];
+	size_t		 len = strlen(v);
+	long long	 n;
+	int		 ok;
+
+	if (len > 1 && v[len - 1] == '%') {
+		if (len > sizeof(buf))
+			return (INT64_MIN);
+		memcpy(buf, v, len - 1);
+		buf[len - 1] = '\0';
+		n = conf_number(buf, 0, 99, &ok);
+		return (ok ? -n : INT64_MIN);
+	}
+	n = conf_size(v);
+	return (n < 0 ? INT64_MIN : n);
+}
+
+/* Parse one network of an allow list: any, ADDR or ADDR/PREFIX. */
+static int
+conf_cidr(const char *v, struct cidr *c)
+{
+	char		 buf[INET6_ADDRSTRLEN + 8], *slash;
+	int		 ok;
+	long long	 n;
+
+	if (strlen(v) >= sizeof(buf))
+		return (-1);
+	strcpy(buf, v);
+	memset(c, 0, sizeof(*c));
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, buf, c->addr) == 1) {
+		c->family = AF_INET;
+		c->prefix = 32;
+	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+		c->family = AF_INET6;
+		c->prefix = 128;
+	} else
+		return (-1);
+	if (slash != NULL) {
+		n = conf_number(slash, 0, c->prefix, &ok);
+		if (!ok)
+			return (-1);
+		c->prefix = n;
+	}
+	return (0);
+}
+
+/* allow = CIDR, ... (commas and/or spaces); "any" allows everything. */
+static void
+conf_allow(struct parse_state *ps, struct dest *d, const char *val)
+{
+	char	*copy, *p, *tok;
+
+	copy = xstrdup(val);
+	for (p = copy; (tok = strsep(&p, ", \t")) != NULL;) {
+		if (*tok == '\0')
+			continue;
+		if (strcmp(tok, "any") == 0) {
+			conf_allow(ps, d, "0.0.0.0/0, ::/0");
+			continue;
+		}
+		d->allow = reallocarray(d->allow, d->nallow + 1,
+		    sizeof(*d->allow));
+		if (d->allow == NULL)
+			fatal("reallocarray");
+		if (conf_cidr(tok, &d->allow[d->nallow]) == -1) {
+			conf_error(ps, ps->line, "allow: bad network '%s' "
+			    "(expected ADDRESS, ADDRESS/PREFIX or any)", tok);
+			continue;
+		}
+		d->nallow++;
+	}
+	free(copy);
+	d->allow_set = 1;
+}
+
 /* One key of [server]. */
 static void
 conf_server_key(struct parse_state *ps, const char *key, const char *val)
 {
+	static const struct {
+		const char	*key;
+		long long	 min, max;
+		size_t		 off;
+	} nums[] = {
+		{ "workers", 0, 64, offsetof(struct conf, workers) },
+		{ "max_connections", 1, 1000000,
+		    offsetof(struct conf, max_conns) },
+		{ "max_connections_per_address", 1, 1000000,
+		    offsetof(struct conf, max_conns_addr) },
+		{ "idle_timeout", 1, 86400, offsetof(struct conf, idle_timeout) },
+		{ "stall_timeout", 1, 86400,
+		    offsetof(struct conf, stall_timeout) },
+		{ "shutdown_grace", 0, 86400,
+		    offsetof(struct conf, shutdown_grace) },
+	};
 	struct conf		*c = ps->conf;
 	struct listen_addr	 la;
 	char			*name;
-	int			 ok;
+	size_t			 i;
 	long long		 n;
+	int			 ok;
 
 	if (strcmp(key, "listen") == 0) {
 		memset(&la, 0, sizeof(la));
@@ -180,8 +315,27 @@ conf_server_key(struct parse_state *ps, const char *key, const char *val)
 		if (c->listen == NULL)
 			fatal("reallocarray");
 		c->listen[c->nlisten++] = la;
-	} else if (strcmp(key, "page_mss") == 0) {
-		if (!conf_once(ps, &ps->seen_server, 1, key))
+		return;
+	}
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(key, nums[i].key) != 0)
+			continue;
+		if (!conf_once(ps, &ps->seen_server, 1U << i, key))
+			return;
+		if (strcmp(key, "workers") == 0 && strcmp(val, "auto") == 0)
+			n = 0;
+		else
+			n = conf_number(val, nums[i].min, nums[i].max, &ok);
+		if (n == -1)
+			conf_error(ps, ps->line, "%s: bad value '%s' (expected "
+			    "%lld-%lld%s)", key, val, nums[i].min, nums[i].max,
+			    i == 0 ? " or auto" : "");
+		else
+			*(int *)((char *)c + nums[i].off) = n;
+		return;
+	}
+	if (strcmp(key, "page_mss") == 0) {
+		if (!conf_once(ps, &ps->seen_server, 1U << 10, key))
 			return;
 		if (strcmp(val, "auto") == 0)
 			c->page_mss = PAGE_MSS_AUTO;
@@ -197,27 +351,35 @@ conf_server_key(struct parse_state *ps, const char *key, const char *val)
 				c->page_mss = n;
 		}
 	} else if (strcmp(key, "transfer_log") == 0) {
-		if (!conf_once(ps, &ps->seen_server, 2, key))
+		if (!conf_once(ps, &ps->seen_server, 1U << 11, key))
 			return;
 		if (val[0] != '/')
 			conf_error(ps, ps->line, "transfer_log: '%s' is not "
 			    "an absolute path", val);
 		else
 			c->transfer_log = xstrdup(val);
-	} else if (strcmp(key, "idle_timeout") == 0 ||
-	    strcmp(key, "stall_timeout") == 0) {
-		int idle = key[0] == 'i';
-
-		if (!conf_once(ps, &ps->seen_server, idle ? 4 : 8, key))
+	} else if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
+		if (!conf_once(ps, &ps->seen_server, key[0] == 'u' ?
+		    1U << 12 : 1U << 13, key))
 			return;
-		n = conf_number(val, 1, 86400, &ok);
-		if (!ok)
-			conf_error(ps, ps->line, "%s: bad value '%s' "
-			    "(expected seconds, 1-86400)", key, val);
-		else if (idle)
-			c->idle_timeout = n;
+		if (*val == '\0' || strspn(val, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(val))
+			conf_error(ps, ps->line, "%s: bad name '%s'", key, val);
+		else if (key[0] == 'u')
+			c->user = xstrdup(val);
 		else
-			c->stall_timeout = n;
+			c->group = xstrdup(val);
+	} else if (strcmp(key, "log_level") == 0) {
+		if (!conf_once(ps, &ps->seen_server, 1U << 14, key))
+			return;
+		for (i = 0; i < 4; i++)
+			if (strcmp(val, log_levels[i]) == 0)
+				break;
+		if (i == 4)
+			conf_error(ps, ps->line, "log_level: bad value '%s' "
+			    "(expected error, warning, info or debug)", val);
+		else
+			c->log_level = i;
 	} else
 		conf_error(ps, ps->line, "unknown key '%s' in [server]", key);
 }
@@ -228,10 +390,12 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
     const char *val)
 {
 	static const char	*keys[] = {
-		"path", "io", "fsync", "overwrite", "verify", NULL
+		"path", "io", "fsync", "overwrite", "verify", "allow",
+		"max_file_size", "min_free", NULL
 	};
 	unsigned int		 i;
 	int			 b;
+	int64_t			 n;
 
 	for (i = 0; keys[i] != NULL; i++)
 		if (strcmp(key, keys[i]) == 0)
@@ -241,7 +405,7 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 		    d->name);
 		return;
 	}
-	if (!conf_once(ps, &ps->seen_dest, 1U << i, key))
+	if (!conf_once(ps, &d->seen, 1U << i, key))
 		return;
 	switch (i) {
 	case 0:
@@ -250,7 +414,7 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 			    "absolute path", val);
 		else {
 			d->path = xstrdup(val);
-			d->line = ps->line;
+			d->path_line = ps->line;
 		}
 		return;
 	case 1:
@@ -273,6 +437,29 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 			conf_error(ps, ps->line, "verify: bad value '%s' "
 			    "(expected xxh3 or none)", val);
 		return;
+	case 5:
+		conf_allow(ps, d, val);
+		return;
+	case 6:
+		if (strcmp(val, "none") == 0)
+			n = -1;
+		else if ((n = conf_size(val)) <= 0) {
+			conf_error(ps, ps->line, "max_file_size: bad value "
+			    "'%s' (expected none or a size like 500M, 2G)",
+			    val);
+			return;
+		}
+		d->max_file_size = n;
+		return;
+	case 7:
+		if ((n = conf_size_or_percent(val)) == INT64_MIN) {
+			conf_error(ps, ps->line, "min_free: bad value '%s' "
+			    "(expected a size like 10G or a percentage like "
+			    "5%%)", val);
+			return;
+		}
+		d->min_free = n;
+		return;
 	}
 	if ((b = conf_yesno(val)) == -1) {
 		conf_error(ps, ps->line, "%s: bad value '%s' (expected yes or "
@@ -285,11 +472,36 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 		d->overwrite = b;
 }
 
+/* Find or add the destination of a section. */
+static struct dest *
+conf_dest(struct parse_state *ps, const char *name)
+{
+	struct conf	*c = ps->conf;
+	struct dest	*d;
+	size_t		 i;
+
+	for (i = 0; i < c->ndests; i++)
+		if (strcmp(c->dests[i].name, name) == 0)
+			return (&c->dests[i]);
+	c->dests = reallocarray(c->dests, c->ndests + 1, sizeof(*c->dests));
+	if (c->dests == NULL)
+		fatal("reallocarray");
+	d = &c->dests[c->ndests++];
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(name);
+	d->io = d->fsync = d->overwrite = d->verify = UNSET;
+	d->max_file_size = d->min_free = UNSET;
+	d->line = ps->section_line;
+	d->dirfd = -1;
+	return (d);
+}
+
 /* inih callback: route a key to its section. */
 static int
 conf_handler(void *arg, const char *section, const char *key, const char *val)
 {
 	struct parse_state	*ps = arg;
+	char			*cause;
 
 	if (ps->line == ps->bad_line)
 		return (1);
@@ -297,12 +509,12 @@ conf_handler(void *arg, const char *section, const char *key, const char *val)
 		conf_error(ps, ps->line, "key '%s' outside any section", key);
 	else if (strcmp(section, "server") == 0)
 		conf_server_key(ps, key, val);
-	else if (strcmp(section, "default") == 0) {
-		if (ps->dest_line == 0)
-			ps->dest_line = ps->line;
-		conf_dest_key(ps, &ps->conf->dests[0], key, val);
+	else if (proto_dest_check(section, strlen(section), &cause) == -1) {
+		conf_error(ps, ps->line, "bad section name [%s]: %s", section,
+		    cause);
+		free(cause);
 	} else
-		conf_error(ps, ps->line, "unknown section [%s]", section);
+		conf_dest_key(ps, conf_dest(ps, section), key, val);
 	return (1);
 }
 
@@ -310,7 +522,8 @@ conf_handler(void *arg, const char *section, const char *key, const char *val)
 static void
 conf_defaults(struct conf *c)
 {
-	struct dest	*d = &c->dests[0];
+	struct dest	*d;
+	size_t		 i;
 
 	if (c->nlisten == 0) {
 		c->listen = xcalloc(1, sizeof(*c->listen));
@@ -319,43 +532,94 @@ conf_defaults(struct conf *c)
 		c->listen[0].port = xstrdup(ZC_DEFAULT_PORT);
 		c->nlisten = 1;
 	}
+	if (c->workers == UNSET)
+		c->workers = 0;
+	if (c->max_conns == UNSET)
+		c->max_conns = 1024;
+	if (c->max_conns_addr == UNSET)
+		c->max_conns_addr = 64;
 	if (c->page_mss == UNSET)
 		c->page_mss = PAGE_MSS_AUTO;
 	if (c->idle_timeout == UNSET)
 		c->idle_timeout = 300;
 	if (c->stall_timeout == UNSET)
 		c->stall_timeout = 30;
-	if (d->io == UNSET)
-		d->io = IO_AUTO;
-	if (d->fsync == UNSET)
-		d->fsync = 1;
-	if (d->overwrite == UNSET)
-		d->overwrite = 0;
-	if (d->verify == UNSET)
-		d->verify = 1;
+	if (c->shutdown_grace == UNSET)
+		c->shutdown_grace = 30;
+	if (c->log_level == UNSET)
+		c->log_level = LOG_LEVEL_INFO;
+	for (i = 0; i < c->ndests; i++) {
+		d = &c->dests[i];
+		if (d->io == UNSET)
+			d->io = IO_AUTO;
+		if (d->fsync == UNSET)
+			d->fsync = 1;
+		if (d->overwrite == UNSET)
+			d->overwrite = 0;
+		if (d->verify == UNSET)
+			d->verify = 1;
+		if (d->max_file_size == UNSET)
+			d->max_file_size = -1;
+		if (d->min_free == UNSET)
+			d->min_free = -1;	/* 1% */
+		if (!d->allow_set) {
+			/* Loopback only until the administrator says. */
+			d->allow = xcalloc(2, sizeof(*d->allow));
+			conf_cidr("127.0.0.0/8", &d->allow[0]);
+			conf_cidr("::1", &d->allow[1]);
+			d->nallow = 2;
+		}
+	}
 }
 
 /* Cross-checks that need the whole file. */
 static void
 conf_check(struct parse_state *ps)
 {
-	struct dest	*d = &ps->conf->dests[0];
+	struct conf	*c = ps->conf;
+	struct dest	*d;
+	struct stat	 sb;
+	size_t		 i;
+
+	if (conf_find_dest(c, "default") == NULL)
+		conf_error(ps, 0, "no [default] destination");
+	for (i = 0; i < c->ndests; i++) {
+		d = &c->dests[i];
+		if (d->path == NULL) {
+			conf_error(ps, d->line, "[%s]: path is required",
+			    d->name);
+			continue;
+		}
+		if (stat(d->path, &sb) == -1)
+			conf_error(ps, d->path_line, "path: %s: %s", d->path,
+			    strerror(errno));
+		else if (!S_ISDIR(sb.st_mode))
+			conf_error(ps, d->path_line, "path: %s: not a "
+			    "directory", d->path);
+		if (d->allow_set && d->nallow == 0)
+			conf_error(ps, d->line, "[%s]: allow lists no network",
+			    d->name);
+	}
+	if (c->group != NULL && c->user == NULL)
+		conf_error(ps, 0, "group is set but user is not");
+}
+
+/* The file must not be writable by anyone but its owner. */
+static void
+conf_check_perms(struct parse_state *ps)
+{
 	struct stat	 sb;
 
-	if (d->path == NULL) {
-		conf_error(ps, 0, "[default] path is required");
-		return;
-	}
-	if (stat(d->path, &sb) == -1)
-		conf_error(ps, d->line, "path: %s: %s", d->path,
-		    strerror(errno));
-	else if (!S_ISDIR(sb.st_mode))
-		conf_error(ps, d->line, "path: %s: not a directory", d->path);
+	if (fstat(fileno(ps->fp), &sb) == -1)
+		conf_error(ps, 0, "fstat: %s", strerror(errno));
+	else if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		conf_error(ps, 0, "writable by group or others (mode %04o): "
+		    "refusing it", (unsigned int)sb.st_mode & 07777);
 }
 
 /*
- * Load a configuration file.  On errors they have been printed, the count
- * is stored in *nerr and NULL is returned.
+ * Load a configuration file.  On errors they have been logged, the count
+ * is stored in *nerr and NULL is returned.  The result has one reference.
  */
 struct conf *
 conf_load(const char *file, int *nerr)
@@ -367,21 +631,19 @@ conf_load(const char *file, int *nerr)
 	ps.file = file;
 	*nerr = 0;
 	if ((ps.fp = fopen(file, "r")) == NULL) {
-		fprintf(stderr, "zcrecvd: %s: %s\n", file, strerror(errno));
+		log_warnx("%s: %s", file, strerror(errno));
 		*nerr = 1;
 		return (NULL);
 	}
 	c = xcalloc(1, sizeof(*c));
+	c->refs = 1;
 	c->file = xstrdup(file);
 	c->page_mss = c->idle_timeout = c->stall_timeout = UNSET;
-	c->dests = xcalloc(1, sizeof(*c->dests));
-	c->ndests = 1;
-	c->dests[0].name = xstrdup("default");
-	c->dests[0].io = c->dests[0].fsync = UNSET;
-	c->dests[0].overwrite = c->dests[0].verify = UNSET;
-	c->dests[0].dirfd = -1;
+	c->workers = c->max_conns = c->max_conns_addr = UNSET;
+	c->shutdown_grace = c->log_level = UNSET;
 	ps.conf = c;
 
+	conf_check_perms(&ps);
 	if (ini_parse_stream(conf_reader, &ps, conf_handler, &ps) < 0)
 		conf_error(&ps, 0, "out of memory while parsing");
 	if (ferror(ps.fp))
@@ -390,7 +652,7 @@ conf_load(const char *file, int *nerr)
 	conf_defaults(c);
 	conf_check(&ps);
 	if (ps.errors > 0) {
-		fprintf(stderr, "%s: %d error%s\n", file, ps.errors,
+		log_plain("%s: %d error%s", file, ps.errors,
 		    ps.errors == 1 ? "" : "s");
 		*nerr = ps.errors;
 		conf_free(c);
@@ -399,7 +661,23 @@ conf_load(const char *file, int *nerr)
 	return (c);
 }
 
-/* Free a configuration. */
+/* Take a reference. */
+struct conf *
+conf_ref(struct conf *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return (c);
+}
+
+/* Drop a reference; the last one frees. */
+void
+conf_unref(struct conf *c)
+{
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		conf_free(c);
+}
+
+/* Free a configuration and close its directories. */
 void
 conf_free(struct conf *c)
 {
@@ -414,13 +692,93 @@ conf_free(struct conf *c)
 	}
 	free(c->listen);
 	for (i = 0; i < c->ndests; i++) {
+		if (c->dests[i].dirfd != -1)
+			close(c->dests[i].dirfd);
 		free(c->dests[i].name);
 		free(c->dests[i].path);
+		free(c->dests[i].allow);
 	}
 	free(c->dests);
 	free(c->transfer_log);
+	free(c->user);
+	free(c->group);
 	free(c->file);
 	free(c);
+}
+
+/* Open each destination directory and learn whether O_DIRECT works. */
+int
+conf_open_dests(struct conf *c, char **cause)
+{
+	struct dest	*d;
+	size_t		 i;
+
+	for (i = 0; i < c->ndests; i++) {
+		d = &c->dests[i];
+		d->dirfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (d->dirfd == -1) {
+			*cause = xasprintf("[%s] path %s: %s", d->name, d->path,
+			    strerror(errno));
+			return (-1);
+		}
+		d->dio_ok = sink_probe_direct(d->dirfd);
+		if (d->io == IO_DIRECT && !d->dio_ok) {
+			*cause = xasprintf("[%s] io = direct, but %s does not "
+			    "support O_DIRECT", d->name, d->path);
+			return (-1);
+		}
+		log_debug("destination %s: %s, O_DIRECT %s", d->name, d->path,
+		    d->dio_ok ? "yes" : "no");
+	}
+	return (0);
+}
+
+/* Print a size the way conf_size reads it back. */
+static void
+conf_dump_size(FILE *fp, const char *key, int64_t n)
+{
+	static const char	 units[] = "KMGT";
+	int			 u = -1;
+
+	while (n >= 1024 && n % 1024 == 0 && u < 3) {
+		n /= 1024;
+		u++;
+	}
+	if (u < 0)
+		fprintf(fp, "%s = %lld\n", key, (long long)n);
+	else
+		fprintf(fp, "%s = %lld%c\n", key, (long long)n, units[u]);
+}
+
+/* Print one destination section. */
+static void
+conf_dump_dest(const struct dest *d, FILE *fp)
+{
+	char	 addr[INET6_ADDRSTRLEN];
+	size_t	 i;
+
+	fprintf(fp, "\n[%s]\n", d->name);
+	fprintf(fp, "path = %s\n", d->path);
+	fprintf(fp, "io = %s\n", io_names[d->io]);
+	fprintf(fp, "fsync = %s\n", d->fsync ? "yes" : "no");
+	fprintf(fp, "overwrite = %s\n", d->overwrite ? "yes" : "no");
+	fprintf(fp, "verify = %s\n", d->verify ? "xxh3" : "none");
+	fprintf(fp, "allow =");
+	for (i = 0; i < d->nallow; i++) {
+		inet_ntop(d->allow[i].family, d->allow[i].addr, addr,
+		    sizeof(addr));
+		fprintf(fp, "%s %s/%d", i > 0 ? "," : "", addr,
+		    d->allow[i].prefix);
+	}
+	fprintf(fp, "\n");
+	if (d->max_file_size < 0)
+		fprintf(fp, "max_file_size = none\n");
+	else
+		conf_dump_size(fp, "max_file_size", d->max_file_size);
+	if (d->min_free < 0)
+		fprintf(fp, "min_free = %lld%%\n", (long long)-d->min_free);
+	else
+		conf_dump_size(fp, "min_free", d->min_free);
 }
 
 /* Print the effective configuration in a form conf_load reads back. */
@@ -432,6 +790,16 @@ conf_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "[server]\n");
 	for (i = 0; i < c->nlisten; i++)
 		fprintf(fp, "listen = %s\n", c->listen[i].text);
+	if (c->user != NULL)
+		fprintf(fp, "user = %s\n", c->user);
+	if (c->group != NULL)
+		fprintf(fp, "group = %s\n", c->group);
+	if (c->workers == 0)
+		fprintf(fp, "workers = auto\n");
+	else
+		fprintf(fp, "workers = %d\n", c->workers);
+	fprintf(fp, "max_connections = %d\n", c->max_conns);
+	fprintf(fp, "max_connections_per_address = %d\n", c->max_conns_addr);
 	if (c->page_mss == PAGE_MSS_AUTO)
 		fprintf(fp, "page_mss = auto\n");
 	else if (c->page_mss == PAGE_MSS_OFF)
@@ -442,16 +810,10 @@ conf_dump(const struct conf *c, FILE *fp)
 		fprintf(fp, "transfer_log = %s\n", c->transfer_log);
 	fprintf(fp, "idle_timeout = %d\n", c->idle_timeout);
 	fprintf(fp, "stall_timeout = %d\n", c->stall_timeout);
-	for (i = 0; i < c->ndests; i++) {
-		const struct dest *d = &c->dests[i];
-
-		fprintf(fp, "\n[%s]\n", d->name);
-		fprintf(fp, "path = %s\n", d->path);
-		fprintf(fp, "io = %s\n", io_names[d->io]);
-		fprintf(fp, "fsync = %s\n", d->fsync ? "yes" : "no");
-		fprintf(fp, "overwrite = %s\n", d->overwrite ? "yes" : "no");
-		fprintf(fp, "verify = %s\n", d->verify ? "xxh3" : "none");
-	}
+	fprintf(fp, "shutdown_grace = %d\n", c->shutdown_grace);
+	fprintf(fp, "log_level = %s\n", log_levels[c->log_level]);
+	for (i = 0; i < c->ndests; i++)
+		conf_dump_dest(&c->dests[i], fp);
 }
 
 /* Find a destination by name; "" is the default. */
@@ -466,4 +828,40 @@ conf_find_dest(struct conf *c, const char *name)
 		if (strcmp(c->dests[i].name, name) == 0)
 			return (&c->dests[i]);
 	return (NULL);
+}
+
+/* Does d's allow list admit the peer address sa? */
+int
+conf_allowed(const struct dest *d, const struct sockaddr *sa)
+{
+	const uint8_t	*a;
+	uint8_t		 v4[4];
+	int		 family = sa->sa_family, bits, i;
+	size_t		 n;
+
+	if (family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	else {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+			memcpy(v4, a + 12, 4);
+			a = v4;
+			family = AF_INET;
+		}
+	}
+	for (n = 0; n < d->nallow; n++) {
+		if (d->allow[n].family != family)
+			continue;
+		bits = d->allow[n].prefix;
+		for (i = 0; bits >= 8; i++, bits -= 8)
+			if (a[i] != d->allow[n].addr[i])
+				break;
+		if (bits >= 8)
+			continue;
+		if (bits == 0 || ((a[i] ^ d->allow[n].addr[i]) &
+		    (0xff << (8 - bits))) == 0)
+			return (1);
+	}
+	return (0);
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -33,9 +34,6 @@
 						   mapping */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 
-static struct conn	*conns;
-static int		 nconns;
-
 static const char *state_names[] = {
 	"hello", "idle", "file", "payload", "drain", "dead"
 };
@@ -44,11 +42,11 @@ static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_close(struct conn *);
 
-/* Number of open connections. */
+/* Files in flight on this worker. */
 int
-conn_count(void)
+conn_busy(struct worker *w)
 {
-	return (nconns);
+	return (w->busy);
 }
 
 /* Change state, asserting that the transition is legal. */
@@ -86,12 +84,12 @@ conn_arm(struct conn *c)
 	tv.tv_usec = 0;
 	switch (c->state) {
 	case CONN_IDLE:
-		tv.tv_sec = cfg->idle_timeout;
+		tv.tv_sec = c->conf->idle_timeout;
 		break;
 	case CONN_DEAD:
 		return;
 	default:
-		tv.tv_sec = cfg->stall_timeout;
+		tv.tv_sec = c->conf->stall_timeout;
 		break;
 	}
 	event_add(c->ev_read, &tv);
@@ -101,7 +99,7 @@ conn_arm(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
-	struct timeval	 tv = { cfg->stall_timeout, 0 };
+	struct timeval	 tv = { c->conf->stall_timeout, 0 };
 	size_t		 left;
 
 	while ((left = evbuffer_get_length(c->out)) > 0) {
@@ -205,6 +203,12 @@ conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
 	tlog_file(c->peer, c->dest->name, &c->x, io, conf_io_name(c->dest->io),
 	    code, msg, dg);
 	c->in_file = 0;
+	c->w->busy--;
+	STAT_SUB(in_flight, 1);
+	if (code == ZC_OK)
+		STAT_ADD(files_ok, 1);
+	else
+		STAT_ADD(files_failed, 1);
 }
 
 /*
@@ -311,6 +315,62 @@ conn_refuse(struct conn *c, int code, const char *msg)
 	conn_send_result(c, code, msg, NULL);
 }
 
+/*
+ * May this file go to d?  Access control first, then the limits: all
+ * decided before the sender is told to send any payload.
+ */
+static int
+conn_admit(struct conn *c, const struct dest *d, int *code, char **cause)
+{
+	struct statvfs	 sv;
+	uint64_t	 avail, floor, size = c->x.f.size;
+
+	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
+		*code = ZC_E_DENIED;
+		*cause = xasprintf("%s is not allowed to write to %s",
+		    c->peer, d->name);
+		return (-1);
+	}
+	*code = ZC_E_SIZE;
+	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
+		*cause = xasprintf("file size out of range");
+		return (-1);
+	}
+	if (d->max_file_size >= 0 && size > (uint64_t)d->max_file_size) {
+		*cause = xasprintf("file of %llu bytes is over the limit of "
+		    "%lld", (unsigned long long)size,
+		    (long long)d->max_file_size);
+		return (-1);
+	}
+	if (fstatvfs(d->dirfd, &sv) == -1) {
+		*code = ZC_E_IO;
+		*cause = xasprintf("statvfs %s: %s", d->path, strerror(errno));
+		return (-1);
+	}
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	floor = d->min_free >= 0 ? (uint64_t)d->min_free :
+	    (uint64_t)sv.f_blocks * sv.f_frsize / 100 * (uint64_t)-d->min_free;
+	if (avail < floor || size > avail - floor) {
+		*code = ZC_E_NOSPACE;
+		*cause = xasprintf("not enough space in %s: %llu bytes free, "
+		    "%llu kept free, file needs %llu", d->name,
+		    (unsigned long long)avail, (unsigned long long)floor,
+		    (unsigned long long)size);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Use the newest configuration from this file on. */
+static void
+conn_refresh_conf(struct conn *c)
+{
+	struct conf	*cur = cfg_acquire();
+
+	conf_unref(c->conf);
+	c->conf = cur;
+}
+
 /* FILE: check name and destination, open staging file, ACCEPT. */
 static void
 conn_file(struct conn *c, const uint8_t *body, size_t len)
@@ -328,23 +388,25 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	x->start_ns = util_now_ns();
+	conn_refresh_conf(c);
+	if (c->w->draining) {
+		conn_refuse(c, ZC_E_SHUTDOWN, "receiver shutting down");
+		return;
+	}
 	if (proto_dest_check(x->f.dest, x->f.dest_len, &cause) == -1 ||
 	    proto_name_check(x->f.name, x->f.name_len, &cause) == -1) {
 		conn_refuse(c, ZC_E_NAME, cause);
 		free(cause);
 		return;
 	}
-	if ((d = conf_find_dest(cfg, x->f.dest)) == NULL) {
+	if ((d = conf_find_dest(c->conf, x->f.dest)) == NULL) {
 		cause = xasprintf("no destination '%s'", x->f.dest);
 		conn_refuse(c, ZC_E_DEST, cause);
 		free(cause);
 		return;
 	}
-	if (x->f.size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
-		conn_refuse(c, ZC_E_SIZE, "file size out of range");
-		return;
-	}
-	if (land_open(&c->land, d, x->f.name, &code, &cause) == -1) {
+	if (conn_admit(c, d, &code, &cause) == -1 ||
+	    land_open(&c->land, d, x->f.name, &code, &cause) == -1) {
 		conn_refuse(c, code, cause);
 		free(cause);
 		return;
@@ -366,6 +428,8 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 	c->dest = d;
 	conn_cpu(c);		/* what came before was not this file's */
 	c->in_file = 1;
+	c->w->busy++;
+	STAT_ADD(in_flight, 1);
 	c->next_off = 0;
 	log_debug("%s: receiving %s (%llu bytes) into %s, io %s", c->peer,
 	    x->f.name, (unsigned long long)x->f.size, d->path,
@@ -433,12 +497,16 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		conn_send_result(c, ZC_OK, "landed", verify ? dg : NULL);
 		conn_file_end(c, ZC_OK, "landed", verify ? dg : NULL);
 		conn_arm(c);
+		if (c->w->draining)
+			conn_close(c);
 		return;
 	}
 	conn_send_result(c, code, cause, NULL);
 	conn_file_end(c, code, cause, NULL);
 	free(cause);
 	conn_arm(c);
+	if (c->w->draining)
+		conn_close(c);
 }
 
 /* Dispatch a complete control record by state. */
@@ -544,10 +612,21 @@ conn_record(struct conn *c)
 	return (c->state != CONN_DEAD && c->state != CONN_DRAIN);
 }
 
+/* Result code for a failed write: a full disk is its own code. */
+static int
+conn_io_code(struct conn *c)
+{
+	return (c->sink.err == ENOSPC || c->sink.err == EDQUOT ?
+	    ZC_E_NOSPACE : ZC_E_IO);
+}
+
 /* Account payload bytes that reached the sink. */
 static void
 conn_took(struct conn *c, size_t n, uint64_t *counter)
 {
+	STAT_ADD(bytes, n);
+	if (counter == &c->x.zc_bytes)
+		STAT_ADD(zc_bytes, n);
 	c->x.received += n;
 	*counter += n;
 	c->rec_left -= n;
@@ -593,7 +672,7 @@ conn_rx_recv(struct conn *c, size_t max)
 		return (-1);
 	}
 	if (sink_write(&c->sink, c->bounce, n, c->rec_off, &cause) == -1) {
-		conn_file_fail(c, ZC_E_IO, cause);
+		conn_file_fail(c, conn_io_code(c), cause);
 		free(cause);
 		return (-1);
 	}
@@ -622,7 +701,7 @@ conn_rx_map(struct conn *c)
 		    &cause);
 		zcrx_unmap(&c->zcrx, mapped);
 		if (r == -1) {
-			conn_file_fail(c, ZC_E_IO, cause);
+			conn_file_fail(c, conn_io_code(c), cause);
 			free(cause);
 			return (-1);
 		}
@@ -648,7 +727,7 @@ conn_rx_splice(struct conn *c)
 
 	n = sink_splice(&c->sink, c->fd, c->rec_left, c->rec_off, &cause);
 	if (n == -1) {
-		conn_file_fail(c, errno == 0 ? -1 : ZC_E_IO, cause);
+		conn_file_fail(c, errno == 0 ? -1 : conn_io_code(c), cause);
 		free(cause);
 		return (-1);
 	}
@@ -708,7 +787,7 @@ conn_discard(struct conn *c)
 			break;
 	}
 	if (c->x.received > CONN_DRAIN_MAX || util_now_ns() - c->x.start_ns >
-	    (uint64_t)cfg->stall_timeout * 1000000000) {
+	    (uint64_t)c->conf->stall_timeout * 1000000000) {
 		log_debug("%s: closing after draining %llu bytes", c->peer,
 		    (unsigned long long)c->x.received);
 		conn_close(c);
@@ -749,7 +828,7 @@ conn_timeout(struct conn *c)
 	switch (c->state) {
 	case CONN_IDLE:
 		log_info("%s: idle for %d s, closing", c->peer,
-		    cfg->idle_timeout);
+		    c->conf->idle_timeout);
 		conn_close(c);
 		break;
 	case CONN_FILE:
@@ -763,7 +842,7 @@ conn_timeout(struct conn *c)
 		break;
 	default:
 		log_info("%s: no HELLO within %d s, closing", c->peer,
-		    cfg->stall_timeout);
+		    c->conf->stall_timeout);
 		conn_close(c);
 		break;
 	}
@@ -809,8 +888,9 @@ static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg, **pp;
+	struct worker	*w = c->w;
 
-	for (pp = &conns; *pp != NULL; pp = &(*pp)->next) {
+	for (pp = &w->conns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			break;
@@ -821,9 +901,13 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	evbuffer_free(c->out);
 	zcrx_free(&c->zcrx);
 	close(c->fd);
+	listener_conn_gone(&c->ss);
+	STAT_SUB(conns, 1);
+	conf_unref(c->conf);
 	free(c->bounce);
 	free(c);
-	nconns--;
+	if (w->draining && w->busy == 0)
+		event_base_loopexit(w->base, NULL);
 }
 
 /* Stop all I/O on a connection and free it soon. */
@@ -841,7 +925,7 @@ conn_close(struct conn *c)
 	event_del(c->ev_write);
 	if (evbuffer_get_length(c->out) > 0)
 		evbuffer_write(c->out, c->fd);	/* last words, best effort */
-	if (event_base_once(ev_base, -1, EV_TIMEOUT, conn_free_cb, c,
+	if (event_base_once(c->w->base, -1, EV_TIMEOUT, conn_free_cb, c,
 	    &tv) == -1)
 		fatalx("event_base_once");
 }
@@ -857,48 +941,67 @@ conn_peer_name(struct sockaddr *sa, char *buf, size_t len)
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
+	} else if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	}
+	} else
+		snprintf(buf, len, "unknown");
 }
 
-/* A new connection from the listener. */
+/* A socket handed over by the main thread. */
 void
-conn_accept(int fd, struct sockaddr *sa, socklen_t salen)
+conn_accept(struct worker *w, int fd)
 {
 	struct conn	*c;
+	socklen_t	 len;
 
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
-	conn_peer_name(sa, c->peer, sizeof(c->peer));
+	c->w = w;
+	c->conf = cfg_acquire();
+	len = sizeof(c->ss);
+	if (getpeername(fd, (struct sockaddr *)&c->ss, &len) == -1)
+		c->ss.ss_family = AF_UNSPEC;
+	conn_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
 	zcrx_init(&c->zcrx, fd);
 	if (posix_memalign((void **)&c->bounce, ZC_BLOCK, ZCRX_BOUNCE) != 0)
 		fatalx("posix_memalign");
-	c->ev_read = event_new(ev_base, fd, EV_READ | EV_PERSIST, conn_read_cb,
-	    c);
-	c->ev_write = event_new(ev_base, fd, EV_WRITE | EV_PERSIST,
+	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c);
+	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
 	    conn_write_cb, c);
 	if ((c->out = evbuffer_new()) == NULL || c->ev_read == NULL ||
 	    c->ev_write == NULL)
 		fatalx("out of memory for a connection");
 	c->state = CONN_HELLO;
-	c->next = conns;
-	conns = c;
-	nconns++;
-	log_debug("%s: connected", c->peer);
+	c->next = w->conns;
+	w->conns = c;
+	log_debug("%s: connected (worker %d)", c->peer, w->id);
 	conn_arm(c);
+	if (w->draining)
+		conn_close(c);
 }
 
-/* Shutting down: abort every transfer, tell the peers, close. */
+/* Shutting down: close what is idle, let files in flight finish. */
 void
-conn_shutdown_all(void)
+conn_drain_all(struct worker *w)
 {
 	struct conn	*c;
 
-	for (c = conns; c != NULL; c = c->next) {
+	for (c = w->conns; c != NULL; c = c->next)
+		if (c->state == CONN_HELLO || c->state == CONN_IDLE)
+			conn_close(c);
+}
+
+/* The grace period is over: abort every transfer, tell the peers, close. */
+void
+conn_shutdown_all(struct worker *w)
+{
+	struct conn	*c;
+
+	for (c = w->conns; c != NULL; c = c->next) {
 		if (c->state == CONN_DEAD)
 			continue;
 		c->cpu_mark = util_cpu_ns(0);

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -36,6 +38,97 @@ struct listener {
 };
 
 static struct listener	*listeners;
+
+/*
+ * Open connections per client address, for max_connections_per_address.
+ * Touched by the main thread at accept and by workers when they free a
+ * connection, hence the lock.  A list: it holds at most max_connections
+ * entries and is walked once per connection.
+ */
+struct addr_count {
+	struct sockaddr_storage	 addr;	/* port zeroed */
+	int			 n;
+	struct addr_count	*next;
+};
+static struct addr_count	*addr_counts;
+static pthread_mutex_t		 addr_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The address of sa without its port, for counting. */
+static void
+listener_addr_key(const struct sockaddr *sa, struct sockaddr_storage *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->ss_family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)key)->sin_addr =
+		    ((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)key)->sin6_addr =
+		    ((const struct sockaddr_in6 *)sa)->sin6_addr;
+}
+
+/*
+ * Count one more connection from sa if under the limit.  Returns the new
+ * count, or 0 if the limit is reached.
+ */
+static int
+listener_addr_take(const struct sockaddr *sa, int limit)
+{
+	struct sockaddr_storage	 key;
+	struct addr_count	*a;
+	int			 n = 0;
+
+	listener_addr_key(sa, &key);
+	pthread_mutex_lock(&addr_lock);
+	for (a = addr_counts; a != NULL; a = a->next)
+		if (memcmp(&a->addr, &key, sizeof(key)) == 0)
+			break;
+	if (a == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		a->addr = key;
+		a->next = addr_counts;
+		addr_counts = a;
+	}
+	if (a->n < limit)
+		n = ++a->n;
+	pthread_mutex_unlock(&addr_lock);
+	return (n);
+}
+
+/* A connection from this address is gone. */
+void
+listener_conn_gone(const struct sockaddr_storage *ss)
+{
+	struct sockaddr_storage	 key;
+	struct addr_count	*a, **pp;
+
+	listener_addr_key((const struct sockaddr *)ss, &key);
+	pthread_mutex_lock(&addr_lock);
+	for (pp = &addr_counts; (a = *pp) != NULL; pp = &a->next) {
+		if (memcmp(&a->addr, &key, sizeof(key)) != 0)
+			continue;
+		if (--a->n == 0) {
+			*pp = a->next;
+			free(a);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&addr_lock);
+}
+
+/* Refuse a connection with an ERROR record the peer can read. */
+static void
+listener_refuse(int fd, const char *msg)
+{
+	uint8_t	 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
+	size_t	 len;
+
+	len = proto_error_encode(buf, sizeof(buf), ZC_E_DENIED, msg);
+	if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+		log_debug("refusal not sent: %s", strerror(errno));
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
 
 /* Bytes of TCP options in every segment: 12 with timestamps, else 0. */
 static int
@@ -82,12 +175,29 @@ listener_page_mss(int fd, int page_mss)
 	return (0);
 }
 
-/* libevent: a connection was accepted. */
+/* libevent: a connection was accepted; check the limits, hand it over. */
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	conn_accept(fd, sa, salen);
+	struct conf	*c = cfg_acquire();
+	int		 total = c->max_conns, per = c->max_conns_addr;
+
+	conf_unref(c);
+	if (STAT_GET(conns) >= (uint64_t)total) {
+		log_warnx("refused a connection: %d connections open "
+		    "(max_connections)", total);
+		listener_refuse(fd, "too many connections");
+		return;
+	}
+	if (listener_addr_take(sa, per) == 0) {
+		log_warnx("refused a connection: %d connections open from "
+		    "that address (max_connections_per_address)", per);
+		listener_refuse(fd, "too many connections from your address");
+		return;
+	}
+	STAT_ADD(conns, 1);
+	worker_hand(fd);
 }
 
 /* libevent: time to accept again after running out of descriptors. */
@@ -117,14 +227,59 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	log_warnx("accept: %s", strerror(err));
 }
 
-/* Open one socket for one address. */
-static int
-listener_bind(struct addrinfo *ai, int page_mss, const char *text)
+/* Watch a listening socket; log what it listens on. */
+static void
+listener_add(int fd, int mss, const char *how)
 {
 	struct listener		*l;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	char			 host[NI_MAXHOST], port[NI_MAXSERV];
+
+	l = xcalloc(1, sizeof(*l));
+	l->evl = evconnlistener_new(ev_base, listener_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	l->ev_resume = evtimer_new(ev_base, listener_resume_cb, l);
+	if (l->evl == NULL || l->ev_resume == NULL)
+		fatalx("evconnlistener_new");
+	evconnlistener_set_error_cb(l->evl, listener_error_cb);
+	l->next = listeners;
+	listeners = l;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), port,
+	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(host, sizeof(host), "fd %d", fd);
+		snprintf(port, sizeof(port), "?");
+	}
+	log_info("listening on %s%s%s:%s (page_mss %d)%s",
+	    ss.ss_family == AF_INET6 ? "[" : "", host,
+	    ss.ss_family == AF_INET6 ? "]" : "", port, mss, how);
+}
+
+/*
+ * Take over a socket from socket activation: set the page-multiple MSS
+ * (it applies to connections accepted from now on) and watch it.
+ */
+int
+listener_adopt(struct conf *c, int fd)
+{
+	int	 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		log_warn("socket activation: fd %d", fd);
+		return (-1);
+	}
+	listener_add(fd, listener_page_mss(fd, c->page_mss),
+	    " (socket activation)");
+	return (0);
+}
+
+/* Open one socket for one address. */
+static int
+listener_bind(struct addrinfo *ai, int page_mss, const char *text)
+{
 	int			 fd, on = 1, mss;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
@@ -138,26 +293,12 @@ listener_bind(struct addrinfo *ai, int page_mss, const char *text)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	mss = listener_page_mss(fd, page_mss);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+	    listen(fd, LISTEN_BACKLOG) == -1) {
 		log_warn("%s: bind", text);
 		close(fd);
 		return (-1);
 	}
-	l = xcalloc(1, sizeof(*l));
-	l->evl = evconnlistener_new(ev_base, listener_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	l->ev_resume = evtimer_new(ev_base, listener_resume_cb, l);
-	if (l->evl == NULL || l->ev_resume == NULL)
-		fatalx("evconnlistener_new");
-	evconnlistener_set_error_cb(l->evl, listener_error_cb);
-	l->next = listeners;
-	listeners = l;
-	getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), port,
-	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
-	log_info("listening on %s%s%s:%s (page_mss %d)",
-	    ss.ss_family == AF_INET6 ? "[" : "", host,
-	    ss.ss_family == AF_INET6 ? "]" : "", port, mss);
+	listener_add(fd, mss, "");
 	return (0);
 }
 

@@ -43,24 +43,48 @@ log_getlevel(void)
 	return (log_level);
 }
 
-/* Write one line at a syslog priority, optionally with an errno text. */
+/*
+ * Write one line at a syslog priority, optionally with an errno text, in a
+ * single stdio call so that lines from worker threads never interleave.
+ */
 static void __attribute__((format(printf, 3, 0)))
 vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 {
-	char	 buf[2048];
+	char	 msg[2048], line[2400];
 	int	 saved = errno;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_prefix)
-		fprintf(stderr, "<%d>", pri);
+		snprintf(line, sizeof(line), "<%d>%s%s%s\n", pri, msg,
+		    errstr != NULL ? ": " : "", errstr != NULL ? errstr : "");
 	else
-		fprintf(stderr, "%s: ", log_procname);
-	if (errstr != NULL)
-		fprintf(stderr, "%s: %s\n", buf, errstr);
-	else
-		fprintf(stderr, "%s\n", buf);
+		snprintf(line, sizeof(line), "%s: %s%s%s\n", log_procname, msg,
+		    errstr != NULL ? ": " : "", errstr != NULL ? errstr : "");
+	fputs(line, stderr);
 	fflush(stderr);
 	errno = saved;
+}
+
+/*
+ * A warning without the program name, for messages that carry their own
+ * "file:line:" (configuration errors, as compilers print them).
+ */
+void
+log_plain(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[2048];
+
+	if (log_level < LOG_LEVEL_WARN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_prefix)
+		fprintf(stderr, "<%d>%s\n", LOG_WARNING, msg);
+	else
+		fprintf(stderr, "%s\n", msg);
+	fflush(stderr);
 }
 
 /* Warning with strerror(errno) appended. */

@@ -167,6 +167,7 @@ sink_pwrite(struct sink *s, const void *buf, size_t len, uint64_t off,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			s->err = n == 0 ? EIO : errno;
 			*cause = xasprintf("write: %s", n == 0 ? "no progress" :
 			    strerror(errno));
 			return (-1);
@@ -190,6 +191,7 @@ sink_drain_pipe(struct sink *s, size_t len, uint64_t off, char **cause)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			s->err = n == 0 ? EIO : errno;
 			*cause = xasprintf("splice to file: %s", n == 0 ?
 			    "no progress" : strerror(errno));
 			return (-1);
@@ -215,6 +217,7 @@ sink_vmsplice(struct sink *s, const void *buf, size_t len, uint64_t off,
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0) {
+			s->err = r == 0 ? EIO : errno;
 			*cause = xasprintf("vmsplice: %s", r == 0 ?
 			    "no progress" : strerror(errno));
 			return (-1);
@@ -298,6 +301,7 @@ sink_splice(struct sink *s, int sock, size_t len, uint64_t off, char **cause)
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (0);
+		s->err = errno;
 		*cause = xasprintf("splice from socket: %s", strerror(errno));
 		return (-1);
 	}
@@ -332,6 +336,7 @@ sink_readback(struct sink *s, char **cause)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			s->err = n == 0 ? EIO : errno;
 			*cause = xasprintf("read back for digest: %s", n == 0 ?
 			    "short file" : strerror(errno));
 			break;
@@ -354,6 +359,7 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 	XXH128_canonical_t	 canon;
 
 	if (s->truncate && ftruncate(s->fd, s->size) == -1) {
+		s->err = errno;
 		*cause = xasprintf("truncate: %s", strerror(errno));
 		return (-1);
 	}

@@ -16,7 +16,11 @@
 
 static int	tlog_fd = -1;
 
-/* Open (append) the transfer log. */
+/*
+ * Open (append) the transfer log.  Reopening (SIGHUP, after log rotation)
+ * puts the new file under the old descriptor number with dup2, so workers
+ * writing at that moment write whole lines to one file or the other.
+ */
 int
 tlog_open(const char *path, char **cause)
 {
@@ -27,8 +31,13 @@ tlog_open(const char *path, char **cause)
 		*cause = xasprintf("%s: %s", path, strerror(errno));
 		return (-1);
 	}
-	tlog_close();
-	tlog_fd = fd;
+	if (tlog_fd == -1)
+		tlog_fd = fd;
+	else {
+		if (dup3(fd, tlog_fd, O_CLOEXEC) == -1)
+			fatal("dup3");
+		close(fd);
+	}
 	return (0);
 }
 

@@ -19,6 +19,7 @@ void		 log_setlevel(int);
 int		 log_getlevel(void);
 void		 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_plain(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 fatal(const char *, ...) __attribute__((format(printf, 1, 2),

@@ -1,10 +1,15 @@
 /*
- * zcrecvd.c -- start-up, signals and the event loop.
+ * zcrecvd.c -- start-up, signals, reload and shutdown.
+ *
+ * Start-up: read the configuration, open the destinations and the transfer
+ * log, bind the listeners (or adopt socket-activated ones), drop
+ * privileges, start the workers, then tell systemd READY=1.  The main
+ * thread keeps the listeners and the signals; the workers do the rest.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +25,15 @@
 #endif
 
 struct event_base	*ev_base;
-struct conf		*cfg;
+struct stats		 stats;
+
+static struct conf	*cfg;		/* the configuration in force */
+static pthread_mutex_t	 cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char	*cfg_file = SYSCONFDIR "/zcrecvd.conf";
+static int		 debug;
+
+static struct event	*ev_grace, *ev_poll;
+static int		 stopping;
 
 static __attribute__((noreturn)) void
 usage(void)
@@ -29,123 +42,273 @@ usage(void)
 	exit(1);
 }
 
-/* Open each destination directory and learn whether O_DIRECT works. */
-static void
-dest_open_all(struct conf *c)
+/* A reference to the configuration in force, for any thread. */
+struct conf *
+cfg_acquire(void)
 {
-	struct dest	*d;
-	size_t		 i;
+	struct conf	*c;
 
-	for (i = 0; i < c->ndests; i++) {
-		d = &c->dests[i];
-		d->dirfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (d->dirfd == -1)
-			fatal("%s: [%s] path %s", c->file, d->name, d->path);
-		d->dio_ok = sink_probe_direct(d->dirfd);
-		if (d->io == IO_DIRECT && !d->dio_ok)
-			fatalx("%s: [%s] io = direct, but %s does not support "
-			    "O_DIRECT", c->file, d->name, d->path);
-		log_debug("destination %s: %s, O_DIRECT %s", d->name, d->path,
-		    d->dio_ok ? "yes" : "no");
-	}
+	pthread_mutex_lock(&cfg_lock);
+	c = conf_ref(cfg);
+	pthread_mutex_unlock(&cfg_lock);
+	return (c);
 }
 
-/* Close the destination directories. */
+/* Put a new configuration in force; files in flight keep theirs. */
 static void
-dest_close_all(struct conf *c)
+cfg_replace(struct conf *c)
+{
+	struct conf	*old;
+
+	pthread_mutex_lock(&cfg_lock);
+	old = cfg;
+	cfg = c;
+	pthread_mutex_unlock(&cfg_lock);
+	conf_unref(old);
+}
+
+/* Settings a reload cannot change: say so rather than ignore silently. */
+static void
+reload_warn_fixed(const struct conf *old, const struct conf *new)
 {
 	size_t	 i;
+	int	 same = old->nlisten == new->nlisten;
 
-	for (i = 0; i < c->ndests; i++)
-		if (c->dests[i].dirfd != -1)
-			close(c->dests[i].dirfd);
+	for (i = 0; same && i < old->nlisten; i++)
+		same = strcmp(old->listen[i].text, new->listen[i].text) == 0;
+	if (!same)
+		log_warnx("reload: listen changed: restart to apply");
+	if ((old->user == NULL) != (new->user == NULL) ||
+	    (old->user != NULL && strcmp(old->user, new->user) != 0) ||
+	    (old->group == NULL) != (new->group == NULL) ||
+	    (old->group != NULL && strcmp(old->group, new->group) != 0))
+		log_warnx("reload: user or group changed: restart to apply");
+	if (old->workers != new->workers)
+		log_warnx("reload: workers changed: restart to apply");
+	if (old->page_mss != new->page_mss)
+		log_warnx("reload: page_mss changed: restart to apply");
 }
 
-/* SIGTERM, SIGINT: abort what is in flight and leave the loop. */
+/*
+ * SIGHUP: read the configuration again.  A bad one is reported, line by
+ * line, and the running one stays in force.
+ */
+static void
+reload(void)
+{
+	struct conf	*new, *old;
+	char		*cause;
+	int		 nerr;
+
+	systemd_reloading();
+	log_info("SIGHUP: reloading %s", cfg_file);
+	if ((new = conf_load(cfg_file, &nerr)) == NULL) {
+		log_warnx("reload failed: keeping the running configuration");
+		goto out;
+	}
+	if (conf_open_dests(new, &cause) == -1) {
+		log_warnx("reload failed: %s: keeping the running "
+		    "configuration", cause);
+		free(cause);
+		conf_unref(new);
+		goto out;
+	}
+	old = cfg_acquire();
+	reload_warn_fixed(old, new);
+	conf_unref(old);
+	if (new->transfer_log != NULL &&
+	    tlog_open(new->transfer_log, &cause) == -1) {
+		log_warnx("reload: transfer_log: %s", cause);
+		free(cause);
+	} else if (new->transfer_log == NULL)
+		tlog_close();
+	if (!debug)
+		log_setlevel(new->log_level);
+	cfg_replace(new);
+	log_info("configuration reloaded");
+out:
+	systemd_ready();
+}
+
+/* Grace period over: abort whatever is still in flight. */
+static void
+grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_info("shutdown grace period over: aborting %llu transfer%s",
+	    (unsigned long long)STAT_GET(in_flight),
+	    STAT_GET(in_flight) == 1 ? "" : "s");
+	worker_tell_all(WORKER_ABORT);
+}
+
+/* Leave the main loop once every worker has stopped. */
+static void
+poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (worker_running() == 0)
+		event_base_loopexit(ev_base, NULL);
+}
+
+/*
+ * SIGTERM, SIGINT: stop accepting, let transfers in flight finish for up
+ * to shutdown_grace seconds, then abort them (staging files removed).  A
+ * second signal aborts at once.
+ */
+static void
+shutdown_start(int sig)
+{
+	struct conf	*c;
+	struct timeval	 tv = { 0, 100000 };
+
+	if (stopping) {
+		log_info("%s again: aborting now", strsignal(sig));
+		worker_tell_all(WORKER_ABORT);
+		return;
+	}
+	stopping = 1;
+	systemd_stopping();
+	c = cfg_acquire();
+	log_info("%s: shutting down (%llu connection%s, %llu transfer%s in "
+	    "flight, grace %d s)", strsignal(sig),
+	    (unsigned long long)STAT_GET(conns),
+	    STAT_GET(conns) == 1 ? "" : "s",
+	    (unsigned long long)STAT_GET(in_flight),
+	    STAT_GET(in_flight) == 1 ? "" : "s", c->shutdown_grace);
+	listener_close();
+	worker_tell_all(WORKER_DRAIN);
+	ev_poll = event_new(ev_base, -1, EV_PERSIST, poll_cb, NULL);
+	ev_grace = evtimer_new(ev_base, grace_cb, NULL);
+	if (ev_poll == NULL || ev_grace == NULL)
+		fatalx("event_new");
+	event_add(ev_poll, &tv);
+	tv.tv_sec = c->shutdown_grace;
+	tv.tv_usec = 0;
+	event_add(ev_grace, &tv);
+	conf_unref(c);
+}
+
+/* libevent: a signal. */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval	 tv = { 0, 100000 };
-
-	log_info("%s: shutting down (%d connection%s)", strsignal(sig),
-	    conn_count(), conn_count() == 1 ? "" : "s");
-	listener_close();
-	conn_shutdown_all();
-	event_base_loopexit(ev_base, &tv);
+	if (sig == SIGHUP)
+		reload();
+	else
+		shutdown_start(sig);
 }
 
-int
-main(int argc, char **argv)
+/* Bind the listeners, or take them from socket activation. */
+static void
+open_listeners(struct conf *c)
 {
-	const char	*file = SYSCONFDIR "/zcrecvd.conf";
-	struct event	*ev_term, *ev_int;
-	char		*cause;
-	int		 ch, check = 0, dump = 0, debug = 0, nerr;
+	int	 n, i;
 
-	log_init("zcrecvd", LOG_LEVEL_INFO, getenv("JOURNAL_STREAM") != NULL);
+	if ((n = systemd_listen_fds()) > 0) {
+		log_info("socket activation: %d socket%s; listen in %s not "
+		    "used", n, n == 1 ? "" : "s", c->file);
+		for (i = 0; i < n; i++)
+			if (listener_adopt(c, 3 + i) == -1)
+				fatalx("cannot use socket-activated socket");
+		return;
+	}
+	if (listener_open(c) == -1)
+		fatalx("cannot listen");
+}
+
+/* Parse the command line; returns 1 for -n, 2 for -T, else 0. */
+static int
+parse_options(int argc, char **argv)
+{
+	int	 ch, mode = 0;
+
 	while ((ch = getopt(argc, argv, "df:hnTV")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
 			break;
 		case 'f':
-			file = optarg;
+			cfg_file = optarg;
 			break;
 		case 'n':
-			check = 1;
+			mode = 1;
 			break;
 		case 'T':
-			dump = 1;
+			mode = 2;
 			break;
 		case 'V':
 			printf("zcrecvd %s\n", PACKAGE_VERSION);
-			return (0);
+			exit(0);
 		default:
 			usage();
 		}
 	}
 	if (optind != argc)
 		usage();
+	return (mode);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event	*ev_sig[3];
+	static const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+	char		*cause;
+	int		 mode, nerr, i;
+
+	log_init("zcrecvd", LOG_LEVEL_INFO, systemd_journal());
+	mode = parse_options(argc, argv);
 	if (debug)
 		log_setlevel(LOG_LEVEL_DEBUG);
-
-	if ((cfg = conf_load(file, &nerr)) == NULL)
+	if ((cfg = conf_load(cfg_file, &nerr)) == NULL)
 		return (1);
-	if (check || dump) {
-		if (dump)
+	if (mode != 0) {
+		if (mode == 2)
 			conf_dump(cfg, stdout);
 		else
 			printf("configuration OK\n");
-		conf_free(cfg);
+		conf_unref(cfg);
 		return (0);
 	}
+	if (!debug)
+		log_setlevel(cfg->log_level);
 
 	signal(SIGPIPE, SIG_IGN);
-	dest_open_all(cfg);
+	if (conf_open_dests(cfg, &cause) == -1)
+		fatalx("%s: %s", cfg->file, cause);
 	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
 	    &cause) == -1)
 		fatalx("transfer_log: %s", cause);
 	if ((ev_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	if (listener_open(cfg) == -1)
-		fatalx("cannot listen");
-	ev_term = evsignal_new(ev_base, SIGTERM, signal_cb, NULL);
-	ev_int = evsignal_new(ev_base, SIGINT, signal_cb, NULL);
-	if (ev_term == NULL || ev_int == NULL)
-		fatalx("evsignal_new");
-	evsignal_add(ev_term, NULL);
-	evsignal_add(ev_int, NULL);
-	log_info("zcrecvd %s ready", PACKAGE_VERSION);
+	open_listeners(cfg);
+	if (privs_drop(cfg, &cause) == -1)
+		fatalx("%s", cause);
+	if (worker_start(cfg->workers, &cause) == -1)
+		fatalx("%s", cause);
+	for (i = 0; i < 3; i++) {
+		ev_sig[i] = evsignal_new(ev_base, sigs[i], signal_cb, NULL);
+		if (ev_sig[i] == NULL || evsignal_add(ev_sig[i], NULL) == -1)
+			fatalx("evsignal_new");
+	}
+	systemd_start_timers(ev_base);
+	log_info("zcrecvd %s ready, %d worker%s", PACKAGE_VERSION,
+	    worker_count(), worker_count() == 1 ? "" : "s");
+	systemd_ready();
 
 	if (event_base_dispatch(ev_base) == -1)
 		fatalx("event_base_dispatch");
 
-	event_free(ev_term);
-	event_free(ev_int);
+	worker_join_all();
+	systemd_stop_timers();
+	for (i = 0; i < 3; i++)
+		event_free(ev_sig[i]);
+	if (ev_grace != NULL)
+		event_free(ev_grace);
+	if (ev_poll != NULL)
+		event_free(ev_poll);
 	listener_close();
 	event_base_free(ev_base);
 	tlog_close();
-	dest_close_all(cfg);
-	conf_free(cfg);
+	conf_unref(cfg);
+	log_info("stopped");
 	return (0);
 }

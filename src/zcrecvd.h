@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,7 +36,14 @@ enum io_mode {
 #define PAGE_MSS_AUTO		-1
 #define PAGE_MSS_OFF		0
 
-/* One destination directory ("[default]" for now). */
+/* One network in an allow list. */
+struct cidr {
+	int		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 addr[16];
+	int		 prefix;	/* bits */
+};
+
+/* One destination directory: [default] or a named section. */
 struct dest {
 	char		*name;
 	char		*path;
@@ -43,7 +51,14 @@ struct dest {
 	int		 fsync;
 	int		 overwrite;
 	int		 verify;
-	int		 line;		/* where it was defined */
+	struct cidr	*allow;
+	size_t		 nallow;
+	int		 allow_set;
+	int64_t		 max_file_size;	/* bytes, -1: no limit */
+	int64_t		 min_free;	/* bytes, or -percent (-1..-99) */
+	int		 line;		/* where its section began */
+	int		 path_line;
+	unsigned int	 seen;		/* keys given, while parsing */
 
 	int		 dirfd;		/* open directory, set by dest_open */
 	int		 dio_ok;	/* filesystem supports O_DIRECT */
@@ -57,23 +72,83 @@ struct listen_addr {
 };
 
 struct conf {
+	int			 refs;		/* atomic */
 	char			*file;
 	struct listen_addr	*listen;
 	size_t			 nlisten;
+	char			*user;
+	char			*group;
+	int			 workers;
+	int			 max_conns;
+	int			 max_conns_addr;
 	int			 page_mss;
 	char			*transfer_log;
 	int			 idle_timeout;
 	int			 stall_timeout;
+	int			 shutdown_grace;
+	int			 log_level;
 	struct dest		*dests;
 	size_t			 ndests;
 };
 
 /* conf.c */
 struct conf	*conf_load(const char *, int *);
+struct conf	*conf_ref(struct conf *);
+void		 conf_unref(struct conf *);
 void		 conf_free(struct conf *);
 void		 conf_dump(const struct conf *, FILE *);
 struct dest	*conf_find_dest(struct conf *, const char *);
 const char	*conf_io_name(int);
+int		 conf_allowed(const struct dest *, const struct sockaddr *);
+int		 conf_open_dests(struct conf *, char **);
+
+/* Process-wide counters, for STATUS= and the logs. */
+struct stats {
+	uint64_t	 conns;		/* open connections */
+	uint64_t	 files_ok;
+	uint64_t	 files_failed;
+	uint64_t	 bytes;		/* payload received */
+	uint64_t	 zc_bytes;	/* ... of which mapped */
+	uint64_t	 in_flight;	/* files being received */
+};
+extern struct stats	 stats;
+#define STAT_ADD(f, n)	__atomic_add_fetch(&stats.f, (n), __ATOMIC_RELAXED)
+#define STAT_SUB(f, n)	__atomic_sub_fetch(&stats.f, (n), __ATOMIC_RELAXED)
+#define STAT_GET(f)	__atomic_load_n(&stats.f, __ATOMIC_RELAXED)
+
+/* worker.c: threads, each with its own event loop and connections. */
+struct worker {
+	int			 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	int			 pipe[2];	/* main -> worker messages */
+	struct event		*ev_pipe;
+	struct conn		*conns;
+	int			 draining;	/* finish transfers, then stop */
+	int			 busy;		/* files in flight */
+};
+
+#define WORKER_DRAIN		-2	/* message: stop taking files */
+#define WORKER_ABORT		-3	/* message: abort and stop */
+
+int		 worker_start(int, char **);
+void		 worker_hand(int);
+void		 worker_tell_all(int);
+void		 worker_join_all(void);
+int		 worker_count(void);
+int		 worker_running(void);
+
+/* systemd.c: every sd_* call of the daemon. */
+int		 systemd_listen_fds(void);
+void		 systemd_ready(void);
+void		 systemd_reloading(void);
+void		 systemd_stopping(void);
+void		 systemd_start_timers(struct event_base *);
+void		 systemd_stop_timers(void);
+int		 systemd_journal(void);
+
+/* privs.c */
+int		 privs_drop(const struct conf *, char **);
 
 /* Running statistics of one file. */
 struct xfer {
@@ -121,6 +196,7 @@ struct sink {
 	size_t		 pipesz;
 	uint64_t	 size;		/* announced file size */
 	int		 truncate;	/* tail was padded */
+	int		 err;		/* errno of the last failure */
 	uint8_t		*pad;		/* aligned tail buffer */
 
 	XXH3_state_t	*hash;		/* NULL: not verifying */
@@ -171,6 +247,8 @@ enum conn_state {
 struct conn {
 	int			 fd;
 	int			 state;
+	struct worker		*w;
+	struct sockaddr_storage	 ss;		/* peer address */
 	char			 peer[INET6_ADDRSTRLEN + 8];
 	struct event		*ev_read;
 	struct event		*ev_write;
@@ -188,7 +266,8 @@ struct conn {
 	struct zcrx		 zcrx;
 	uint8_t			*bounce;	/* ZCRX_BOUNCE, aligned */
 
-	struct dest		*dest;
+	struct conf		*conf;		/* newest config at file start */
+	struct dest		*dest;		/* the file's destination */
 	struct xfer		 x;
 	struct landing		 land;
 	struct sink		 sink;
@@ -203,16 +282,19 @@ struct conn {
 /* Receive paths of a connection. */
 enum rx_mode { RX_MAP, RX_SPLICE, RX_COPY };
 
-void		 conn_accept(int, struct sockaddr *, socklen_t);
-void		 conn_shutdown_all(void);
-int		 conn_count(void);
+void		 conn_accept(struct worker *, int);
+void		 conn_drain_all(struct worker *);
+void		 conn_shutdown_all(struct worker *);
+int		 conn_busy(struct worker *);
 
 /* listener.c */
 int		 listener_open(struct conf *);
+int		 listener_adopt(struct conf *, int);
 void		 listener_close(void);
+void		 listener_conn_gone(const struct sockaddr_storage *);
 
 /* zcrecvd.c: process-wide state. */
-extern struct event_base	*ev_base;
-extern struct conf		*cfg;
+extern struct event_base	*ev_base;	/* the main thread's loop */
+struct conf	*cfg_acquire(void);
 
 #endif /* ZCRECVD_H */

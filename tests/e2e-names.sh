@@ -28,7 +28,9 @@ ALLOW_LOG='^zcrecvd: failed .* from 127\.0\.0\.1:[0-9]+: name: '
 
 etc_x_before=no
 [ ! -e /etc/x ] || etc_x_before=yes
-before=$(ls -A "$T")
+# The daemon's own files are filtered out, here and after.
+DAEMON_FILES='^(zcrecvd\.conf|daemon\.[0-9]+\.(log|out)|xfer\.log|peer\..*)$'
+before=$(ls -A "$T" | grep -vE "$DAEMON_FILES" || true)
 
 start_daemon
 
@@ -79,9 +81,7 @@ fi
 # Nothing outside the destination: the temp dir has the same entries as
 # before (plus the daemon's own files), the daemon's cwd is empty, no
 # /etc/x.
-after=$(ls -A "$T" |
-    grep -vE '^(zcrecvd\.conf|daemon\.[0-9]+\.(log|out)|xfer\.log|peer\..*)$' ||
-    true)
+after=$(ls -A "$T" | grep -vE "$DAEMON_FILES" || true)
 [ "$before" = "$after" ] || fail "new entries in $T: before: $before after: $after"
 [ -z "$(ls -A "$T/cwd")" ] || fail "files in the daemon's cwd: $(ls -A "$T/cwd")"
 [ -z "$(ls -A "$T/src")" ] || fail "files in $T/src"

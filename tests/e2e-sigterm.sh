@@ -10,7 +10,9 @@ need_space $((2 * SIZE + 64 * 1024 * 1024))
 dd if=/dev/urandom of="$T/src/big.bin" bs=16M count=64 iflag=fullblock \
     status=none
 
-ALLOW_LOG='^zcrecvd: failed big\.bin from 127\.0\.0\.1:[0-9]+: shutdown: '
+ALLOW_LOG='^zcrecvd: (failed big\.bin from 127\.0\.0\.1:[0-9]+: shutdown: |shutdown grace period over: aborting 1 transfer$)'
+# Transfers in flight get one second to finish, then are aborted.
+SERVER_EXTRA="shutdown_grace = 1"
 start_daemon
 
 "$ZCSEND" -t 5 "$T/src/big.bin" "127.0.0.1:$PORT" >"$T/big.out" \

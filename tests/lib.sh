@@ -83,6 +83,14 @@ case $T in
 esac
 mkdir "$T/dest" "$T/src" "$T/cwd"
 DEST_FSTYPE=$(stat -f -c %T "$T/dest")
+# The daemon runs as nobody, as a deployment runs it unprivileged: the
+# destination and the transfer log are nobody's, and $T can be traversed
+# (a reload opens the paths again after the privilege drop).
+DAEMON_USER=${DAEMON_USER:-nobody}
+chmod 755 "$T"
+chown "$DAEMON_USER:" "$T/dest"
+: >"$T/xfer.log"
+chown "$DAEMON_USER:" "$T/xfer.log"
 
 DPID=				# running daemon
 DAEMON_N=0			# daemons started so far
@@ -153,6 +161,10 @@ write_config() {
 		echo "[server]"
 		echo "listen = 127.0.0.1:0"
 		echo "transfer_log = $XLOG"
+		case $SERVER_EXTRA in
+		*"user ="*) ;;
+		*) echo "user = $DAEMON_USER" ;;
+		esac
 		[ -z "$SERVER_EXTRA" ] || printf '%s\n' "$SERVER_EXTRA"
 		for l in "$@"; do
 			printf '%s\n' "$l"
@@ -233,7 +245,7 @@ stop_daemon() {
 
 # Lines a daemon may always log: listeners, landed files, and its own
 # start and stop.
-BASE_ALLOW_LOG='^zcrecvd: (listening on 127\.0\.0\.1:[0-9]+ |landed |zcrecvd [0-9][^ ]* (starting|started|ready)$|([A-Za-z ]+: )?(shutting down|exiting|stopping)( |$))'
+BASE_ALLOW_LOG='^zcrecvd: (listening on 127\.0\.0\.1:[0-9]+ |landed |zcrecvd [0-9][^ ]* (starting|started|ready)(, [0-9]+ workers?)?$|running as uid [0-9]+ gid [0-9]+, no capabilities$|stopped$|([A-Za-z ]+: )?(shutting down|exiting|stopping)( |$))'
 
 # Fail if any daemon log holds a line that is neither always allowed nor
 # matches ALLOW_LOG, or any sanitizer report.

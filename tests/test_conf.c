@@ -12,8 +12,6 @@
 #include "zcrecvd.h"
 #include "unit.h"
 
-struct event_base	*ev_base;
-struct conf		*cfg;
 
 static char	dir[] = "/tmp/test_conf.XXXXXX";
 static char	path[256], errpath[256];
@@ -161,7 +159,7 @@ test_errors(void)
 	    "  indented = 1\n", dir, dir);		/* 19 */
 	c = load(text, &nerr);
 	CHECK(c == NULL);
-	CHECK(nerr == 15);
+	CHECK(nerr == 16);
 	CHECK(has_error(2, "listen: bad value 'nocolon'"));
 	CHECK(has_error(3, "page_mss: bad value '50'"));
 	CHECK(has_error(4, "unknown key 'bogus' in [server]"));
@@ -174,11 +172,12 @@ test_errors(void)
 	CHECK(has_error(12, "overwrite: bad value '1'"));
 	CHECK(has_error(13, "verify: bad value 'md5'"));
 	CHECK(has_error(14, "duplicate key 'path'"));
-	CHECK(has_error(16, "unknown section [mystery]"));
+	CHECK(has_error(15, "[mystery]: path is required"));
+	CHECK(has_error(16, "unknown key 'key' in [mystery]"));
 	CHECK(has_error(17, "syntax error: expected key = value"));
 	CHECK(has_error(18, "syntax error: missing ]"));
 	CHECK(has_error(19, "syntax error: line starts with white space"));
-	CHECK(has_error(0, "15 errors"));
+	CHECK(has_error(0, "16 errors"));
 }
 
 /* Path problems, and a missing file. */
@@ -189,7 +188,7 @@ test_paths(void)
 	int	 nerr;
 
 	CHECK(load("[server]\nlisten = *:1\n", &nerr) == NULL && nerr == 1);
-	CHECK(has_error(0, "[default] path is required"));
+	CHECK(has_error(0, "no [default] destination"));
 	CHECK(load("[default]\npath = relative/dir\n", &nerr) == NULL);
 	CHECK(has_error(2, "path: 'relative/dir' is not an absolute path"));
 	CHECK(load("[default]\npath = /nonexistent/zc\n", &nerr) == NULL);
