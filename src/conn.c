@@ -411,6 +411,10 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
+	/* Per-file buffers come with the first file: idle peers cost little. */
+	if (c->bounce == NULL && posix_memalign((void **)&c->bounce, ZC_BLOCK,
+	    ZCRX_BOUNCE) != 0)
+		fatalx("posix_memalign");
 	conn_choose_io(c, d, &sink);
 	if (c->mode == RX_MAP && zcrx_mmap(&c->zcrx, &cause) == -1) {
 		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
@@ -966,8 +970,6 @@ conn_accept(struct worker *w, int fd)
 		c->ss.ss_family = AF_UNSPEC;
 	conn_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
 	zcrx_init(&c->zcrx, fd);
-	if (posix_memalign((void **)&c->bounce, ZC_BLOCK, ZCRX_BOUNCE) != 0)
-		fatalx("posix_memalign");
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
 	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,

@@ -77,8 +77,14 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
+	int		 i;
+
 	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) == -1)
 		fatalx("worker %d: event loop failed", w->id);
+	/* Close what is left (connections draining after a failure). */
+	conn_shutdown_all(w);
+	for (i = 0; w->conns != NULL && i < 100; i++)
+		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	log_debug("worker %d stopped", w->id);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
 	return (NULL);

@@ -734,11 +734,14 @@ main(int argc, char **argv)
 	    host == NULL) {
 		fprintf(stderr, "zcsend: %s: expected HOST:PORT[/DEST]\n",
 		    argv[argc - 1]);
-		return (ZS_USAGE);
+		status = ZS_USAGE;
+		goto out;
 	}
 	if (dest != NULL && proto_dest_check(dest, strlen(dest), &cause) == -1) {
 		fprintf(stderr, "zcsend: %s: %s\n", argv[argc - 1], cause);
-		return (ZS_USAGE);
+		free(cause);
+		status = ZS_USAGE;
+		goto out;
 	}
 	opt.progress = !opt.quiet && isatty(STDERR_FILENO);
 
@@ -770,6 +773,7 @@ main(int argc, char **argv)
 		    (unsigned long long)p.zc_fallback);
 	if (p.fd != -1)
 		close(p.fd);
+out:
 	free(host);
 	free(port);
 	free(dest);
