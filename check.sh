@@ -5,7 +5,8 @@
 #   1. gcc, warnings as errors, make check
 #   2. clang with AddressSanitizer + UndefinedBehaviorSanitizer (leak
 #      checking on), warnings as errors, make check again
-#   3. make distcheck (the release tarball builds and passes the suite)
+#   3. libFuzzer (clang): each fuzz target for FUZZ_SECONDS (default 60)
+#   4. make distcheck (the release tarball builds and passes the suite)
 #
 # Builds happen out of tree under build-*/; the source tree stays clean.
 set -euo pipefail
@@ -55,6 +56,21 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite asan CC=clang CFLAGS="-O1 -g $san" LDFLAGS="$san" || status=1
+
+echo "=== fuzz: ${FUZZ_SECONDS:-60}s per target"
+fz=$top/build-fuzz
+rm -rf "$fz"
+mkdir -p "$fz"
+fsan="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+if (cd "$fz" && "$top/configure" CC=clang --enable-fuzzing --enable-werror \
+    CFLAGS="-O1 -g $fsan" LDFLAGS="-fsanitize=address,undefined" \
+    >configure.out) && make -C "$fz" -j"$jobs" fuzz \
+    FUZZ_SECONDS="${FUZZ_SECONDS:-60}"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	status=1
+fi
 
 echo "=== distcheck"
 make -C "$top/build-gcc" -j"$jobs" distcheck >"$top/build-gcc/distcheck.out" 2>&1 ||
