@@ -391,7 +391,7 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 {
 	static const char	*keys[] = {
 		"path", "io", "fsync", "overwrite", "verify", "allow",
-		"max_file_size", "min_free", NULL
+		"max_file_size", "min_free", "key_file", NULL
 	};
 	unsigned int		 i;
 	int			 b;
@@ -450,6 +450,15 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 			return;
 		}
 		d->max_file_size = n;
+		return;
+	case 8:
+		if (val[0] != '/')
+			conf_error(ps, ps->line, "key_file: '%s' is not an "
+			    "absolute path", val);
+		else {
+			d->key_file = xstrdup(val);
+			d->key_line = ps->line;
+		}
 		return;
 	case 7:
 		if ((n = conf_size_or_percent(val)) == INT64_MIN) {
@@ -572,6 +581,21 @@ conf_defaults(struct conf *c)
 	}
 }
 
+/* Read a destination's key now: at start-up that is before the drop. */
+static void
+conf_load_key(struct parse_state *ps, struct dest *d)
+{
+	char	*cause;
+
+	d->key = xmalloc(sizeof(*d->key));
+	if (auth_key_load(d->key_file, d->key, 1, &cause) == -1) {
+		conf_error(ps, d->key_line, "key_file: %s", cause);
+		free(cause);
+		free(d->key);
+		d->key = NULL;
+	}
+}
+
 /* Cross-checks that need the whole file. */
 static void
 conf_check(struct parse_state *ps)
@@ -599,6 +623,8 @@ conf_check(struct parse_state *ps)
 		if (d->allow_set && d->nallow == 0)
 			conf_error(ps, d->line, "[%s]: allow lists no network",
 			    d->name);
+		if (d->key_file != NULL)
+			conf_load_key(ps, d);
 	}
 	if (c->group != NULL && c->user == NULL)
 		conf_error(ps, 0, "group is set but user is not");
@@ -697,6 +723,12 @@ conf_free(struct conf *c)
 		free(c->dests[i].name);
 		free(c->dests[i].path);
 		free(c->dests[i].allow);
+		free(c->dests[i].key_file);
+		if (c->dests[i].key != NULL) {
+			explicit_bzero(c->dests[i].key,
+			    sizeof(*c->dests[i].key));
+			free(c->dests[i].key);
+		}
 	}
 	free(c->dests);
 	free(c->transfer_log);
@@ -779,6 +811,8 @@ conf_dump_dest(const struct dest *d, FILE *fp)
 		fprintf(fp, "min_free = %lld%%\n", (long long)-d->min_free);
 	else
 		conf_dump_size(fp, "min_free", d->min_free);
+	if (d->key_file != NULL)
+		fprintf(fp, "key_file = %s\n", d->key_file);
 }
 
 /* Print the effective configuration in a form conf_load reads back. */

@@ -35,12 +35,13 @@
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 
 static const char *state_names[] = {
-	"hello", "idle", "file", "payload", "drain", "dead"
+	"hello", "idle", "auth", "file", "payload", "drain", "dead"
 };
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_close(struct conn *);
+static void	conn_file_start(struct conn *, struct dest *);
 
 /* Files in flight on this worker. */
 int
@@ -56,7 +57,9 @@ conn_set_state(struct conn *c, int state)
 	static const unsigned int legal[] = {
 		[CONN_HELLO] = 1 << CONN_IDLE | 1 << CONN_DRAIN |
 		    1 << CONN_DEAD,
-		[CONN_IDLE] = 1 << CONN_FILE | 1 << CONN_DRAIN | 1 << CONN_DEAD,
+		[CONN_IDLE] = 1 << CONN_FILE | 1 << CONN_AUTH | 1 << CONN_DRAIN |
+		    1 << CONN_DEAD,
+		[CONN_AUTH] = 1 << CONN_IDLE | 1 << CONN_DRAIN | 1 << CONN_DEAD,
 		[CONN_FILE] = 1 << CONN_PAYLOAD | 1 << CONN_IDLE |
 		    1 << CONN_DRAIN | 1 << CONN_DEAD,
 		[CONN_PAYLOAD] = 1 << CONN_FILE | 1 << CONN_DRAIN |
@@ -316,8 +319,8 @@ conn_refuse(struct conn *c, int code, const char *msg)
 }
 
 /*
- * May this file go to d?  Access control first, then the limits: all
- * decided before the sender is told to send any payload.
+ * May this file go to d?  Size and space limits, decided before the
+ * sender is told to send any payload (access was checked before).
  */
 static int
 conn_admit(struct conn *c, const struct dest *d, int *code, char **cause)
@@ -325,12 +328,6 @@ conn_admit(struct conn *c, const struct dest *d, int *code, char **cause)
 	struct statvfs	 sv;
 	uint64_t	 avail, floor, size = c->x.f.size;
 
-	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
-		*code = ZC_E_DENIED;
-		*cause = xasprintf("%s is not allowed to write to %s",
-		    c->peer, d->name);
-		return (-1);
-	}
 	*code = ZC_E_SIZE;
 	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
 		*cause = xasprintf("file size out of range");
@@ -377,9 +374,8 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct xfer	*x = &c->x;
 	struct dest	*d;
-	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CHALLENGE_LEN];
 	char		*cause = NULL;
-	int		 code, sink;
 
 	memset(x, 0, sizeof(*x));
 	if (proto_file_decode(body, len, &x->f, &cause) == -1) {
@@ -405,10 +401,65 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
+	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
+		cause = xasprintf("%s is not allowed to write to %s", c->peer,
+		    d->name);
+		conn_refuse(c, ZC_E_DENIED, cause);
+		free(cause);
+		return;
+	}
+	c->dest = d;
+	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
+		/* Prove the key first; conn_auth() goes on from there. */
+		auth_nonce(c->nonce);
+		conn_send(c, buf, proto_blob_encode(buf, sizeof(buf),
+		    ZC_T_CHALLENGE, c->nonce, ZC_NONCE_LEN, NULL, 0));
+		conn_set_state(c, CONN_AUTH);
+		conn_arm(c);
+		return;
+	}
+	conn_file_start(c, d);
+}
+
+/* AUTH: check the sender's MAC, prove ours, go on with the file. */
+static void
+conn_auth(struct conn *c, const uint8_t *body, size_t len)
+{
+	const struct dest	*d = c->dest;
+	uint8_t			 mac[ZC_MAC_LEN];
+	uint8_t			 buf[ZC_HDR_LEN + ZC_AUTHOK_LEN];
+
+	auth_mac(d->key, 0, c->nonce, body, d->name, mac);
+	if (!auth_equal(mac, body + ZC_NONCE_LEN)) {
+		log_warnx("%s: authentication failed for destination %s",
+		    c->peer, d->name);
+		conn_refuse(c, ZC_E_DENIED, "authentication failed");
+		conn_drain(c);
+		return;
+	}
+	snprintf(c->authed, sizeof(c->authed), "%s", d->name);
+	auth_mac(d->key, 1, body, c->nonce, d->name, mac);
+	conn_send(c, buf, proto_blob_encode(buf, sizeof(buf), ZC_T_AUTHOK,
+	    mac, ZC_MAC_LEN, NULL, 0));
+	log_debug("%s: authenticated for %s", c->peer, d->name);
+	conn_set_state(c, CONN_IDLE);
+	conn_file_start(c, c->dest);
+}
+
+/* The file may go to d: check limits, open the staging file, ACCEPT. */
+static void
+conn_file_start(struct conn *c, struct dest *d)
+{
+	struct xfer	*x = &c->x;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
+	char		*cause = NULL;
+	int		 code, sink;
+
 	if (conn_admit(c, d, &code, &cause) == -1 ||
 	    land_open(&c->land, d, x->f.name, &code, &cause) == -1) {
 		conn_refuse(c, code, cause);
 		free(cause);
+		conn_arm(c);
 		return;
 	}
 	/* Per-file buffers come with the first file: idle peers cost little. */
@@ -427,9 +478,9 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		land_abort(&c->land);
 		conn_refuse(c, ZC_E_IO, cause);
 		free(cause);
+		conn_arm(c);
 		return;
 	}
-	c->dest = d;
 	conn_cpu(c);		/* what came before was not this file's */
 	c->in_file = 1;
 	c->w->busy++;
@@ -539,10 +590,13 @@ conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
 		conn_file(c, body, len);
 	else if (c->state == CONN_FILE && type == ZC_T_END)
 		conn_end(c, body, len);
+	else if (c->state == CONN_AUTH && type == ZC_T_AUTH)
+		conn_auth(c, body, len);
 	else {
 		msg = xasprintf("unexpected %s record %s", proto_type_name(type),
 		    c->state == CONN_HELLO ? "before HELLO" :
-		    c->state == CONN_IDLE ? "outside a file" : "inside a file");
+		    c->state == CONN_IDLE ? "outside a file" :
+		    c->state == CONN_AUTH ? "instead of AUTH" : "inside a file");
 		conn_protocol_error(c, msg);
 		free(msg);
 	}
@@ -844,6 +898,11 @@ conn_timeout(struct conn *c)
 	case CONN_DRAIN:
 		conn_close(c);
 		break;
+	case CONN_AUTH:
+		log_info("%s: no AUTH within %d s, closing", c->peer,
+		    c->conf->stall_timeout);
+		conn_close(c);
+		break;
 	default:
 		log_info("%s: no HELLO within %d s, closing", c->peer,
 		    c->conf->stall_timeout);
@@ -993,7 +1052,8 @@ conn_drain_all(struct worker *w)
 	struct conn	*c;
 
 	for (c = w->conns; c != NULL; c = c->next)
-		if (c->state == CONN_HELLO || c->state == CONN_IDLE)
+		if (c->state == CONN_HELLO || c->state == CONN_IDLE ||
+		    c->state == CONN_AUTH)
 			conn_close(c);
 }
 

@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -135,4 +136,55 @@ land_abort(struct landing *l)
 	    errno != ENOENT)
 		log_warn("unlink %s", l->staging);
 	l->staging[0] = '\0';
+}
+
+/* Is name one of our staging names, ".zcrecvd.<16 hex>.part"? */
+static int
+land_is_staging(const char *name)
+{
+	size_t	 i;
+
+	if (strlen(name) != 30 || strncmp(name, ".zcrecvd.", 9) != 0 ||
+	    strcmp(name + 25, ".part") != 0)
+		return (0);
+	for (i = 9; i < 25; i++)
+		if (strchr("0123456789abcdef", name[i]) == NULL)
+			return (0);
+	return (1);
+}
+
+/*
+ * At start-up: remove the staging files a previous run left behind when
+ * it was killed.  Only names of the exact staging form, only regular
+ * files.  (Resume would keep them; this version does not resume.)
+ */
+void
+land_cleanup(const struct dest *d)
+{
+	struct dirent	*de;
+	struct stat	 sb;
+	DIR		*dir;
+	int		 fd, n = 0;
+
+	if ((fd = openat(d->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		log_warn("%s: cannot scan for stale staging files", d->path);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (!land_is_staging(de->d_name) ||
+		    fstatat(d->dirfd, de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(sb.st_mode))
+			continue;
+		if (unlinkat(d->dirfd, de->d_name, 0) == -1)
+			log_warn("%s: remove stale %s", d->path, de->d_name);
+		else
+			n++;
+	}
+	closedir(dir);
+	if (n > 0)
+		log_info("%s: removed %d stale staging file%s of an earlier "
+		    "run", d->path, n, n == 1 ? "" : "s");
 }

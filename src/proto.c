@@ -14,7 +14,8 @@
 #include "util.h"
 
 static const char *type_names[] = {
-	"none", "HELLO", "FILE", "ACCEPT", "DATA", "END", "RESULT", "ERROR"
+	"none", "HELLO", "FILE", "ACCEPT", "DATA", "END", "RESULT", "ERROR",
+	"CHALLENGE", "AUTH", "AUTHOK"
 };
 
 static const char *code_names[] = {
@@ -145,9 +146,18 @@ proto_hdr_decode(const uint8_t *p, struct zc_hdr *h, char **cause)
 		min = ZC_RESULT_LEN;
 		max = ZC_RESULT_LEN + ZC_MSG_MAX;
 		break;
-	default: /* ZC_T_ERROR */
+	case ZC_T_ERROR:
 		min = ZC_ERROR_LEN;
 		max = ZC_ERROR_LEN + ZC_MSG_MAX;
+		break;
+	case ZC_T_CHALLENGE:
+		min = max = ZC_CHALLENGE_LEN;
+		break;
+	case ZC_T_AUTH:
+		min = max = ZC_AUTH_LEN;
+		break;
+	default: /* ZC_T_AUTHOK */
+		min = max = ZC_AUTHOK_LEN;
 		break;
 	}
 	if (h->len < min || h->len > max) {
@@ -504,6 +514,23 @@ proto_dest_check(const char *dest, size_t len, char **cause)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Encode a record whose body is fixed-size opaque bytes (CHALLENGE, AUTH,
+ * AUTHOK): a, then b (may be NULL).  Returns the record length.
+ */
+size_t
+proto_blob_encode(uint8_t *p, size_t size, uint16_t type, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen)
+{
+	if (size < ZC_HDR_LEN + alen + blen)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, type, alen + blen, 0);
+	memcpy(p + ZC_HDR_LEN, a, alen);
+	if (b != NULL)
+		memcpy(p + ZC_HDR_LEN + alen, b, blen);
+	return (ZC_HDR_LEN + alen + blen);
 }
 
 /* Format a digest as 32 lowercase hex digits. */

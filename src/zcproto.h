@@ -60,8 +60,11 @@ enum zc_type {
 	ZC_T_END = 5,		/* S->R: all payload sent, sender's digest */
 	ZC_T_RESULT = 6,	/* R->S: outcome of one file */
 	ZC_T_ERROR = 7,		/* either way: fatal, connection closes */
+	ZC_T_CHALLENGE = 8,	/* R->S: the destination has a key: nonce */
+	ZC_T_AUTH = 9,		/* S->R: sender's nonce and MAC */
+	ZC_T_AUTHOK = 10,	/* R->S: receiver's MAC, then ACCEPT follows */
 };
-#define ZC_T_MAX		ZC_T_ERROR
+#define ZC_T_MAX		ZC_T_AUTHOK
 
 /* Result and error codes carried in RESULT and ERROR. */
 enum zc_code {
@@ -148,6 +151,38 @@ struct zc_error {
 	char		msg[ZC_MSG_MAX + 1];
 };
 
+/*
+ * Key authentication, for a destination with a key_file.  After FILE:
+ *	R: CHALLENGE (32-byte nonce_r)
+ *	S: AUTH (32-byte nonce_s, then mac_s)
+ *	R: AUTHOK (mac_r), then ACCEPT or RESULT as usual;
+ *	   or RESULT "denied" "authentication failed", and the connection closes.
+ * mac_s = HMAC-SHA256(key, "zcrecvd-v1 sender\0" nonce_r nonce_s dest "\0")
+ * mac_r = HMAC-SHA256(key, "zcrecvd-v1 receiver\0" nonce_s nonce_r dest "\0")
+ * dest is the destination's name ("default" for the default one).  A
+ * connection authenticated for a destination is not challenged again for it.
+ */
+#define ZC_NONCE_LEN		32
+#define ZC_MAC_LEN		32
+#define ZC_CHALLENGE_LEN	ZC_NONCE_LEN
+#define ZC_AUTH_LEN		(ZC_NONCE_LEN + ZC_MAC_LEN)
+#define ZC_AUTHOK_LEN		ZC_MAC_LEN
+#define ZC_KEY_MIN		16
+#define ZC_KEY_MAX		1024
+
+struct zc_key {
+	uint8_t		key[ZC_KEY_MAX];
+	size_t		len;
+};
+
+/* auth.c */
+void		 auth_init(void);
+void		 auth_nonce(uint8_t *);
+void		 auth_mac(const struct zc_key *, int, const uint8_t *,
+		     const uint8_t *, const char *, uint8_t *);
+int		 auth_equal(const uint8_t *, const uint8_t *);
+int		 auth_key_load(const char *, struct zc_key *, int, char **);
+
 /* proto.c */
 const char	*proto_type_name(unsigned int);
 const char	*proto_code_name(unsigned int);
@@ -175,6 +210,8 @@ int		 proto_error_decode(const uint8_t *, size_t, struct zc_error *,
 int		 proto_name_check(const char *, size_t, char **);
 int		 proto_dest_check(const char *, size_t, char **);
 void		 proto_digest_hex(const uint8_t *, char *);
+size_t		 proto_blob_encode(uint8_t *, size_t, uint16_t, const uint8_t *,
+		     size_t, const uint8_t *, size_t);
 
 #define ZC_DIGEST_HEXLEN	(ZC_DIGEST_LEN * 2 + 1)
 

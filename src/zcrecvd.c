@@ -255,6 +255,7 @@ main(int argc, char **argv)
 	int		 mode, nerr, i;
 
 	log_init("zcrecvd", LOG_LEVEL_INFO, systemd_journal());
+	auth_init();
 	mode = parse_options(argc, argv);
 	if (debug)
 		log_setlevel(LOG_LEVEL_DEBUG);
@@ -274,6 +275,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (conf_open_dests(cfg, &cause) == -1)
 		fatalx("%s: %s", cfg->file, cause);
+	for (i = 0; i < (int)cfg->ndests; i++)
+		land_cleanup(&cfg->dests[i]);
 	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
 	    &cause) == -1)
 		fatalx("transfer_log: %s", cause);

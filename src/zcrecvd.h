@@ -56,6 +56,9 @@ struct dest {
 	int		 allow_set;
 	int64_t		 max_file_size;	/* bytes, -1: no limit */
 	int64_t		 min_free;	/* bytes, or -percent (-1..-99) */
+	char		*key_file;
+	struct zc_key	*key;		/* NULL: no authentication */
+	int		 key_line;
 	int		 line;		/* where its section began */
 	int		 path_line;
 	unsigned int	 seen;		/* keys given, while parsing */
@@ -226,6 +229,7 @@ int		 land_open(struct landing *, const struct dest *, const char *,
 int		 land_commit(struct landing *, const struct dest *, uint32_t,
 		     int *, char **);
 void		 land_abort(struct landing *);
+void		 land_cleanup(const struct dest *);
 
 /* tlog.c: transfer log. */
 int		 tlog_open(const char *, char **);
@@ -238,6 +242,7 @@ void		 tlog_file(const char *, const char *, const struct xfer *,
 enum conn_state {
 	CONN_HELLO,	/* waiting for the sender's HELLO */
 	CONN_IDLE,	/* between files: waiting for FILE or EOF */
+	CONN_AUTH,	/* FILE for a keyed destination: waiting for AUTH */
 	CONN_FILE,	/* in a file: waiting for DATA or END */
 	CONN_PAYLOAD,	/* inside a DATA record's body */
 	CONN_DRAIN,	/* failed: discard input until EOF, then close */
@@ -272,6 +277,8 @@ struct conn {
 	struct landing		 land;
 	struct sink		 sink;
 	int			 in_file;
+	uint8_t			 nonce[ZC_NONCE_LEN];	/* our challenge */
+	char			 authed[ZC_DEST_MAX + 1];	/* proven for */
 	uint64_t		 next_off;	/* expected DATA offset */
 	uint64_t		 rec_left;	/* payload left in record */
 	uint64_t		 rec_off;	/* file offset of next byte */

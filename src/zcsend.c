@@ -57,6 +57,7 @@ struct peer {
 };
 
 struct opts {
+	struct zc_key	*key;		/* --key-file */
 	int		 zerocopy;
 	int		 verify;
 	int		 quiet;
@@ -65,13 +66,13 @@ struct opts {
 	int		 timeout;
 };
 
-static struct opts	opt = { 1, 1, 0, 0, 0, 30 };
+static struct opts	opt = { NULL, 1, 1, 0, 0, 0, 30 };
 
 static __attribute__((noreturn)) void
 usage(void)
 {
-	fprintf(stderr, "usage: zcsend [-hqVv] [--no-verify] [--no-zerocopy] "
-	    "[-t seconds] file ... host:port[/dest]\n");
+	fprintf(stderr, "usage: zcsend [-hqVv] [--key-file file] [--no-verify] "
+	    "[--no-zerocopy] [-t seconds] file ... host:port[/dest]\n");
 	exit(ZS_USAGE);
 }
 
@@ -531,6 +532,67 @@ wait_result(struct peer *p, const char *name, uint64_t size, uint64_t start,
 	return (ZS_OK);
 }
 
+/*
+ * The destination has a key: answer the CHALLENGE in buf with AUTH, check
+ * the receiver's AUTHOK, and leave the record that follows in h and buf.
+ * Returns -1 (and *dead) when the file cannot go.
+ */
+static int
+peer_prove(struct peer *p, const char *name, const char *dest, uint8_t *buf,
+    struct zc_hdr *h, int *dead)
+{
+	uint8_t		 nonce_r[ZC_NONCE_LEN], nonce_s[ZC_NONCE_LEN];
+	uint8_t		 mac[ZC_MAC_LEN], rec[ZC_HDR_LEN + ZC_AUTH_LEN];
+	const char	*dname = *dest != '\0' ? dest : "default";
+	char		*cause = NULL;
+
+	*dead = 1;	/* the receiver closes after a failed proof */
+	if (opt.key == NULL) {
+		fprintf(stderr, "zcsend: %s: rejected by receiver (denied): "
+		    "destination %s requires a key (--key-file)\n", name, dname);
+		return (-1);
+	}
+	memcpy(nonce_r, buf, ZC_NONCE_LEN);
+	auth_nonce(nonce_s);
+	auth_mac(opt.key, 0, nonce_r, nonce_s, dname, mac);
+	if (peer_send(p, rec, proto_blob_encode(rec, sizeof(rec), ZC_T_AUTH,
+	    nonce_s, ZC_NONCE_LEN, mac, ZC_MAC_LEN), 0, 1) == -1 ||
+	    peer_record(p, h, buf, &cause) == -1) {
+		fprintf(stderr, "zcsend: %s: %s\n", name, cause != NULL ?
+		    cause : strerror(errno));
+		free(cause);
+		return (-1);
+	}
+	if (h->type == ZC_T_AUTHOK) {
+		auth_mac(opt.key, 1, nonce_s, nonce_r, dname, mac);
+		if (!auth_equal(mac, buf)) {
+			fprintf(stderr, "zcsend: %s: the receiver could not "
+			    "prove it knows the key of %s\n", name, dname);
+			return (-1);
+		}
+		if (peer_record(p, h, buf, &cause) == -1) {
+			fprintf(stderr, "zcsend: %s: %s\n", name, cause);
+			free(cause);
+			return (-1);
+		}
+		*dead = 0;
+		return (0);
+	}
+	if (h->type == ZC_T_RESULT) {
+		struct zc_result r;
+
+		if (proto_result_decode(buf, h->len, &r, &cause) == 0)
+			fprintf(stderr, "zcsend: %s: rejected by receiver "
+			    "(%s): %s\n", name, proto_code_name(r.code),
+			    vis(r.msg));
+		free(cause);
+		return (-1);
+	}
+	fprintf(stderr, "zcsend: %s: unexpected %s record\n", name,
+	    proto_type_name(h->type));
+	return (-1);
+}
+
 /* Announce a file; returns 0 with the offset to send from, or a code. */
 static int
 send_announce(struct peer *p, const char *name, const char *dest,
@@ -555,7 +617,11 @@ send_announce(struct peer *p, const char *name, const char *dest,
 		*dead = 1;
 		return (ZS_CONNECT);
 	}
-	if (peer_record(p, &h, buf, &cause) == 0) {
+	if (peer_record(p, &h, buf, &cause) == 0 &&
+	    h.type == ZC_T_CHALLENGE &&
+	    peer_prove(p, name, dest, buf, &h, dead) == -1)
+		return (ZS_REJECTED);
+	if (cause == NULL) {
 		if (h.type == ZC_T_ACCEPT &&
 		    proto_accept_decode(buf, h.len, offset, &cause) == 0 &&
 		    *offset <= f.size)
@@ -563,7 +629,8 @@ send_announce(struct peer *p, const char *name, const char *dest,
 		if (h.type == ZC_T_RESULT &&
 		    proto_result_decode(buf, h.len, &r, &cause) == 0) {
 			fprintf(stderr, "zcsend: %s: rejected by receiver "
-			    "(%s): %s\n", name, proto_code_name(r.code), vis(r.msg));
+			    "(%s): %s\n", name, proto_code_name(r.code),
+			    vis(r.msg));
 			return (ZS_REJECTED);
 		}
 		if (h.type == ZC_T_ERROR) {
@@ -673,6 +740,7 @@ parse_options(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "key-file", required_argument, NULL, 'K' },
 		{ "no-verify", no_argument, NULL, 'N' },
 		{ "no-zerocopy", no_argument, NULL, 'Z' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -681,12 +749,19 @@ parse_options(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char	*end;
+	char	*end, *cause;
 	long	 n;
 	int	 ch;
 
 	while ((ch = getopt_long(argc, argv, "hqt:vV", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'K':
+			opt.key = xmalloc(sizeof(*opt.key));
+			if (auth_key_load(optarg, opt.key, 0, &cause) == -1) {
+				fprintf(stderr, "zcsend: %s\n", cause);
+				exit(ZS_USAGE);
+			}
+			break;
 		case 'N':
 			opt.verify = 0;
 			break;
@@ -729,6 +804,7 @@ main(int argc, char **argv)
 	int		 first, i, r, status = ZS_OK, dead;
 
 	log_init("zcsend", LOG_LEVEL_INFO, 0);
+	auth_init();
 	first = parse_options(argc, argv);
 	if (util_parse_hostport(argv[argc - 1], &host, &port, &dest) == -1 ||
 	    host == NULL) {
@@ -777,5 +853,9 @@ out:
 	free(host);
 	free(port);
 	free(dest);
+	if (opt.key != NULL) {
+		explicit_bzero(opt.key, sizeof(*opt.key));
+		free(opt.key);
+	}
 	return (status);
 }

@@ -10,9 +10,9 @@ FUZZ_REPLAY = tests/fuzz/replay_proto tests/fuzz/replay_name \
 	tests/fuzz/replay_conf
 check_PROGRAMS += $(FUZZ_REPLAY)
 tests_fuzz_replay_proto_SOURCES = tests/fuzz/fuzz_proto.c tests/fuzz/replay.c
-tests_fuzz_replay_proto_LDADD = libzccommon.a
+tests_fuzz_replay_proto_LDADD = $(COMMON_LIBS)
 tests_fuzz_replay_name_SOURCES = tests/fuzz/fuzz_name.c tests/fuzz/replay.c
-tests_fuzz_replay_name_LDADD = libzccommon.a
+tests_fuzz_replay_name_LDADD = $(COMMON_LIBS)
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/replay.c
 tests_fuzz_replay_conf_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(INIH_CFLAGS) $(XXHASH_CFLAGS)
@@ -25,10 +25,10 @@ if FUZZING
 noinst_PROGRAMS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_name \
 	tests/fuzz/fuzz_conf
 tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c
-tests_fuzz_fuzz_proto_LDADD = libzccommon.a
+tests_fuzz_fuzz_proto_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_proto_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_name_SOURCES = tests/fuzz/fuzz_name.c
-tests_fuzz_fuzz_name_LDADD = libzccommon.a
+tests_fuzz_fuzz_name_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_name_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c
 tests_fuzz_fuzz_conf_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
