@@ -29,6 +29,7 @@
 #include "zcrecvd.h"
 
 #define UNSET			-2
+#define CONF_SECTION_MAX	49	/* inih's section buffer holds 50 */
 
 struct parse_state {
 	FILE		*fp;
@@ -37,12 +38,13 @@ struct parse_state {
 	int		 line;		/* line last handed to inih */
 	int		 bad_line;	/* inih must not judge this line */
 	int		 section_line;	/* where the last [section] began */
+	int		 skip_section;	/* its header was bad: ignore keys */
 	int		 errors;
 	unsigned int	 seen_server;	/* keys seen, one bit each */
 };
 
 static const char *io_names[] = {
-	"auto", "direct", "write", "vmsplice", "splice", "copy"
+	"auto", "direct", "write", "vmsplice", "splice", "copy", "discard"
 };
 
 /* Name of an io mode. */
@@ -108,8 +110,16 @@ conf_reader(char *buf, int size, void *arg)
 	}
 	if (*p == '[') {
 		ps->section_line = ps->line;
-		if (strchr(p, ']') == NULL) {
+		ps->skip_section = 0;
+		if ((end = strchr(p, ']')) != NULL && end - p - 1 > CONF_SECTION_MAX) {
+			conf_error(ps, ps->line, "section name longer than %d "
+			    "characters", CONF_SECTION_MAX);
+			ps->skip_section = 1;
+			ps->bad_line = ps->line;
+			buf[0] = '\0';
+		} else if (end == NULL) {
 			conf_error(ps, ps->line, "syntax error: missing ]");
+			ps->skip_section = 1;
 			ps->bad_line = ps->line;
 			buf[0] = '\0';
 		}
@@ -418,13 +428,13 @@ conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
 		}
 		return;
 	case 1:
-		for (b = 0; b <= IO_COPY; b++)
+		for (b = 0; b <= IO_LAST; b++)
 			if (strcmp(val, io_names[b]) == 0)
 				break;
-		if (b > IO_COPY)
+		if (b > IO_LAST)
 			conf_error(ps, ps->line, "io: bad value '%s' (expected "
-			    "auto, direct, write, vmsplice, splice or copy)",
-			    val);
+			    "auto, direct, write, vmsplice, splice, copy or "
+			    "discard)", val);
 		else
 			d->io = b;
 		return;
@@ -512,7 +522,7 @@ conf_handler(void *arg, const char *section, const char *key, const char *val)
 	struct parse_state	*ps = arg;
 	char			*cause;
 
-	if (ps->line == ps->bad_line)
+	if (ps->line == ps->bad_line || ps->skip_section)
 		return (1);
 	if (*section == '\0')
 		conf_error(ps, ps->line, "key '%s' outside any section", key);
@@ -761,6 +771,31 @@ conf_open_dests(struct conf *c, char **cause)
 		}
 		log_debug("destination %s: %s, O_DIRECT %s", d->name, d->path,
 		    d->dio_ok ? "yes" : "no");
+	}
+	return (0);
+}
+
+/*
+ * Can the daemon, as it now runs, create files in every destination?
+ * Checked after the privilege drop, so a mistake shows at start-up and
+ * not with the first file.
+ */
+int
+conf_check_writable(const struct conf *c, char **cause)
+{
+	const struct dest	*d;
+	size_t			 i;
+
+	for (i = 0; i < c->ndests; i++) {
+		d = &c->dests[i];
+		if (d->io == IO_DISCARD)
+			continue;
+		if (faccessat(d->dirfd, ".", W_OK | X_OK, AT_EACCESS) == -1) {
+			*cause = xasprintf("[%s] path %s: not writable by uid "
+			    "%u: %s", d->name, d->path,
+			    (unsigned int)geteuid(), strerror(errno));
+			return (-1);
+		}
 	}
 	return (0);
 }

@@ -302,6 +302,10 @@ conn_choose_io(struct conn *c, const struct dest *d, int *sink)
 		*sink = SINK_SPLICE;
 		c->mode = RX_SPLICE;
 		break;
+	case IO_DISCARD:
+		*sink = SINK_DISCARD;
+		c->mode = RX_MAP;
+		break;
 	default:
 		*sink = SINK_COPY;
 		c->mode = RX_COPY;
@@ -455,8 +459,10 @@ conn_file_start(struct conn *c, struct dest *d)
 	char		*cause = NULL;
 	int		 code, sink;
 
-	if (conn_admit(c, d, &code, &cause) == -1 ||
-	    land_open(&c->land, d, x->f.name, &code, &cause) == -1) {
+	memset(&c->land, 0, sizeof(c->land));
+	c->land.fd = -1;	/* io = discard lands nothing */
+	if (conn_admit(c, d, &code, &cause) == -1 || (d->io != IO_DISCARD &&
+	    land_open(&c->land, d, x->f.name, &code, &cause) == -1)) {
 		conn_refuse(c, code, cause);
 		free(cause);
 		conn_arm(c);
@@ -547,8 +553,8 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		code = ZC_E_DIGEST;
 		cause = xasprintf("digest mismatch: sender %s, receiver %s",
 		    hs, hr);
-	} else if (land_commit(&c->land, c->dest, c->x.f.mode, &code,
-	    &cause) == 0) {
+	} else if (c->dest->io == IO_DISCARD || land_commit(&c->land, c->dest,
+	    c->x.f.mode, &code, &cause) == 0) {
 		conn_send_result(c, ZC_OK, "landed", verify ? dg : NULL);
 		conn_file_end(c, ZC_OK, "landed", verify ? dg : NULL);
 		conn_arm(c);

@@ -66,8 +66,9 @@ vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 }
 
 /*
- * A warning without the program name, for messages that carry their own
- * "file:line:" (configuration errors, as compilers print them).
+ * An error without the program name, for messages that carry their own
+ * "file:line:" (configuration errors, as compilers print them).  Shown
+ * at every log level: a rejected configuration must never go unseen.
  */
 void
 log_plain(const char *fmt, ...)
@@ -75,13 +76,11 @@ log_plain(const char *fmt, ...)
 	va_list	 ap;
 	char	 msg[2048];
 
-	if (log_level < LOG_LEVEL_WARN)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (log_prefix)
-		fprintf(stderr, "<%d>%s\n", LOG_WARNING, msg);
+		fprintf(stderr, "<%d>%s\n", LOG_ERR, msg);
 	else
 		fprintf(stderr, "%s\n", msg);
 	fflush(stderr);

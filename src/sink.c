@@ -31,7 +31,7 @@
 #define SINK_READBACK		(1U << 20)
 
 static const char *sink_names[] = {
-	"direct", "write", "vmsplice", "splice", "copy"
+	"direct", "write", "vmsplice", "splice", "copy", "discard"
 };
 
 /* Name of a sink kind for logs. */
@@ -275,6 +275,8 @@ sink_write(struct sink *s, const void *buf, size_t len, uint64_t off,
 		return (sink_direct(s, buf, len, off, cause));
 	case SINK_VMSPLICE:
 		return (sink_vmsplice(s, buf, len, off, cause));
+	case SINK_DISCARD:
+		return (0);
 	default:
 		return (sink_pwrite(s, buf, len, off, cause));
 	}

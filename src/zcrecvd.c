@@ -103,10 +103,12 @@ reload(void)
 	systemd_reloading();
 	log_info("SIGHUP: reloading %s", cfg_file);
 	if ((new = conf_load(cfg_file, &nerr)) == NULL) {
-		log_warnx("reload failed: keeping the running configuration");
+		log_plain("zcrecvd: reload failed: keeping the running "
+		    "configuration");
 		goto out;
 	}
-	if (conf_open_dests(new, &cause) == -1) {
+	if (conf_open_dests(new, &cause) == -1 ||
+	    conf_check_writable(new, &cause) == -1) {
 		log_warnx("reload failed: %s: keeping the running "
 		    "configuration", cause);
 		free(cause);
@@ -283,7 +285,8 @@ main(int argc, char **argv)
 	if ((ev_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	open_listeners(cfg);
-	if (privs_drop(cfg, &cause) == -1)
+	if (privs_drop(cfg, &cause) == -1 ||
+	    conf_check_writable(cfg, &cause) == -1)
 		fatalx("%s", cause);
 	if (worker_start(cfg->workers, &cause) == -1)
 		fatalx("%s", cause);

@@ -31,7 +31,9 @@ enum io_mode {
 	IO_VMSPLICE,	/* mapped pages -> vmsplice -> splice to file */
 	IO_SPLICE,	/* socket -> pipe -> file, no mapping */
 	IO_COPY,	/* recv + pwrite, what other tools do */
+	IO_DISCARD,	/* mapped pages dropped, no file: benchmarks only */
 };
+#define IO_LAST		IO_DISCARD
 
 #define PAGE_MSS_AUTO		-1
 #define PAGE_MSS_OFF		0
@@ -104,6 +106,7 @@ struct dest	*conf_find_dest(struct conf *, const char *);
 const char	*conf_io_name(int);
 int		 conf_allowed(const struct dest *, const struct sockaddr *);
 int		 conf_open_dests(struct conf *, char **);
+int		 conf_check_writable(const struct conf *, char **);
 
 /* Process-wide counters, for STATUS= and the logs. */
 struct stats {
@@ -186,7 +189,8 @@ void		 zcrx_unmap(struct zcrx *, size_t);
 
 /* sink.c: where payload bytes go. */
 enum sink_kind {
-	SINK_DIRECT, SINK_WRITE, SINK_VMSPLICE, SINK_SPLICE, SINK_COPY
+	SINK_DIRECT, SINK_WRITE, SINK_VMSPLICE, SINK_SPLICE, SINK_COPY,
+	SINK_DISCARD
 };
 
 struct sink {
