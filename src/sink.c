@@ -27,6 +27,11 @@
 
 #include "zcrecvd.h"
 
+/* XXH3 with the library's runtime choice of SSE2, AVX2 or AVX-512. */
+#ifdef HAVE_XXH_X86DISPATCH_H
+#include <xxh_x86dispatch.h>
+#endif
+
 #define SINK_PIPESZ		(1U << 20)
 #define SINK_READBACK		(1U << 20)
 

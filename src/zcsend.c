@@ -30,6 +30,10 @@
 #include <linux/errqueue.h>
 
 #include <xxhash.h>
+/* XXH3 with the library's runtime choice of SSE2, AVX2 or AVX-512. */
+#ifdef HAVE_XXH_X86DISPATCH_H
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "zcproto.h"
 #include "util.h"
