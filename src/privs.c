@@ -41,16 +41,22 @@ privs_drop_bounding(char **cause)
 	return (0);
 }
 
-/* Clear the effective, permitted, inheritable and ambient sets. */
+/*
+ * Clear the effective, permitted, inheritable and ambient sets.  Sets that
+ * are already empty (started unprivileged) are left alone, so the unit's
+ * seccomp filter need not allow capset(2).
+ */
 static int
 privs_clear_caps(char **cause)
 {
-	cap_t	 caps;
-	int	 r;
+	cap_t	 caps, cur;
+	int	 r = 0;
 
 	if ((caps = cap_init()) == NULL)
 		fatal("cap_init");
-	r = cap_set_proc(caps);
+	if ((cur = cap_get_proc()) == NULL || cap_compare(cur, caps) != 0)
+		r = cap_set_proc(caps);
+	cap_free(cur);
 	cap_free(caps);
 	if (r == -1 || cap_reset_ambient() == -1) {
 		*cause = xasprintf("clear capabilities: %s", strerror(errno));
