@@ -127,6 +127,12 @@ listener_refuse(int fd, const char *msg)
 	if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
 		log_debug("refusal not sent: %s", strerror(errno));
 	shutdown(fd, SHUT_WR);
+	/*
+	 * Closing with unread input (the peer's HELLO) makes the kernel send
+	 * a reset, which can overtake our ERROR: discard what has arrived.
+	 */
+	while (recv(fd, NULL, 65536, MSG_DONTWAIT | MSG_TRUNC) > 0)
+		;
 	close(fd);
 }
 
@@ -185,14 +191,15 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 
 	conf_unref(c);
 	if (STAT_GET(conns) >= (uint64_t)total) {
-		log_warnx("refused a connection: %d connections open "
-		    "(max_connections)", total);
+		log_warnx("refused a connection: %d connection%s open "
+		    "(max_connections)", total, total == 1 ? "" : "s");
 		listener_refuse(fd, "too many connections");
 		return;
 	}
 	if (listener_addr_take(sa, per) == 0) {
-		log_warnx("refused a connection: %d connections open from "
-		    "that address (max_connections_per_address)", per);
+		log_warnx("refused a connection: %d connection%s open from "
+		    "that address (max_connections_per_address)", per,
+		    per == 1 ? "" : "s");
 		listener_refuse(fd, "too many connections from your address");
 		return;
 	}

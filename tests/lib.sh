@@ -7,6 +7,10 @@
 # A test sets SERVER_EXTRA / DEFAULT_EXTRA (lines added to [server] and
 # [default]) before start_daemon, and ALLOW_LOG (an extended regex) for the
 # daemon log lines it expects besides "listening on" and "landed".
+# DAEMON_ENV (an array of NAME=VALUE words) is the environment added for the
+# daemon alone, e.g. NOTIFY_SOCKET for a test that plays systemd.
+# DAEMON_LISTEN is the config's listen address (default 127.0.0.1:0, a port
+# the kernel picks; start_daemon needs an IPv4 loopback one).
 #
 # Nothing here needs more than bash, coreutils, grep, sed and awk.
 
@@ -96,8 +100,10 @@ DPID=				# running daemon
 DAEMON_N=0			# daemons started so far
 DLOG=				# current daemon's stderr
 BGPIDS=()			# other background processes to kill
+DAEMON_ENV=()			# NAME=VALUE words for the daemon only
 SERVER_EXTRA=${SERVER_EXTRA:-}
 DEFAULT_EXTRA=${DEFAULT_EXTRA:-}
+DAEMON_LISTEN=${DAEMON_LISTEN:-127.0.0.1:0}
 ALLOW_LOG=${ALLOW_LOG:-}
 XLOG=$T/xfer.log
 
@@ -159,7 +165,7 @@ write_config() {
 	local l
 	{
 		echo "[server]"
-		echo "listen = 127.0.0.1:0"
+		echo "listen = $DAEMON_LISTEN"
 		echo "transfer_log = $XLOG"
 		case $SERVER_EXTRA in
 		*"user ="*) ;;
@@ -187,7 +193,9 @@ start_daemon() {
 	: >"$DLOG"	# exists before the background shell opens it
 	# Started from an empty directory of its own, so that anything the
 	# daemon wrongly resolves against its cwd shows up in $T/cwd.
-	(cd "$T/cwd" && exec "$ZCRECVD" -f "$T/zcrecvd.conf") \
+	(cd "$T/cwd" &&
+	    exec env ${DAEMON_ENV[@]+"${DAEMON_ENV[@]}"} "$ZCRECVD" \
+	    -f "$T/zcrecvd.conf") \
 	    >"$T/daemon.$DAEMON_N.out" 2>"$DLOG" </dev/null &
 	DPID=$!
 	PORT=
@@ -264,6 +272,39 @@ check_daemon_log() {
 			fail "unexpected lines in $(basename "$f")"
 		fi
 	done
+}
+
+# --- systemd notify socket -----------------------------------------------
+
+# start_sdlisten PATH OUT [SECONDS]: listen on the datagram socket PATH in
+# the background for SECONDS (default 120) with the sdlisten helper, one
+# line per message in OUT; returns once the socket exists.  Sets SDPID.
+start_sdlisten() {
+	local i
+	[ -n "${SDLISTEN:-}" ] || hard_error "SDLISTEN is not set"
+	[ -x "$SDLISTEN" ] || hard_error "SDLISTEN=$SDLISTEN is not executable"
+	"$SDLISTEN" "$1" "${3:-120}" >"$2" 2>"$2.err" </dev/null &
+	SDPID=$!
+	BGPIDS+=("$SDPID")
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$1" ] && return 0
+		alive "$SDPID" || break
+		sleep 0.1
+	done
+	cat "$2.err" >&2
+	hard_error "sdlisten did not bind $1 within 10 s"
+}
+
+# wait_notify OUT REGEX [COUNT]: wait up to 10 s until COUNT (default 1)
+# lines of OUT match REGEX.
+wait_notify() {
+	local n=${3:-1} i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -cE -- "$2" "$1" || true)" -lt "$n" ] || return 0
+		sleep 0.1
+	done
+	prefix 'notify: ' "$1" >&2
+	fail "no notify message matching '$2' (want $n) within 10 s"
 }
 
 # --- files ----------------------------------------------------------------

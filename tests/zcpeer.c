@@ -19,12 +19,20 @@
  *			XXH3-128); if accepted, the 10 bytes "0123456789"
  *			and an END whose XXH3-128 digest is all zeros, which
  *			the receiver must refuse as a digest mismatch
+ *	idle SECONDS	a proper HELLO, then nothing: once the receiver's
+ *			HELLO is printed, hold the connection open and idle
+ *			for SECONDS (or until the receiver closes it, or
+ *			zcpeer is killed)
+ *	quiet		send nothing at all; print what the receiver says of
+ *			its own accord (a connection refused at accept gets
+ *			an ERROR and EOF; an accepted one sees TIMEOUT)
  *
  * Output lines: "HELLO version N", "ERROR code NAME: message",
  * "RESULT code NAME: message", "ACCEPT offset N", "RECORD TYPE len N" for
- * anything else, "EOF" when the receiver closes, "RESET" when it resets the
- * connection, "TIMEOUT" when it says nothing for 5 seconds, "BAD cause" for
- * a record that does not decode.  Control bytes in messages print as '?'.
+ * anything else, "IDLE" when idle mode starts idling, "EOF" when the
+ * receiver closes, "RESET" when it resets the connection, "TIMEOUT" when it
+ * says nothing for 5 seconds, "BAD cause" for a record that does not
+ * decode.  Control bytes in messages print as '?'.
  *
  * Exit 0 when at least one record, EOF or RESET was seen; 1 otherwise
  * (timeout, bad record); 2 on usage or connection errors.
@@ -38,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +74,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: zcpeer garbage|version|magic|short|baddigest "
 	    "HOST PORT\n"
-	    "       zcpeer name HOST PORT NAME\n");
+	    "       zcpeer quiet HOST PORT\n"
+	    "       zcpeer name HOST PORT NAME\n"
+	    "       zcpeer idle HOST PORT SECONDS\n");
 	exit(2);
 }
 
@@ -399,6 +410,40 @@ peer_name(int fd, const char *name, uint32_t alg)
 	peer_read(fd, &type);
 }
 
+/*
+ * HELLO, then hold the connection without a word for up to secs seconds.
+ * Whatever the receiver sends meanwhile is printed; its closing the
+ * connection ends the wait early.
+ */
+static void
+peer_idle(int fd, const char *secs)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	uint16_t	 type;
+	char		*end;
+	long		 n, left;
+
+	errno = 0;
+	n = strtol(secs, &end, 10);
+	if (errno != 0 || end == secs || *end != '\0' || n < 0 || n > 86400)
+		usage();
+	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf)));
+	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
+		return;
+	printf("IDLE\n");
+	for (left = n; left > 0; left--) {
+		if (poll(&pfd, 1, 1000) == -1) {
+			if (errno == EINTR)
+				continue;
+			perror("zcpeer: poll");
+			exit(2);
+		}
+		if (pfd.revents != 0 && peer_read(fd, &type) != PEER_RECORD)
+			return;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -411,7 +456,8 @@ main(int argc, char **argv)
 	if (argc < 4)
 		usage();
 	mode = argv[1];
-	if ((strcmp(mode, "name") == 0) != (argc == 5) || argc > 5)
+	if ((strcmp(mode, "name") == 0 || strcmp(mode, "idle") == 0) !=
+	    (argc == 5) || argc > 5)
 		usage();
 
 	fd = peer_connect(argv[2], argv[3]);
@@ -437,6 +483,10 @@ main(int argc, char **argv)
 		peer_drain(fd);
 	} else if (strcmp(mode, "name") == 0)
 		peer_name(fd, argv[4], ZC_DIGEST_NONE);
+	else if (strcmp(mode, "idle") == 0)
+		peer_idle(fd, argv[4]);
+	else if (strcmp(mode, "quiet") == 0)
+		peer_drain(fd);
 	else if (strcmp(mode, "baddigest") == 0)
 		peer_name(fd, PEER_BAD_NAME, ZC_DIGEST_XXH3_128);
 	else
