@@ -11,11 +11,14 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <linux/sockios.h>
 
 #include <assert.h>
 #include <errno.h>
@@ -33,6 +36,8 @@
 #define CONN_SWITCH_MIN		(1U << 20)	/* copied before auto gives up
 						   mapping */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
+#define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
+						   that is not a stall */
 
 static const char *state_names[] = {
 	"hello", "idle", "auth", "file", "payload", "drain", "dead"
@@ -76,26 +81,49 @@ conn_set_state(struct conn *c, int state)
 	c->state = state;
 }
 
-/* Arm the read event with the timeout that fits the state. */
+/*
+ * Arm the read event with the timeout that fits the state.  A record that
+ * has begun must be complete within stall_timeout of its first byte, so a
+ * sender cannot hold a connection by trickling a header; between records
+ * the connection may be idle for idle_timeout (between files) or
+ * stall_timeout (inside one).  Payload is judged on progress at the timeout
+ * (conn_timeout), since SO_RCVLOWAT holds back wake-ups.
+ */
 static void
 conn_arm(struct conn *c)
 {
 	struct timeval	 tv;
+	uint64_t	 limit, spent;
 
 	if (evbuffer_get_length(c->out) > CONN_OUT_MAX)
 		return;		/* conn_write_cb resumes reading */
-	tv.tv_usec = 0;
-	switch (c->state) {
-	case CONN_IDLE:
-		tv.tv_sec = c->conf->idle_timeout;
-		break;
-	case CONN_DEAD:
+	if (c->state == CONN_DEAD)
 		return;
-	default:
+	tv.tv_usec = 0;
+	if (c->state != CONN_PAYLOAD && c->state != CONN_DRAIN &&
+	    c->rhave > 0) {
+		limit = (uint64_t)c->conf->stall_timeout * 1000000000;
+		spent = util_now_ns() - c->rec_ns;
+		if (spent > limit)
+			spent = limit;
+		tv.tv_sec = (limit - spent) / 1000000000;
+		tv.tv_usec = (limit - spent) % 1000000000 / 1000;
+	} else if (c->state == CONN_IDLE)
+		tv.tv_sec = c->conf->idle_timeout;
+	else
 		tv.tv_sec = c->conf->stall_timeout;
-		break;
-	}
 	event_add(c->ev_read, &tv);
+}
+
+/* Payload bytes that reached us: taken, and queued in the socket. */
+static uint64_t
+conn_arrived(struct conn *c)
+{
+	int	 inq;
+
+	if (ioctl(c->fd, SIOCINQ, &inq) == -1 || inq < 0)
+		inq = 0;
+	return (c->x.received + (uint64_t)inq);
 }
 
 /* Write out what is queued; stop reading while the peer does not read. */
@@ -647,6 +675,8 @@ conn_record(struct conn *c)
 		conn_eof(c, strerror(errno));
 		return (0);
 	}
+	if (c->rhave == 0)
+		c->rec_ns = util_now_ns();
 	c->rhave += n;
 	if (c->rhave < need)
 		return (1);
@@ -682,6 +712,14 @@ conn_io_code(struct conn *c)
 {
 	return (c->sink.err == ENOSPC || c->sink.err == EDQUOT ?
 	    ZC_E_NOSPACE : ZC_E_IO);
+}
+
+/* A receive error that means the peer is gone (0: end of file). */
+static int
+conn_lost(int e)
+{
+	return (e == 0 || e == ECONNRESET || e == EPIPE || e == ETIMEDOUT ||
+	    e == ECONNABORTED);
 }
 
 /* Account payload bytes that reached the sink. */
@@ -756,7 +794,7 @@ conn_rx_map(struct conn *c)
 	if (want == 0)
 		return (conn_rx_recv(c, c->rec_left));	/* the tail */
 	if (zcrx_map(&c->zcrx, want, &mapped, &skip, &inq, &cause) == -1) {
-		conn_file_fail(c, errno == 0 ? -1 : ZC_E_IO, cause);
+		conn_file_fail(c, conn_lost(errno) ? -1 : ZC_E_IO, cause);
 		free(cause);
 		return (-1);
 	}
@@ -791,7 +829,8 @@ conn_rx_splice(struct conn *c)
 
 	n = sink_splice(&c->sink, c->fd, c->rec_left, c->rec_off, &cause);
 	if (n == -1) {
-		conn_file_fail(c, errno == 0 ? -1 : conn_io_code(c), cause);
+		conn_file_fail(c, conn_lost(errno) ? -1 : conn_io_code(c),
+		    cause);
 		free(cause);
 		return (-1);
 	}
@@ -825,6 +864,7 @@ conn_payload(struct conn *c)
 		return (-1);
 	if (c->rec_left > 0) {
 		zcrx_lowat(&c->zcrx, c->rec_left);
+		c->prog_mark = conn_arrived(c);
 		return (0);
 	}
 	zcrx_lowat(&c->zcrx, 1);
@@ -885,10 +925,33 @@ conn_input(struct conn *c)
 		conn_arm(c);
 }
 
-/* A wait on the peer took too long. */
+/*
+ * A wait on the peer took too long.  Inside a payload record, the wait is
+ * only a stall when less than CONN_PROGRESS_MIN bytes (or the rest of the
+ * record) arrived since the last look: SO_RCVLOWAT keeps a slow but steady
+ * sender from waking us, and a byte a second must not hold a file open.
+ */
 static void
 conn_timeout(struct conn *c)
 {
+	uint64_t	 now;
+
+	if (c->state == CONN_PAYLOAD) {
+		now = conn_arrived(c);
+		if (now - c->prog_mark >= CONN_PROGRESS_MIN ||
+		    now - c->x.received >= c->rec_left) {
+			c->prog_mark = now;
+			conn_arm(c);
+			return;
+		}
+	}
+	if (c->rhave > 0 && (c->state == CONN_IDLE ||
+	    c->state == CONN_AUTH)) {
+		log_info("%s: record not complete within %d s, closing",
+		    c->peer, c->conf->stall_timeout);
+		conn_close(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_IDLE:
 		log_info("%s: idle for %d s, closing", c->peer,
@@ -989,6 +1052,7 @@ conn_close(struct conn *c)
 		return;
 	if (c->in_file)
 		conn_file_end(c, -1, "connection closed", NULL);
+	tlog_flush();
 	conn_set_state(c, CONN_DEAD);
 	event_del(c->ev_read);
 	event_del(c->ev_write);

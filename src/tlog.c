@@ -50,29 +50,122 @@ tlog_close(void)
 	tlog_fd = -1;
 }
 
-/* Append s to buf as a JSON string (quoted, escaped). */
-static void
-tlog_json_str(char *buf, size_t size, size_t *off, const char *s)
+/*
+ * "failed" lines in the daemon log are limited to TLOG_FAIL_BURST a second
+ * per worker thread: refusing a file costs a client one small record, and
+ * must not let it flood the journal.  The transfer log still has every
+ * file; the count of lines left out is logged by tlog_flush() or with the
+ * next line that is let through.
+ */
+#define TLOG_FAIL_BURST		20
+
+static _Thread_local uint64_t	tlog_sec;
+static _Thread_local unsigned	tlog_n, tlog_dropped;
+
+/* Report the "failed" lines left out, if any. */
+void
+tlog_flush(void)
 {
-	size_t	 o = *off;
+	if (tlog_dropped > 0)
+		log_warnx("%u more failed files not logged here (too many a "
+		    "second; the transfer log has them)", tlog_dropped);
+	tlog_dropped = 0;
+}
+
+/* May one more "failed" line be logged now? */
+static int
+tlog_quota(void)
+{
+	uint64_t	 sec = util_now_ns() / 1000000000;
+
+	if (sec != tlog_sec) {
+		tlog_flush();
+		tlog_sec = sec;
+		tlog_n = 0;
+	}
+	if (tlog_n < TLOG_FAIL_BURST) {
+		tlog_n++;
+		return (1);
+	}
+	tlog_dropped++;
+	return (0);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t
+tlog_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	uint32_t	 cp;
+
+	if (s[0] < 0x80)
+		return (1);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);	/* overlong, out of range or a surrogate */
+	return (len);
+}
+
+/*
+ * Append the n bytes at s to buf as a JSON string: quoted, escaped, with
+ * every byte that is not part of valid UTF-8 as U+FFFD, so the line stays
+ * valid JSON whatever a peer sent.
+ */
+static void
+tlog_json_strn(char *buf, size_t size, size_t *off, const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i, k, o = *off;
 
 	if (o + 1 < size)
 		buf[o++] = '"';
-	for (; *s != '\0' && o + 7 < size; s++) {
-		unsigned char c = *s;
+	for (i = 0; i < n && o + 7 < size; i++) {
+		unsigned char c = u[i];
 
 		if (c == '"' || c == '\\') {
 			buf[o++] = '\\';
 			buf[o++] = c;
 		} else if (c < 0x20 || c == 0x7f)
 			o += snprintf(buf + o, size - o, "\\u%04x", c);
-		else
+		else if (c < 0x80)
 			buf[o++] = c;
+		else if ((k = tlog_utf8_len(u + i, n - i)) == 0)
+			o += snprintf(buf + o, size - o, "\\ufffd");
+		else {
+			memcpy(buf + o, u + i, k);
+			o += k;
+			i += k - 1;
+		}
 	}
 	if (o + 1 < size)
 		buf[o++] = '"';
 	buf[o] = '\0';
 	*off = o;
+}
+
+/* A NUL-terminated string as a JSON string. */
+static void
+tlog_json_str(char *buf, size_t size, size_t *off, const char *s)
+{
+	tlog_json_strn(buf, size, off, s, strlen(s));
 }
 
 /* Append printf output to buf. */
@@ -102,7 +195,7 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 {
 	char		 buf[16384], hex[ZC_DIGEST_HEXLEN], ts[32];
 	char		 vname[UTIL_VIS_MAX];
-	size_t		 o = 0;
+	size_t		 o = 0, nlen;
 	double		 secs, mb, gbps, pct, cpu_mb;
 	uint64_t	 cpu_us;
 	time_t		 now = time(NULL);
@@ -120,13 +213,14 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	else
 		hex[0] = '\0';
 
-	util_vis(x->f.name, vname, sizeof(vname));
+	nlen = x->f.name_len < ZC_NAME_MAX ? x->f.name_len : ZC_NAME_MAX;
+	util_visn(x->f.name, nlen, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
 		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,
 		    peer, (unsigned long long)x->received, secs, gbps, pct,
 		    cpu_mb, io, digest != NULL ? ", xxh3 " : "", hex);
-	else
+	else if (tlog_quota())
 		log_warnx("failed %s from %s: %s: %s", vname, peer, result,
 		    msg);
 	if (tlog_fd == -1)
@@ -139,7 +233,7 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
 	tlog_json_str(buf, sizeof(buf), &o, dest);
 	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
-	tlog_json_str(buf, sizeof(buf), &o, x->f.name);
+	tlog_json_strn(buf, sizeof(buf), &o, x->f.name, nlen);
 	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
 	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
 	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"

@@ -160,10 +160,17 @@ util_bytes(uint64_t n, char *buf, size_t len)
 const char *
 util_vis(const char *s, char *buf, size_t len)
 {
-	size_t	 o = 0;
+	return (util_visn(s, strlen(s), buf, len));
+}
 
-	for (; *s != '\0' && o + 5 < len; s++) {
-		unsigned char c = *s;
+/* util_vis of the n bytes at s, which may hold NULs (shown as \x00). */
+const char *
+util_visn(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t	 i, o = 0;
+
+	for (i = 0; i < n && o + 5 < len; i++) {
+		unsigned char c = s[i];
 
 		if (c == '\\') {
 			buf[o++] = '\\';

@@ -40,6 +40,7 @@ uint64_t	 util_now_ns(void);
 uint64_t	 util_cpu_ns(int);
 const char	*util_bytes(uint64_t, char *, size_t);
 const char	*util_vis(const char *, char *, size_t);
+const char	*util_visn(const char *, size_t, char *, size_t);
 
 #define UTIL_VIS_MAX		(4 * 1024 + 1)	/* util_vis of a message */
 

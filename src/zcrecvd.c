@@ -109,7 +109,7 @@ reload(void)
 	}
 	if (conf_open_dests(new, &cause) == -1 ||
 	    conf_check_writable(new, &cause) == -1) {
-		log_warnx("reload failed: %s: keeping the running "
+		log_plain("zcrecvd: reload failed: %s: keeping the running "
 		    "configuration", cause);
 		free(cause);
 		conf_unref(new);
@@ -120,14 +120,17 @@ reload(void)
 	conf_unref(old);
 	if (new->transfer_log != NULL &&
 	    tlog_open(new->transfer_log, &cause) == -1) {
-		log_warnx("reload: transfer_log: %s", cause);
+		log_plain("zcrecvd: reload: transfer_log: %s", cause);
 		free(cause);
 	} else if (new->transfer_log == NULL)
 		tlog_close();
+	cfg_replace(new);
+	/* Said at the more verbose of the old and the new level. */
+	if (!debug && new->log_level > log_getlevel())
+		log_setlevel(new->log_level);
+	log_info("configuration reloaded");
 	if (!debug)
 		log_setlevel(new->log_level);
-	cfg_replace(new);
-	log_info("configuration reloaded");
 out:
 	systemd_ready();
 }

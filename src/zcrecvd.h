@@ -238,6 +238,7 @@ void		 land_cleanup(const struct dest *);
 /* tlog.c: transfer log. */
 int		 tlog_open(const char *, char **);
 void		 tlog_close(void);
+void		 tlog_flush(void);
 void		 tlog_file(const char *, const char *, const struct xfer *,
 		     const char *, const char *, int, const char *,
 		     const uint8_t *);
@@ -269,6 +270,8 @@ struct conn {
 	size_t			 rhave;
 	struct zc_hdr		 hdr;		/* current record */
 	int			 hdr_ok;	/* hdr decoded */
+	uint64_t		 rec_ns;	/* first byte of the record */
+	uint64_t		 prog_mark;	/* bytes in at the last check */
 
 	int			 mode;		/* current receive path */
 	int			 switched;	/* auto switched to splice */

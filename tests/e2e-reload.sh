@@ -2,6 +2,8 @@
 # SIGHUP re-reads the configuration:
 #   (a) a broken file: every error logged as FILE:LINE:, "reload failed",
 #       the running configuration stays in force and the daemon serves on;
+#       a destination the daemon cannot write to is refused too, and said so
+#       at log_level = error;
 #   (b) a good change (overwrite = no -> yes) takes effect for new files;
 #   (c) the transfer log is reopened (rotation by mv + SIGHUP);
 #   (d) a file in flight keeps the configuration it started with (verify
@@ -31,7 +33,7 @@ NRELOAD=0
 reload() {
 	NRELOAD=$((NRELOAD + 1))
 	kill -HUP "$DPID"
-	wait_log '^zcrecvd: (reload failed: keeping the running configuration|configuration reloaded)$' "$NRELOAD"
+	wait_log '^zcrecvd: (reload failed: (.*: )?keeping the running configuration|configuration reloaded)$' "$NRELOAD"
 }
 
 # send_rc NAME FILE...: zcsend, stdout/stderr in $T/NAME.out/.err; prints
@@ -46,7 +48,7 @@ send_rc() {
 }
 
 R_CONF=$(re_quote "$CONF")
-ALLOW_LOG="^zcrecvd: (SIGHUP: reloading $R_CONF\$|configuration reloaded\$|reload failed: keeping the running configuration\$|failed f from 127\.0\.0\.1:[0-9]+: exists: )|^$R_CONF(:[0-9]+: |: [0-9]+ errors?\$)"
+ALLOW_LOG="^zcrecvd: (SIGHUP: reloading $R_CONF\$|configuration reloaded\$|reload failed: (.*: )?keeping the running configuration\$|failed f from 127\.0\.0\.1:[0-9]+: exists: )|^$R_CONF(:[0-9]+: |: [0-9]+ errors?\$)"
 start_daemon
 
 note "(a) a broken configuration is refused, the old one stays"
@@ -82,6 +84,17 @@ rc=$(send_rc f2 "$T/src2/f")
 grep -qE '^zcsend: (.*/)?f: rejected by receiver \(exists\)' "$T/f2.err" ||
     fail "zcsend stderr lacks 'f: rejected by receiver (exists)'"
 same "$T/src/f" "$T/dest/f"
+
+note "(a) a destination the daemon cannot write to is refused, even at log_level = error"
+SERVER_EXTRA="log_level = error"
+write_config
+reload
+mkdir -m 755 "$T/ro"	# root's; the daemon runs as $DAEMON_USER
+printf '[ro]\npath = %s\n' "$T/ro" >>"$CONF"
+reload
+grep -qE "^zcrecvd: reload failed: .*$(re_quote "$T/ro").*: keeping the running configuration\$" "$DLOG" ||
+    fail "no 'reload failed: ... $T/ro ...: keeping the running configuration' line at log_level = error"
+SERVER_EXTRA=
 
 note "(b) overwrite = no -> yes"
 DEFAULT_EXTRA="overwrite = yes"

@@ -388,6 +388,10 @@ check_xfer_log() {
 	[ -f "$XLOG" ] || return 0
 	bad=$(grep -vnE '^\{".*\}$' "$XLOG" || true)
 	[ -z "$bad" ] || fail "transfer log lines that are not JSON objects: $bad"
+	iconv -f UTF-8 -t UTF-8 "$XLOG" >/dev/null ||
+	    fail "the transfer log is not valid UTF-8"
+	jq -e 'type == "object"' "$XLOG" >/dev/null ||
+	    fail "the transfer log does not parse as JSON (jq)"
 }
 
 # check_landed NAME SIZE: exactly one transfer log line for NAME, result
