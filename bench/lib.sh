@@ -1,0 +1,390 @@
+# bench/lib.sh -- sourced by bench/run.sh and bench/scale.sh.
+#
+# Temp dirs and cleanup, the helper programs, the peers' Debian packages,
+# page-cache dropping, CPU accounting (/proc/stat and rusage via cpurun),
+# zcrecvd start/stop, free ports and bounded waits, and the machine facts.
+# Needs bash >= 5 ($EPOCHREALTIME), coreutils, awk, sed, grep.
+
+if [ -z "${BASH_VERSION:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 5 ]; then
+	echo "bench: needs bash >= 5" >&2
+	exit 2
+fi
+set -euo pipefail
+unset JOURNAL_STREAM NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES \
+    WATCHDOG_USEC WATCHDOG_PID
+export LC_ALL=C
+
+BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROG=$(basename "$0")
+ZCRECVD=${ZCRECVD:-}
+ZCSEND=${ZCSEND:-}
+HELPERS=${HELPERS:-}
+INSTALL=1
+WORK=			# scratch dir in tmpfs (source data, configs, logs)
+DEST_RUN=		# the landing directory this invocation created
+BG_PIDS=()		# background processes to end at exit
+
+msg() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { msg "$*"; exit 1; }
+
+# --- sizes and numbers ----------------------------------------------------
+
+# parse_size 4G -> bytes (K M G T = powers of 1024; plain number = bytes)
+parse_size() {
+	local v=$1 n m=1
+	case $v in
+	*[kK]) m=1024; n=${v%?} ;;
+	*[mM]) m=$((1024 * 1024)); n=${v%?} ;;
+	*[gG]) m=$((1024 * 1024 * 1024)); n=${v%?} ;;
+	*[tT]) m=$((1024 * 1024 * 1024 * 1024)); n=${v%?} ;;
+	*) n=$v ;;
+	esac
+	[[ $n =~ ^[0-9]+$ ]] || die "bad size '$v' (expected N, NK, NM, NG)"
+	echo $((n * m))
+}
+
+# human 4294967296 -> 4G (for labels)
+human() {
+	awk -v b="$1" 'BEGIN {
+		split("B K M G T", u, " "); i = 1
+		while (b >= 1024 && b % 1024 == 0 && i < 5) { b /= 1024; i++ }
+		printf "%d%s\n", b, (i == 1 ? "" : u[i])
+	}'
+}
+
+now() { echo "$EPOCHREALTIME"; }
+
+# Non-idle CPU time of the whole machine so far, in microseconds:
+# user nice system irq softirq steal of the "cpu" line of /proc/stat
+# (iowait and idle are not work; guest time is already inside user).
+CLK_TCK=$(getconf CLK_TCK)
+sys_cpu_us() {
+	awk -v hz="$CLK_TCK" '$1 == "cpu" {
+		printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1000000 / hz
+		exit
+	}' /proc/stat
+}
+
+# window_start / window_end: wall time and machine CPU of one transfer,
+# added to R_WALL (seconds) and R_SYS (us).
+window_start() { W_T0=$(now); W_S0=$(sys_cpu_us); }
+window_end() {
+	local t1 s1
+	t1=$(now); s1=$(sys_cpu_us)
+	R_WALL=$(awk -v a="$W_T0" -v b="$t1" -v w="$R_WALL" 'BEGIN { printf "%.6f", w + b - a }')
+	R_SYS=$((R_SYS + s1 - W_S0))
+}
+
+# --- cleanup --------------------------------------------------------------
+
+# A path we may rm -r: absolute, more than one component, created by us.
+safe_rm_dir() {
+	local d=$1
+	case $d in
+	/*/*) ;;
+	*) msg "refusing to remove '$d'"; return 0 ;;
+	esac
+	[ -d "$d" ] || return 0
+	rm -rf -- "$d"
+}
+
+# Empty a directory we created (the landing directory) without removing it.
+empty_dir() {
+	local d=$1
+	case $d in
+	/*/*) ;;
+	*) die "refusing to empty '$d'" ;;
+	esac
+	[ -d "$d" ] || die "$d: not a directory"
+	find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+}
+
+# End one background process we started: TERM, then KILL after 5 s.
+end_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM HUP
+	for pid in "${BG_PIDS[@]}"; do
+		end_pid "$pid"
+	done
+	[ -n "$DEST_RUN" ] && safe_rm_dir "$DEST_RUN"
+	[ -n "$WORK" ] && safe_rm_dir "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'msg interrupted; exit 130' INT
+trap 'msg terminated; exit 143' TERM HUP
+
+# Remember a background process for cleanup (and forget finished ones).
+track() { BG_PIDS+=("$1"); }
+untrack() {
+	local p keep=()
+	for p in "${BG_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	BG_PIDS=("${keep[@]}")
+}
+
+# bounded_wait PID: wait for a background child of this shell and return
+# its exit status.  Every background process is started under cpurun -t
+# SECONDS, which ends it (TERM, then KILL 10 s later) when the time is up,
+# so the shell's own exact wait is bounded too.  (bash's wait -n forgets
+# children that ended before it is called, so it cannot race a timer.)
+bounded_wait() {
+	local pid=$1 rc=0
+	wait "$pid" || rc=$?
+	untrack "$pid"
+	return "$rc"
+}
+
+# --- set-up -----------------------------------------------------------------
+
+make_work() {
+	local base=/dev/shm
+	[ -d "$base" ] && [ "$(stat -f -c %T "$base")" = tmpfs ] ||
+	    base=${TMPDIR:-/tmp}
+	WORK=$(mktemp -d "$base/zcbench.XXXXXX")
+	mkdir -p "$WORK/bin" "$WORK/run"
+}
+
+# make_dest BASE: a fresh landing directory under BASE (never tmpfs).
+make_dest() {
+	local base=$1 fs
+	[ -d "$base" ] || die "$base: no such directory"
+	base=$(cd "$base" && pwd -P)
+	fs=$(fs_type "$base")
+	case $fs in
+	tmpfs|ramfs) die "$base is $fs: the destination must be a disk filesystem" ;;
+	esac
+	DEST_RUN=$(mktemp -d "$base/zcbench-dest.XXXXXX")
+	chmod 755 "$DEST_RUN"
+}
+
+# Install the peers and tools from Debian packages if a command is missing.
+need_packages() {
+	local want=() pkg cmd
+	while [ $# -gt 0 ]; do
+		cmd=${1%%:*}; pkg=${1#*:}; shift
+		command -v "$cmd" >/dev/null 2>&1 || want+=("$pkg")
+	done
+	[ ${#want[@]} -gt 0 ] || return 0
+	if [ "$INSTALL" != 1 ] || [ "$(id -u)" != 0 ] ||
+	    ! command -v apt-get >/dev/null 2>&1; then
+		die "missing: ${want[*]} (install these Debian packages, or run as root without --no-install)"
+	fi
+	msg "installing ${want[*]} with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q "${want[@]}" >&2 ||
+	    { apt-get update -q >&2 && apt-get install -y -q "${want[@]}" >&2; } ||
+	    die "apt-get install ${want[*]} failed"
+}
+
+# The helper programs: from --helpers DIR (make bench builds them), else
+# compiled here with cc from bench/*.c.
+build_helpers() {
+	local h src=$BENCH_SRC/.. cc=${CC:-cc}
+	for h in cpurun recvloop holdconn; do
+		if [ -n "$HELPERS" ] && [ -x "$HELPERS/$h" ]; then
+			eval "H_${h^^}=\$HELPERS/\$h"
+			continue
+		fi
+		command -v "$cc" >/dev/null 2>&1 || need_packages gcc:gcc
+		command -v "$cc" >/dev/null 2>&1 || cc=gcc
+		"$cc" -std=gnu11 -O2 -I"$src/src" -o "$WORK/bin/$h" \
+		    "$BENCH_SRC/$h.c" || die "cannot compile $BENCH_SRC/$h.c"
+		eval "H_${h^^}=\$WORK/bin/\$h"
+	done
+}
+
+check_programs() {
+	[ -n "$ZCRECVD" ] || die "--zcrecvd PATH is required (or run 'make bench')"
+	[ -n "$ZCSEND" ] || die "--zcsend PATH is required (or run 'make bench')"
+	[ -x "$ZCRECVD" ] || die "$ZCRECVD: not executable"
+	[ -x "$ZCSEND" ] || die "$ZCSEND: not executable"
+	ZCRECVD=$(cd "$(dirname "$ZCRECVD")" && pwd)/$(basename "$ZCRECVD")
+	ZCSEND=$(cd "$(dirname "$ZCSEND")" && pwd)/$(basename "$ZCSEND")
+}
+
+CAN_DROP=0
+check_root() {
+	if [ "$(id -u)" = 0 ] && [ -w /proc/sys/vm/drop_caches ]; then
+		CAN_DROP=1
+	else
+		msg "warning: not root: the page cache is NOT dropped between runs"
+	fi
+}
+
+drop_caches() {
+	sync
+	[ "$CAN_DROP" = 1 ] || return 0
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# --- ports and daemons -----------------------------------------------------
+
+# Is TCP PORT listening (IPv4 or IPv6)?  /proc only: no connection is made
+# (a test connection would eat nc's single accept).
+port_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+	    END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# A TCP port nobody listens on (the kernel's ephemeral range is avoided).
+pick_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		port_listening "$p" || { echo "$p"; return 0; }
+	done
+	die "no free port found"
+}
+
+# wait_listen PORT SECONDS [PID]: until PORT listens (and PID still lives).
+wait_listen() {
+	local port=$1 secs=$2 pid=${3:-} t
+	t=$(( $(date +%s) + secs ))
+	until port_listening "$port"; do
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
+		[ "$(date +%s)" -lt "$t" ] || return 1
+		sleep 0.02
+	done
+}
+
+# wait_line FILE REGEX SECONDS [PID]: until a line of FILE matches.
+wait_line() {
+	local f=$1 re=$2 secs=$3 pid=${4:-} t
+	t=$(( $(date +%s) + secs ))
+	until grep -Eq -- "$re" "$f" 2>/dev/null; do
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
+		[ "$(date +%s)" -lt "$t" ] || return 1
+		sleep 0.02
+	done
+}
+
+# start_zcrecvd NAME [KEY=VALUE...]: a fresh daemon under cpurun (which
+# ends it after ZC_LIFETIME seconds, default 600, whatever happens), config
+# $WORK/run/NAME.conf, log NAME.log, transfer log NAME.tlog.  Keys go to
+# [default] except server.KEY=VALUE which go to [server].  Sets ZC_PORT,
+# ZC_CPID (cpurun), ZC_DPID (the daemon), ZC_TLOG, ZC_LOG, ZC_CPU (rusage).
+start_zcrecvd() {
+	local name=$1 kv srv=() def=() conf
+	shift
+	for kv in "$@"; do
+		case $kv in
+		server.*) srv+=("${kv#server.}") ;;
+		*) def+=("$kv") ;;
+		esac
+	done
+	conf=$WORK/run/$name.conf
+	ZC_LOG=$WORK/run/$name.log
+	ZC_TLOG=$WORK/run/$name.tlog
+	ZC_CPU=$WORK/run/$name.cpu
+	rm -f "$ZC_LOG" "$ZC_TLOG" "$ZC_CPU"
+	{
+		echo "[server]"
+		echo "listen = 127.0.0.1:0"
+		[ "$(id -u)" = 0 ] && echo "user = root"
+		echo "transfer_log = $ZC_TLOG"
+		echo "workers = auto"
+		for kv in "${srv[@]}"; do echo "${kv%%=*} = ${kv#*=}"; done
+		echo
+		echo "[default]"
+		echo "path = $DEST_RUN"
+		echo "min_free = 0"
+		for kv in "${def[@]}"; do echo "${kv%%=*} = ${kv#*=}"; done
+	} >"$conf"
+	chmod 600 "$conf"
+	"$H_CPURUN" -o "$ZC_CPU" -t "${ZC_LIFETIME:-600}" -- \
+	    "$ZCRECVD" -f "$conf" 2>"$ZC_LOG" &
+	ZC_CPID=$!
+	track "$ZC_CPID"
+	if ! wait_line "$ZC_LOG" 'ready' 20 "$ZC_CPID"; then
+		sed 's/^/  | /' "$ZC_LOG" >&2
+		end_pid "$ZC_CPID"; untrack "$ZC_CPID"
+		return 1
+	fi
+	ZC_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ZC_LOG" | head -1)
+	ZC_DPID=$(pgrep -P "$ZC_CPID" | head -1)
+	[ -n "$ZC_PORT" ] && [ -n "$ZC_DPID" ]
+}
+
+# stop_zcrecvd: SIGTERM, bounded wait; sets ZC_U ZC_S, the user and system
+# CPU us of the daemon's whole life (start-up and shut-down cost ~3 ms).
+# Not in a subshell: it waits for a child of this shell.
+stop_zcrecvd() {
+	kill -TERM "$ZC_DPID" 2>/dev/null || true
+	bounded_wait "$ZC_CPID" || true
+	ZC_U=NA ZC_S=NA
+	[ -s "$ZC_CPU" ] && read -r ZC_U ZC_S _ <"$ZC_CPU"
+	return 0
+}
+
+# tlog_sum FILE: "FILES_OK FILES BYTES ZC_BYTES CPU_US" over a transfer log.
+tlog_sum() {
+	awk '
+	function num(k,   m) {
+		if (match($0, "\"" k "\":[0-9.]+")) {
+			m = substr($0, RSTART, RLENGTH); sub(/.*:/, "", m); return m + 0
+		}
+		return 0
+	}
+	{ n++; if ($0 ~ /"result":"ok"/) ok++
+	  b += num("bytes"); z += num("zc_bytes"); c += num("cpu_us") }
+	END { printf "%d %d %.0f %.0f %.0f\n", ok, n, b, z, c }' "$1" 2>/dev/null ||
+	    echo "0 0 0 0 0"
+}
+
+# fs_type DIR: ext4, xfs, tmpfs... (stat -f says "ext2/ext3" for ext4)
+fs_type() {
+	findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"
+}
+
+# --- machine facts (key<TAB>value lines) ------------------------------------
+
+machine_facts() {
+	local dest=$1 cpu mem fs dev mtu v
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	mem=$(awk '/^MemTotal/ { printf "%.1f GiB\n", $2 / 1048576 }' /proc/meminfo)
+	fs=$(fs_type "$dest")
+	dev=$(findmnt -n -o SOURCE -T "$dest" 2>/dev/null || df --output=source "$dest" | tail -1)
+	mtu=$(cat /sys/class/net/lo/mtu 2>/dev/null || echo unknown)
+	printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	printf 'host\t%s\n' "$(uname -n)"
+	printf 'kernel\t%s\n' "$(uname -r)"
+	printf 'os\t%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+	printf 'cpu_model\t%s\n' "${cpu:-unknown}"
+	printf 'cpus\t%s\n' "$(nproc)"
+	printf 'memory\t%s\n' "$mem"
+	printf 'dest_dir\t%s\n' "$dest"
+	printf 'dest_fs\t%s\n' "$fs"
+	printf 'dest_device\t%s\n' "$dev"
+	printf 'dest_mount_options\t%s\n' "$(findmnt -n -o OPTIONS -T "$dest" 2>/dev/null || echo unknown)"
+	printf 'lo_mtu\t%s\n' "$mtu"
+	printf 'source_dir\t%s (%s)\n' "$WORK" "$(stat -f -c %T "$WORK")"
+	printf 'zcrecvd\t%s\n' "$("$ZCRECVD" -V 2>&1 | head -1)"
+	printf 'zcsend\t%s\n' "$("$ZCSEND" -V 2>&1 | head -1)"
+	for v in mbuffer socat netcat-openbsd rsync coreutils gnuplot-nox; do
+		printf 'pkg_%s\t%s\n' "$v" \
+		    "$(dpkg-query -W -f '${Version}' "$v" 2>/dev/null || echo none)"
+	done
+	printf 'clk_tck\t%s\n' "$CLK_TCK"
+	printf 'page_cache_dropped\t%s\n' "$([ "$CAN_DROP" = 1 ] && echo yes || echo no)"
+}
+
+# json_str: escape stdin as a JSON string body.
+json_escape() {
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g'
+}

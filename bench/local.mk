@@ -1,0 +1,38 @@
+# bench/local.mk -- included by Makefile.am: the benchmark (issue 4).
+#
+#	make bench                      peers, io modes and the disk's limit
+#	make bench BENCH_ARGS='--size 1G --rounds 3'
+#	make bench-scale                concurrency, many small files, idle connections
+#
+# Runs as root (it drops the page cache and installs the peers from Debian
+# packages with apt-get if they are missing).  Results go to bench/results/
+# in the build tree (not committed).  See bench/README.md.
+#
+# The helpers are EXTRA_PROGRAMS: built by these targets only, never by
+# "make", "make check" or "make install".
+
+EXTRA_PROGRAMS = bench/cpurun bench/recvloop bench/holdconn
+bench_cpurun_SOURCES = bench/cpurun.c
+bench_recvloop_SOURCES = bench/recvloop.c
+bench_holdconn_SOURCES = bench/holdconn.c
+CLEANFILES += bench/cpurun$(EXEEXT) bench/recvloop$(EXEEXT) \
+	bench/holdconn$(EXEEXT)
+
+EXTRA_DIST += bench/README.md bench/lib.sh bench/run.sh bench/scale.sh
+
+BENCH_ARGS =
+BENCH_SCALE_ARGS =
+BENCH_DEPS = zcrecvd$(EXEEXT) zcsend$(EXEEXT) bench/cpurun$(EXEEXT) \
+	bench/recvloop$(EXEEXT) bench/holdconn$(EXEEXT)
+BENCH_COMMON = --zcrecvd $(abs_top_builddir)/zcrecvd$(EXEEXT) \
+	--zcsend $(abs_top_builddir)/zcsend$(EXEEXT) \
+	--helpers $(abs_top_builddir)/bench \
+	--out $(abs_top_builddir)/bench/results
+
+bench: $(BENCH_DEPS)
+	bash $(srcdir)/bench/run.sh $(BENCH_COMMON) $(BENCH_ARGS)
+
+bench-scale: $(BENCH_DEPS)
+	bash $(srcdir)/bench/scale.sh $(BENCH_COMMON) $(BENCH_SCALE_ARGS)
+
+.PHONY: bench bench-scale
