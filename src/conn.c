@@ -221,16 +221,33 @@ conn_cpu(struct conn *c)
 	c->cpu_mark = now;
 }
 
+/* Result code for a failed write: a full disk is its own code. */
+static int
+conn_io_code(struct conn *c)
+{
+	return (c->sink.err == ENOSPC || c->sink.err == EDQUOT ?
+	    ZC_E_NOSPACE : ZC_E_IO);
+}
+
 /* Release what a file in flight holds and log how it ended. */
 static void
 conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*io = sink_name(c->sink.kind);
+	int		 w;
 
 	conn_cpu(c);
+	if (c->ev_aio != NULL)
+		event_free(c->ev_aio);
+	c->ev_aio = NULL;
+	sink_close(&c->sink);		/* waits for queued writes */
+	for (w = 0; w < ZCRX_WINDOWS; w++) {
+		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
+		c->zcrx.held[w] = 0;
+	}
+	c->zcrx.cur = 0;
 	if (code != ZC_OK)
 		land_abort(&c->land);
-	sink_close(&c->sink);
 	tlog_file(c->peer, c->dest->name, &c->x, io, conf_io_name(c->dest->io),
 	    code, msg, dg);
 	c->in_file = 0;
@@ -478,6 +495,40 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	conn_file_start(c, c->dest);
 }
 
+/*
+ * libevent: a queued write is done.  Give its window's pages back now, so
+ * that a sender that stops does not leave them pinned.
+ */
+static void
+conn_aio_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	uint64_t	 n;
+	char		*cause = NULL, *why;
+	int		 w;
+
+	c->cpu_mark = util_cpu_ns(0);
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_debug("%s: eventfd: %s", c->peer, strerror(errno));
+	sink_reap(&c->sink);
+	for (w = 0; w < ZCRX_WINDOWS; w++) {
+		if (c->zcrx.held[w] == 0 || !sink_done(&c->sink, w))
+			continue;
+		why = NULL;
+		if (sink_wait(&c->sink, w, &why) == -1 && cause == NULL)
+			cause = why;
+		else
+			free(why);
+		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
+		c->zcrx.held[w] = 0;
+	}
+	if (cause != NULL) {
+		conn_file_fail(c, conn_io_code(c), cause);
+		free(cause);
+	}
+	conn_cpu(c);
+}
+
 /* The file may go to d: check limits, open the staging file, ACCEPT. */
 static void
 conn_file_start(struct conn *c, struct dest *d)
@@ -507,13 +558,20 @@ conn_file_start(struct conn *c, struct dest *d)
 		c->mode = RX_COPY;
 	}
 	if (sink_open(&c->sink, sink, c->land.fd, d, x->f.size, d->verify,
-	    &cause) == -1) {
+	    &c->w->aio, &cause) == -1) {
+		code = conn_io_code(c);
 		sink_close(&c->sink);
 		land_abort(&c->land);
-		conn_refuse(c, ZC_E_IO, cause);
+		conn_refuse(c, code, cause);
 		free(cause);
 		conn_arm(c);
 		return;
+	}
+	if (c->sink.efd != -1) {
+		c->ev_aio = event_new(c->w->base, c->sink.efd,
+		    EV_READ | EV_PERSIST, conn_aio_cb, c);
+		if (c->ev_aio == NULL || event_add(c->ev_aio, NULL) == -1)
+			fatalx("%s: event", __func__);
 	}
 	conn_cpu(c);		/* what came before was not this file's */
 	c->in_file = 1;
@@ -706,14 +764,6 @@ conn_record(struct conn *c)
 	return (c->state != CONN_DEAD && c->state != CONN_DRAIN);
 }
 
-/* Result code for a failed write: a full disk is its own code. */
-static int
-conn_io_code(struct conn *c)
-{
-	return (c->sink.err == ENOSPC || c->sink.err == EDQUOT ?
-	    ZC_E_NOSPACE : ZC_E_IO);
-}
-
 /* A receive error that means the peer is gone (0: end of file). */
 static int
 conn_lost(int e)
@@ -788,20 +838,35 @@ conn_rx_map(struct conn *c)
 {
 	size_t	 want, mapped = 0, skip, inq;
 	char	*cause;
-	int	 r;
+	int	 r, w = c->zcrx.cur;
 
 	want = c->rec_left & ~(uint64_t)(ZC_BLOCK - 1);
 	if (want == 0)
 		return (conn_rx_recv(c, c->rec_left));	/* the tail */
+	/* The window's pages may still be under a write. */
+	if (c->zcrx.held[w] > 0) {
+		r = sink_wait(&c->sink, w, &cause);
+		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
+		c->zcrx.held[w] = 0;
+		if (r == -1) {
+			conn_file_fail(c, conn_io_code(c), cause);
+			free(cause);
+			return (-1);
+		}
+	}
 	if (zcrx_map(&c->zcrx, want, &mapped, &skip, &inq, &cause) == -1) {
 		conn_file_fail(c, conn_lost(errno) ? -1 : ZC_E_IO, cause);
 		free(cause);
 		return (-1);
 	}
 	if (mapped > 0) {
-		r = sink_write(&c->sink, c->zcrx.map, mapped, c->rec_off,
-		    &cause);
-		zcrx_unmap(&c->zcrx, mapped);
+		r = sink_write_async(&c->sink, w, zcrx_window(&c->zcrx, w),
+		    mapped, c->rec_off, &cause);
+		if (r == 1) {
+			c->zcrx.held[w] = mapped;
+			c->zcrx.cur = (w + 1) % ZCRX_WINDOWS;
+		} else
+			zcrx_unmap(&c->zcrx, w, mapped);
 		if (r == -1) {
 			conn_file_fail(c, conn_io_code(c), cause);
 			free(cause);

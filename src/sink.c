@@ -13,17 +13,34 @@
  * truncated to size afterwards, and anything else unaligned (rare: a peer
  * whose segments are not page multiples) turns O_DIRECT off for the rest
  * of the file, so direct and buffered writes never share a block.
+ *
+ * For a file larger than a mapping window, whole-block O_DIRECT writes go
+ * through an io_uring (sink_write_async): the disk writes one window while
+ * the caller maps and hashes the next.  The caller keeps a window's pages
+ * until sink_wait says its write is done; an eventfd tells when a write
+ * completes, so pages are not held longer than the disk takes.  At most
+ * WORKER_AIO_MAX writes per worker are queued (a bound on pinned pages);
+ * beyond that, and for the tail, writes are synchronous.  The file is
+ * fallocated to its
+ * size first, because ext4 waits for an O_DIRECT write that extends the
+ * file, queued or not; that also claims the space before any payload.
+ * Without io_uring or fallocate, writes are synchronous.
  */
 #include "config.h"
 
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+
+#include <linux/falloc.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 #include "zcrecvd.h"
 
@@ -34,6 +51,10 @@
 
 #define SINK_PIPESZ		(1U << 20)
 #define SINK_READBACK		(1U << 20)
+#define SINK_RING_DEPTH		8		/* > ZCRX_WINDOWS */
+#define SINK_NOP		ZCRX_WINDOWS	/* completion to ignore */
+
+static void	 sink_async_close(struct sink *);
 
 static const char *sink_names[] = {
 	"direct", "write", "vmsplice", "splice", "copy", "discard"
@@ -116,16 +137,74 @@ sink_probe_direct(int dirfd)
 }
 
 /*
+ * Set up async writes: claim the file's space and make a ring.  Returns -1
+ * only when the space is not there; any other failure leaves the sink
+ * writing synchronously.
+ */
+static int
+sink_async_open(struct sink *s, char **cause)
+{
+	int	 e;
+
+	if (fallocate(s->fd, 0, 0, s->size) == -1) {
+		if (errno == ENOSPC || errno == EDQUOT) {
+			s->err = errno;
+			*cause = xasprintf("no space for %llu bytes: %s",
+			    (unsigned long long)s->size, strerror(errno));
+			return (-1);
+		}
+		log_debug("fallocate: %s: synchronous writes", strerror(errno));
+		return (0);
+	}
+	s->ring = xcalloc(1, sizeof(*s->ring));
+	if ((e = io_uring_queue_init(SINK_RING_DEPTH, s->ring, 0)) < 0) {
+		log_debug("io_uring: %s: synchronous writes", strerror(-e));
+		free(s->ring);
+		s->ring = NULL;
+		return (0);
+	}
+	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (e = io_uring_register_eventfd(s->ring, s->efd)) < 0) {
+		log_debug("io_uring eventfd: %s: synchronous writes",
+		    strerror(s->efd == -1 ? errno : -e));
+		sink_async_close(s);
+	}
+	return (0);
+}
+
+/* Wait for queued writes and tear the ring down. */
+static void
+sink_async_close(struct sink *s)
+{
+	char	*why = NULL;
+
+	if (s->ring == NULL)
+		return;
+	if (sink_wait_all(s, &why) == -1)
+		log_debug("%s", why);
+	free(why);
+	io_uring_queue_exit(s->ring);
+	free(s->ring);
+	s->ring = NULL;
+	if (s->efd != -1)
+		close(s->efd);
+	s->efd = -1;
+}
+
+/*
  * Prepare a sink on the staging file fd for a file of the given size.
- * kind is a SINK_*; verify says whether to compute the digest.
+ * kind is a SINK_*; verify says whether to compute the digest; aio_count
+ * counts the queued writes of every sink of the worker.
  */
 int
 sink_open(struct sink *s, int kind, int fd, const struct dest *d,
-    uint64_t size, int verify, char **cause)
+    uint64_t size, int verify, int *aio_count, char **cause)
 {
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
 	s->fd = fd;
+	s->efd = -1;
+	s->aio_count = aio_count;
 	s->size = size;
 	s->pipe[0] = s->pipe[1] = -1;
 	if (verify) {
@@ -142,6 +221,8 @@ sink_open(struct sink *s, int kind, int fd, const struct dest *d,
 		if (posix_memalign((void **)&s->pad, ZC_BLOCK, ZC_BLOCK) != 0)
 			fatalx("posix_memalign");
 		if (sink_set_direct(s, 1, cause) == -1)
+			return (-1);
+		if (size > ZCRX_CHUNK && sink_async_open(s, cause) == -1)
 			return (-1);
 	}
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
@@ -259,7 +340,8 @@ sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
 	if (s->direct) {
 		log_debug("unaligned write %zu@%llu: O_DIRECT off", len,
 		    (unsigned long long)off);
-		if (sink_set_direct(s, 0, cause) == -1)
+		if (sink_wait_all(s, cause) == -1 ||
+		    sink_set_direct(s, 0, cause) == -1)
 			return (-1);
 	}
 	return (sink_pwrite(s, buf, len, off, cause));
@@ -285,6 +367,128 @@ sink_write(struct sink *s, const void *buf, size_t len, uint64_t off,
 	default:
 		return (sink_pwrite(s, buf, len, off, cause));
 	}
+}
+
+/*
+ * Write len bytes from buf at off like sink_write, but queue the write when
+ * it can go async; slot (a mapping window) names it for sink_wait.
+ * Returns 1 when queued (buf must stay until sink_wait(slot)), 0 when
+ * written already, -1 with *cause.
+ */
+int
+sink_write_async(struct sink *s, int slot, const void *buf, size_t len,
+    uint64_t off, char **cause)
+{
+	struct io_uring_sqe	*sqe;
+	int			 e;
+
+	if (s->ring == NULL || !s->direct || off + len > s->size ||
+	    (s->aio[slot].len == 0 && *s->aio_count >= WORKER_AIO_MAX) ||
+	    off % s->dio_align != 0 || len % s->dio_align != 0 ||
+	    (uintptr_t)buf % s->dio_mem != 0)
+		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+	if (sink_wait(s, slot, cause) == -1)
+		return (-1);
+	if ((sqe = io_uring_get_sqe(s->ring)) == NULL)
+		fatalx("%s: io_uring full", __func__);	/* depth > slots */
+	io_uring_prep_write(sqe, s->fd, buf, len, off);
+	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)slot);
+	if ((e = io_uring_submit(s->ring)) != 1) {
+		/*
+		 * Not queued: the entry stays in the ring and goes with the
+		 * next submit, so make it a no-op, and write here.
+		 */
+		log_debug("io_uring_submit: %s", e < 0 ? strerror(-e) :
+		    "nothing submitted");
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, (void *)(uintptr_t)SINK_NOP);
+		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+	}
+	sink_hash(s, buf, len, off);
+	s->aio[slot].len = len;
+	s->aio[slot].done = 0;
+	(*s->aio_count)++;
+	return (1);
+}
+
+/* Note a completion. */
+static void
+sink_complete(struct sink *s, struct io_uring_cqe *cqe)
+{
+	uintptr_t	 k = (uintptr_t)io_uring_cqe_get_data(cqe);
+
+	if (k < ZCRX_WINDOWS) {
+		s->aio[k].res = cqe->res;
+		s->aio[k].done = 1;
+	} else if (k != SINK_NOP)
+		fatalx("%s: bad completion", __func__);
+	io_uring_cqe_seen(s->ring, cqe);
+}
+
+/* Note the writes that are done, without waiting. */
+void
+sink_reap(struct sink *s)
+{
+	struct io_uring_cqe	*cqe;
+
+	if (s->ring == NULL)
+		return;
+	while (io_uring_peek_cqe(s->ring, &cqe) == 0)
+		sink_complete(s, cqe);
+}
+
+/* Is the write queued in slot done (sink_wait will not wait)? */
+int
+sink_done(struct sink *s, int slot)
+{
+	return (s->aio[slot].len != 0 && s->aio[slot].done);
+}
+
+/* Wait for the write queued in slot, if any, and check how it went. */
+int
+sink_wait(struct sink *s, int slot, char **cause)
+{
+	struct io_uring_cqe	*cqe;
+	struct sink_aio		*a = &s->aio[slot];
+	int			 e;
+
+	while (a->len != 0 && !a->done) {
+		if ((e = io_uring_wait_cqe(s->ring, &cqe)) == -EINTR)
+			continue;
+		if (e < 0)
+			fatalx("io_uring_wait_cqe: %s", strerror(-e));
+		sink_complete(s, cqe);
+	}
+	if (a->len == 0)
+		return (0);
+	e = a->res;
+	(*s->aio_count)--;
+	if (e >= 0 && (size_t)e == a->len) {
+		a->len = 0;
+		return (0);
+	}
+	a->len = 0;
+	s->err = e < 0 ? -e : EIO;
+	*cause = xasprintf("write: %s", e < 0 ? strerror(-e) : "short write");
+	return (-1);
+}
+
+/* Wait for every queued write; the first failure is returned. */
+int
+sink_wait_all(struct sink *s, char **cause)
+{
+	char	*why;
+	int	 i, r = 0;
+
+	for (i = 0; i < ZCRX_WINDOWS; i++) {
+		why = NULL;
+		if (sink_wait(s, i, &why) == -1 && r == 0) {
+			*cause = why;
+			r = -1;
+		} else
+			free(why);
+	}
+	return (r);
 }
 
 /*
@@ -365,6 +569,8 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 {
 	XXH128_canonical_t	 canon;
 
+	if (sink_wait_all(s, cause) == -1)
+		return (-1);
 	if (s->truncate && ftruncate(s->fd, s->size) == -1) {
 		s->err = errno;
 		*cause = xasprintf("truncate: %s", strerror(errno));
@@ -383,6 +589,7 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 void
 sink_close(struct sink *s)
 {
+	sink_async_close(s);
 	if (s->pipe[0] != -1) {
 		close(s->pipe[0]);
 		close(s->pipe[1]);

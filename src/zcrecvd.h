@@ -17,6 +17,8 @@
 #include "zcproto.h"
 #include "util.h"
 
+struct io_uring;
+
 struct event_base;
 struct event;
 struct evbuffer;
@@ -132,7 +134,10 @@ struct worker {
 	struct conn		*conns;
 	int			 draining;	/* finish transfers, then stop */
 	int			 busy;		/* files in flight */
+	int			 aio;		/* windows under a queued write */
 };
+
+#define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker */
 
 #define WORKER_DRAIN		-2	/* message: stop taking files */
 #define WORKER_ABORT		-3	/* message: abort and stop */
@@ -171,11 +176,16 @@ struct xfer {
 #define ZCRX_CHUNK		(2U << 20)	/* mapping size, 2 MiB */
 #define ZCRX_BOUNCE		(1U << 20)	/* copy buffer for recv */
 
+#define ZCRX_WINDOWS		4		/* mapped while one is written */
+
 struct zcrx {
 	int		 fd;
-	uint8_t		*map;		/* ZCRX_CHUNK, 2 MiB aligned */
+	uint8_t		*map;		/* ZCRX_WINDOWS x ZCRX_CHUNK, 2 MiB
+					   aligned */
 	void		*raw;		/* what mmap returned */
 	size_t		 rawlen;
+	int		 cur;		/* window the next map goes to */
+	size_t		 held[ZCRX_WINDOWS];	/* mapped bytes under a write */
 	int		 lowat;		/* current SO_RCVLOWAT */
 };
 
@@ -185,7 +195,8 @@ void		 zcrx_free(struct zcrx *);
 void		 zcrx_lowat(struct zcrx *, size_t);
 int		 zcrx_map(struct zcrx *, size_t, size_t *, size_t *, size_t *,
 		     char **);
-void		 zcrx_unmap(struct zcrx *, size_t);
+void		 zcrx_unmap(struct zcrx *, int, size_t);
+#define zcrx_window(z, w)	((z)->map + (size_t)(w) * ZCRX_CHUNK)
 
 /* sink.c: where payload bytes go. */
 enum sink_kind {
@@ -208,13 +219,28 @@ struct sink {
 
 	XXH3_state_t	*hash;		/* NULL: not verifying */
 	uint64_t	 hashed;	/* digest covers [0, hashed) */
+
+	struct io_uring	*ring;		/* async O_DIRECT writes, or NULL */
+	int		 efd;		/* eventfd: a queued write is done */
+	int		*aio_count;	/* the worker's queued writes */
+	struct sink_aio {
+		size_t	 len;		/* bytes in flight; 0: slot free */
+		int	 done;
+		int	 res;		/* the write's result */
+	}		 aio[ZCRX_WINDOWS];
 };
 
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, int, int, const struct dest *,
-		     uint64_t, int, char **);
+		     uint64_t, int, int *, char **);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
+int		 sink_write_async(struct sink *, int, const void *, size_t,
+		     uint64_t, char **);
+int		 sink_wait(struct sink *, int, char **);
+int		 sink_wait_all(struct sink *, char **);
+void		 sink_reap(struct sink *);
+int		 sink_done(struct sink *, int);
 ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
 void		 sink_close(struct sink *);
@@ -262,6 +288,7 @@ struct conn {
 	char			 peer[INET6_ADDRSTRLEN + 8];
 	struct event		*ev_read;
 	struct event		*ev_write;
+	struct event		*ev_aio;	/* a queued write is done */
 	struct evbuffer		*out;
 	uint64_t		 cpu_ns;	/* all CPU spent on us */
 	uint64_t		 cpu_mark;	/* thread CPU clock at last charge */

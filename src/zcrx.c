@@ -9,6 +9,11 @@
  * caller copies with recv().  No copybuf is used: with 0 < inq <= copybuf_len
  * the kernel copies all of inq, which can swallow the next record.
  *
+ * The mapping has ZCRX_WINDOWS windows of ZCRX_CHUNK: while the pages of
+ * one are being written to disk (an async O_DIRECT write holds them), the
+ * next payload is mapped into the other.  TCP_ZEROCOPY_RECEIVE only
+ * replaces what is mapped in the range it is given.
+ *
  * SO_RCVLOWAT is kept at no more than the bytes the peer still owes in the
  * current record: the peer waits for a reply after each record, so a higher
  * mark would leave both ends waiting.
@@ -39,7 +44,7 @@ zcrx_init(struct zcrx *z, int fd)
 	z->lowat = 1;
 }
 
-/* Map a 2 MiB aligned read-only window of the socket, once. */
+/* Map the 2 MiB aligned read-only windows of the socket, once. */
 int
 zcrx_mmap(struct zcrx *z, char **cause)
 {
@@ -47,7 +52,7 @@ zcrx_mmap(struct zcrx *z, char **cause)
 
 	if (z->map != NULL)
 		return (0);
-	z->rawlen = ZCRX_CHUNK + ZCRX_ALIGN;
+	z->rawlen = ZCRX_WINDOWS * ZCRX_CHUNK + ZCRX_ALIGN;
 	z->raw = mmap(NULL, z->rawlen, PROT_READ, MAP_SHARED, z->fd, 0);
 	if (z->raw == MAP_FAILED) {
 		z->raw = NULL;
@@ -59,11 +64,11 @@ zcrx_mmap(struct zcrx *z, char **cause)
 	/* Give back the unaligned slack at both ends. */
 	if (p > (uintptr_t)z->raw)
 		munmap(z->raw, p - (uintptr_t)z->raw);
-	if ((uint8_t *)z->raw + z->rawlen > z->map + ZCRX_CHUNK)
-		munmap(z->map + ZCRX_CHUNK, (uint8_t *)z->raw + z->rawlen -
-		    (z->map + ZCRX_CHUNK));
+	if ((uint8_t *)z->raw + z->rawlen > z->map + ZCRX_WINDOWS * ZCRX_CHUNK)
+		munmap(z->map + ZCRX_WINDOWS * ZCRX_CHUNK, (uint8_t *)z->raw +
+		    z->rawlen - (z->map + ZCRX_WINDOWS * ZCRX_CHUNK));
 	z->raw = z->map;
-	z->rawlen = ZCRX_CHUNK;
+	z->rawlen = ZCRX_WINDOWS * ZCRX_CHUNK;
 	return (0);
 }
 
@@ -99,10 +104,10 @@ zcrx_lowat(struct zcrx *z, size_t want)
 }
 
 /*
- * Map up to want bytes (a page multiple) at z->map.  On return *mapped is
- * the number of bytes now readable at z->map and *skip the number of bytes
- * the caller must copy with recv() before mapping can go on.  Returns 0,
- * or -1 with *cause: 1 in errno-less EOF is reported as -1 with errno 0.
+ * Map up to want bytes (a page multiple) into window z->cur.  On return
+ * *mapped is the number of bytes now readable there and *skip the number
+ * of bytes the caller must copy with recv() before mapping can go on.
+ * Returns 0, or -1 with *cause; end of stream is -1 with errno 0.
  */
 int
 zcrx_map(struct zcrx *z, size_t want, size_t *mapped, size_t *skip,
@@ -113,7 +118,7 @@ zcrx_map(struct zcrx *z, size_t want, size_t *mapped, size_t *skip,
 
 	*mapped = *skip = *inq = 0;
 	memset(&zc, 0, sizeof(zc));
-	zc.address = (uintptr_t)z->map;
+	zc.address = (uintptr_t)zcrx_window(z, z->cur);
 	zc.length = want > ZCRX_CHUNK ? ZCRX_CHUNK : want;
 	zc.flags = TCP_RECEIVE_ZEROCOPY_FLAG_TLB_CLEAN_HINT;
 	if (getsockopt(z->fd, IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE, &zc,
@@ -140,13 +145,13 @@ zcrx_map(struct zcrx *z, size_t want, size_t *mapped, size_t *skip,
 }
 
 /*
- * Release pages mapped by zcrx_map.  Doing it now, rather than letting the
+ * Release pages mapped in window w.  Doing it now, rather than letting the
  * next TCP_ZEROCOPY_RECEIVE zap the range, frees the pages sooner and lets
  * us pass the TLB_CLEAN_HINT flag.
  */
 void
-zcrx_unmap(struct zcrx *z, size_t len)
+zcrx_unmap(struct zcrx *z, int w, size_t len)
 {
-	if (len > 0 && madvise(z->map, len, MADV_DONTNEED) == -1)
+	if (len > 0 && madvise(zcrx_window(z, w), len, MADV_DONTNEED) == -1)
 		log_warn("madvise");
 }

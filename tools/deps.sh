@@ -3,7 +3,7 @@
 # Idempotent; skips apt entirely when everything is already installed.
 set -eu
 PKGS="autoconf automake make gcc clang pkg-config libevent-dev libinih-dev
-libsystemd-dev libcap-dev libxxhash-dev libsodium-dev mandoc iproute2 procps jq
+libsystemd-dev libcap-dev libxxhash-dev libsodium-dev liburing-dev mandoc iproute2 procps jq
 debootstrap systemd-container"
 missing=""
 for p in $PKGS; do
