@@ -20,19 +20,17 @@
  * until sink_wait says its write is done; an eventfd tells when a write
  * completes, so pages are not held longer than the disk takes.  At most
  * WORKER_AIO_MAX writes per worker are queued (a bound on pinned pages);
- * beyond that, and for the tail, writes are synchronous.  The file is
- * fallocated to its
- * size first, because ext4 waits for an O_DIRECT write that extends the
- * file, queued or not; that also claims the space before any payload.
- * Without io_uring or fallocate, writes are synchronous.
+ * beyond that, for the tail, and without io_uring, writes are synchronous.
+ * The file is not fallocated: ext4 cannot issue a write that extends the
+ * file without waiting, but io_uring then hands it to its own worker
+ * thread, which is what we want; preallocating 16 files at once measured
+ * 10% slower on ext4 here.
  */
 #include "config.h"
 
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-
-#include <linux/falloc.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,31 +135,20 @@ sink_probe_direct(int dirfd)
 }
 
 /*
- * Set up async writes: claim the file's space and make a ring.  Returns -1
- * only when the space is not there; any other failure leaves the sink
- * writing synchronously.
+ * Set up async writes: a ring, and an eventfd it signals on completions.
+ * A failure leaves the sink writing synchronously.
  */
-static int
-sink_async_open(struct sink *s, char **cause)
+static void
+sink_async_open(struct sink *s)
 {
 	int	 e;
 
-	if (fallocate(s->fd, 0, 0, s->size) == -1) {
-		if (errno == ENOSPC || errno == EDQUOT) {
-			s->err = errno;
-			*cause = xasprintf("no space for %llu bytes: %s",
-			    (unsigned long long)s->size, strerror(errno));
-			return (-1);
-		}
-		log_debug("fallocate: %s: synchronous writes", strerror(errno));
-		return (0);
-	}
 	s->ring = xcalloc(1, sizeof(*s->ring));
 	if ((e = io_uring_queue_init(SINK_RING_DEPTH, s->ring, 0)) < 0) {
 		log_debug("io_uring: %s: synchronous writes", strerror(-e));
 		free(s->ring);
 		s->ring = NULL;
-		return (0);
+		return;
 	}
 	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (e = io_uring_register_eventfd(s->ring, s->efd)) < 0) {
@@ -169,7 +156,6 @@ sink_async_open(struct sink *s, char **cause)
 		    strerror(s->efd == -1 ? errno : -e));
 		sink_async_close(s);
 	}
-	return (0);
 }
 
 /* Wait for queued writes and tear the ring down. */
@@ -222,8 +208,8 @@ sink_open(struct sink *s, int kind, int fd, const struct dest *d,
 			fatalx("posix_memalign");
 		if (sink_set_direct(s, 1, cause) == -1)
 			return (-1);
-		if (size > ZCRX_CHUNK && sink_async_open(s, cause) == -1)
-			return (-1);
+		if (size > ZCRX_CHUNK)
+			sink_async_open(s);
 	}
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
 		return (sink_pipe(s, cause));

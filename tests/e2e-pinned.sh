@@ -4,9 +4,8 @@
 # queued; once the write is done they must be given back, whatever the
 # sender does next.  zcsend is stopped (SIGSTOP) once the daemon has
 # written 8 MiB of a 512 MiB file: within 10 s no page of the daemon's
-# socket mapping is resident, the staging file has the announced size (the
-# space is claimed up front), and when the sender goes on, the file lands
-# whole, all of it mapped.
+# socket mapping is resident, the staging file holds what was written,
+# and when the sender goes on, the file lands whole, all of it mapped.
 . "$(dirname "$0")/lib.sh"
 
 SIZE=$((512 * 1024 * 1024))
@@ -57,8 +56,9 @@ note "socket mapping resident with the sender stopped: $rss kB"
 
 staged=$(staging_files)
 [ -n "$staged" ] || fail "no staging file while the file is in flight"
-[ "$(stat -c %s "$staged")" -eq "$SIZE" ] ||
-    fail "staging file is $(stat -c %s "$staged") bytes, expected $SIZE (fallocate)"
+n=$(stat -c %s "$staged")
+[ "$n" -ge $((8 * 1024 * 1024)) ] && [ "$n" -lt "$SIZE" ] ||
+    fail "staging file is $n bytes, expected 8 MiB or more, less than $SIZE"
 
 kill -CONT "$spid"
 rc=0
