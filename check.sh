@@ -7,6 +7,7 @@
 #      checking on), warnings as errors, make check again
 #   3. libFuzzer (clang): each fuzz target for FUZZ_SECONDS (default 60)
 #   4. make distcheck (the release tarball builds and passes the suite)
+#   5. SIZE=16M ./demo.sh (the README's first command)
 #
 # Builds happen out of tree under build-*/; the source tree stays clean.
 set -euo pipefail
@@ -83,6 +84,20 @@ else
 fi
 grep -E "archives ready for distribution|^# (TOTAL|PASS|FAIL)" \
     "$top/build-gcc/distcheck.out" || true
+
+# The README's first command must work too: a short demo.
+echo "=== demo: SIZE=16M ./demo.sh"
+if SIZE=16M ./demo.sh >"$top/build-gcc/demo.out" 2>&1 &&
+    grep -q '^payload.bin: landed, 16777216 bytes .* verified$' \
+    "$top/build-gcc/demo.out" &&
+    grep -q '^bytes landed are identical' "$top/build-gcc/demo.out"; then
+	tail -4 "$top/build-gcc/demo.out"
+	pass=$((pass + 1))
+else
+	tail -40 "$top/build-gcc/demo.out"
+	fail=$((fail + 1))
+	status=1
+fi
 
 echo "$pass passed, $fail failed"
 exit $status

@@ -14,12 +14,13 @@ top=$(pwd)
 size=${SIZE:-1G}
 
 sh tools/deps.sh
-if [ ! -x build-demo/zcrecvd ] || [ ! -x build-demo/zcsend ]; then
-	echo "demo: building..."
-	[ -x configure ] || autoreconf -fi >/dev/null 2>&1
-	mkdir -p build-demo
-	(cd build-demo && "$top/configure" >/dev/null && make -j"$(nproc)" >/dev/null)
-fi
+# Always bring the build up to date (make does nothing when it is).
+echo "demo: building..."
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1
+mkdir -p build-demo
+[ -f build-demo/Makefile ] || (cd build-demo && "$top/configure" >/dev/null)
+make -C build-demo -j"$(nproc)" zcrecvd zcsend >build-demo/build.log 2>&1 ||
+	{ cat build-demo/build.log; exit 1; }
 zcrecvd=$top/build-demo/zcrecvd
 zcsend=$top/build-demo/zcsend
 
@@ -39,10 +40,15 @@ trap cleanup EXIT
 start() {
 	rm -rf "$work/dest"
 	mkdir -p "$work/dest"
+	# The daemon drops root for nobody, as it would for its own user.
+	chmod 755 "$work"
+	chown nobody: "$work/dest"
 	cat >"$work/zcrecvd.conf" <<CONF
-# Embedded demo configuration: the shipped defaults, on a free port.
+# Embedded demo configuration: the shipped defaults, on a free port,
+# running as nobody.
 [server]
 listen = 127.0.0.1:0
+user = nobody
 page_mss = auto
 transfer_log = $work/transfers.json
 
