@@ -229,11 +229,27 @@ conn_io_code(struct conn *c)
 	    ZC_E_NOSPACE : ZC_E_IO);
 }
 
+/*
+ * Give back window w's mapped pages, after its queued write, if any, is
+ * done.  Returns -1 with *cause if that write failed.
+ */
+static int
+conn_window_release(struct conn *c, int w, char **cause)
+{
+	int	 r;
+
+	r = sink_wait(&c->sink, w, cause);
+	zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
+	c->zcrx.held[w] = 0;
+	return (r);
+}
+
 /* Release what a file in flight holds and log how it ended. */
 static void
 conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*io = sink_name(c->sink.kind);
+	char		*why = NULL;
 	int		 w;
 
 	conn_cpu(c);
@@ -241,10 +257,8 @@ conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
 		event_free(c->ev_aio);
 	c->ev_aio = NULL;
 	sink_close(&c->sink);		/* waits for queued writes */
-	for (w = 0; w < ZCRX_WINDOWS; w++) {
-		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
-		c->zcrx.held[w] = 0;
-	}
+	for (w = 0; w < ZCRX_WINDOWS; w++)
+		conn_window_release(c, w, &why);	/* nothing left to fail */
 	c->zcrx.cur = 0;
 	if (code != ZC_OK)
 		land_abort(&c->land);
@@ -515,12 +529,10 @@ conn_aio_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->zcrx.held[w] == 0 || !sink_done(&c->sink, w))
 			continue;
 		why = NULL;
-		if (sink_wait(&c->sink, w, &why) == -1 && cause == NULL)
+		if (conn_window_release(c, w, &why) == -1 && cause == NULL)
 			cause = why;
 		else
 			free(why);
-		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
-		c->zcrx.held[w] = 0;
 	}
 	if (cause != NULL) {
 		conn_file_fail(c, conn_io_code(c), cause);
@@ -845,10 +857,7 @@ conn_rx_map(struct conn *c)
 		return (conn_rx_recv(c, c->rec_left));	/* the tail */
 	/* The window's pages may still be under a write. */
 	if (c->zcrx.held[w] > 0) {
-		r = sink_wait(&c->sink, w, &cause);
-		zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
-		c->zcrx.held[w] = 0;
-		if (r == -1) {
+		if (conn_window_release(c, w, &cause) == -1) {
 			conn_file_fail(c, conn_io_code(c), cause);
 			free(cause);
 			return (-1);

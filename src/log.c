@@ -101,6 +101,17 @@ log_warn(const char *fmt, ...)
 	errno = saved;
 }
 
+/* Error without errno: shown at every log level. */
+void
+log_errx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, NULL, fmt, ap);
+	va_end(ap);
+}
+
 /* Warning without errno. */
 void
 log_warnx(const char *fmt, ...)

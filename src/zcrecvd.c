@@ -103,13 +103,13 @@ reload(void)
 	systemd_reloading();
 	log_info("SIGHUP: reloading %s", cfg_file);
 	if ((new = conf_load(cfg_file, &nerr)) == NULL) {
-		log_plain("zcrecvd: reload failed: keeping the running "
+		log_errx("reload failed: keeping the running "
 		    "configuration");
 		goto out;
 	}
 	if (conf_open_dests(new, &cause) == -1 ||
 	    conf_check_writable(new, &cause) == -1) {
-		log_plain("zcrecvd: reload failed: %s: keeping the running "
+		log_errx("reload failed: %s: keeping the running "
 		    "configuration", cause);
 		free(cause);
 		conf_unref(new);
@@ -120,7 +120,7 @@ reload(void)
 	conf_unref(old);
 	if (new->transfer_log != NULL &&
 	    tlog_open(new->transfer_log, &cause) == -1) {
-		log_plain("zcrecvd: reload: transfer_log: %s", cause);
+		log_errx("reload: transfer_log: %s", cause);
 		free(cause);
 	} else if (new->transfer_log == NULL)
 		tlog_close();
