@@ -321,6 +321,37 @@ start_zcrecvd() {
 	[ -n "$ZC_PORT" ] && [ -n "$ZC_DPID" ]
 }
 
+# An awk function: the median of the numbers in a space-separated list
+# ("NA" for none).  Prepend it to an awk program.
+AWK_MEDIAN='function median(list,   a, n, i, j, t) {
+	n = split(list, a, " ")
+	if (n == 0) return "NA"
+	for (i = 2; i <= n; i++) {
+		t = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+'
+
+# rsyncd_conf FILE DIR LOG: an rsync daemon configuration with one
+# writable module "bench" at DIR, logging to LOG.
+rsyncd_conf() {
+	{
+		echo "use chroot = no"
+		echo "max connections = 0"
+		echo "log file = $3"
+		echo "[bench]"
+		echo "	path = $2"
+		echo "	read only = no"
+		if [ "$(id -u)" = 0 ]; then
+			echo "	uid = root"
+			echo "	gid = root"
+		fi
+	} >"$1"
+}
+
 # stop_zcrecvd: SIGTERM, bounded wait; sets ZC_U ZC_S, the user and system
 # CPU us of the daemon's whole life (start-up and shut-down cost ~3 ms).
 # Not in a subshell: it waits for a child of this shell.

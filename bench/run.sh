@@ -286,18 +286,7 @@ run_rsync() {
 	local port conf dpid rc=0 t f landed
 	port=$(pick_port)
 	conf=$WORK/run/rsyncd.conf
-	{
-		echo "use chroot = no"
-		echo "max connections = 0"
-		echo "log file = $L.rsyncd.log"
-		echo "[bench]"
-		echo "	path = $DEST_RUN"
-		echo "	read only = no"
-		if [ "$(id -u)" = 0 ]; then
-			echo "	uid = root"
-			echo "	gid = root"
-		fi
-	} >"$conf"
+	rsyncd_conf "$conf" "$DEST_RUN" "$L.rsyncd.log"
 	peer_recv_start rsync --daemon --no-detach --config="$conf" \
 	    --port="$port" --address=127.0.0.1
 	if ! wait_listen "$port" 20 "$P_PID"; then
@@ -428,17 +417,7 @@ ELAPSED=$(( $(date +%s) - START ))
 
 # --- medians, table, ratios, JSON, chart -----------------------------------------
 
-awk -F'\t' -v order="$CANDIDATES" '
-function median(list,   a, n, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return "NA"
-	for (i = 2; i <= n; i++) {
-		t = a[i] + 0
-		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -F'\t' -v order="$CANDIDATES" "$AWK_MEDIAN"'
 NR == 1 { next }
 {
 	runs[$2]++

@@ -237,18 +237,7 @@ test_small() {
 			else
 				port=$(pick_port)
 				conf=$WORK/run/rsyncd-small.conf
-				{
-					echo "use chroot = no"
-					echo "max connections = 0"
-					echo "log file = $L.rsyncd.log"
-					echo "[bench]"
-					echo "	path = $DEST_RUN"
-					echo "	read only = no"
-					if [ "$(id -u)" = 0 ]; then
-						echo "	uid = root"
-						echo "	gid = root"
-					fi
-				} >"$conf"
+				rsyncd_conf "$conf" "$DEST_RUN" "$L.rsyncd.log"
 				"$H_CPURUN" -o "$L.cpu" -t $((TIMEOUT + 60)) -- rsync --daemon \
 				    --no-detach --config="$conf" --port="$port" \
 				    --address=127.0.0.1 >"$L.out" 2>"$L.err" </dev/null &
@@ -346,17 +335,7 @@ ELAPSED=$(( $(date +%s) - START ))
 # --- report ---------------------------------------------------------------------------
 
 MED=$OUT/scale-medians-$STAMP.tsv
-awk -F'\t' '
-function median(list,   a, n, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return "NA"
-	for (i = 2; i <= n; i++) {
-		t = a[i] + 0
-		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk -F'\t' "$AWK_MEDIAN"'
 NR == 1 || $1 == "idle" { next }
 {
 	k = $1 SUBSEP $3

@@ -27,21 +27,8 @@ BGPIDS+=("$spid")
 
 # Wait for payload in the staging file, then freeze the sender so that the
 # file cannot be finished before the daemon is killed.
-staged=
-for ((i = 0; i < 1000; i++)); do
-	staged=$(find "$T/dest" -maxdepth 1 -name '.zcrecvd.*.part' -size +0 \
-	    -print -quit)
-	[ -z "$staged" ] || break
-	alive "$spid" || break
-	sleep 0.01
-done
-kill -STOP "$spid" 2>/dev/null || true
-if [ -z "$staged" ] || [ -e "$T/dest/big.bin" ] || ! alive "$spid"; then
-	cat "$T/big.out" "$T/big.err" >&2
-	[ ! -e "$T/dest/big.bin" ] ||
-	    skip "the whole file landed before the sender could be stopped"
-	fail "no staging file with data appeared while zcsend was sending"
-fi
+freeze_mid_file "$spid" big.bin big
+staged=$STAGED
 
 kill -KILL "$DPID"
 rc=0
@@ -57,20 +44,10 @@ note "killed the daemon with $(stat -c %s "$staged") bytes in $(basename "$stage
 
 # The sender, woken up, finds the receiver gone: exit 3 (bounded: -t 5,
 # allow 30 s).
-kill -CONT "$spid"
-for ((i = 0; i < 300; i++)); do
-	alive "$spid" || break
-	sleep 0.1
-done
-if alive "$spid"; then
-	kill -KILL "$spid" 2>/dev/null || true
-	fail "zcsend -t 5 still running 30 s after the daemon was killed"
-fi
-rc=0
-wait "$spid" || rc=$?
-prefix 'zcsend stdout: ' "$T/big.out" >&2
-prefix 'zcsend stderr: ' "$T/big.err" >&2
-[ "$rc" -eq 3 ] || fail "zcsend exited $rc, expected 3 (connection failure)"
+resume_sender "$spid" big \
+    "zcsend -t 5 still running 30 s after the daemon was killed"
+[ "$SEND_RC" -eq 3 ] ||
+    fail "zcsend exited $SEND_RC, expected 3 (connection failure)"
 ! grep -q landed "$T/big.out" || fail "zcsend says big.bin landed"
 
 # Things that look like staging files but are not a regular file of the

@@ -43,63 +43,8 @@ small_files() {
 start_daemon
 
 note "(a) the disk fills during a transfer written with queued O_DIRECT writes"
-mkfile "$T/src/forty" $((40 * 1024 * 1024))
-# zcsend starts stopped, so that the watcher knows its pid before it runs.
-(kill -STOP "$BASHPID" && exec "$ZCSEND" -t 10 "$T/src/forty" \
-    "127.0.0.1:$PORT/ext") >"$T/forty.out" 2>"$T/forty.err" </dev/null &
-spid=$!
-BGPIDS+=("$spid")
-"$HOSTILE" stop-on-staging "$SMALL" "$spid" >"$T/watch.out" \
-    2>"$T/watch.err" &
-wpid=$!
-BGPIDS+=("$wpid")
-for ((i = 0; i < 100; i++)); do
-	grep -qx WATCHING "$T/watch.out" && break
-	sleep 0.1
-done
-grep -qx WATCHING "$T/watch.out" || fail "(a) the watcher did not start"
-for ((i = 0; i < 100; i++)); do
-	[ "$(awk '{ print $3 }' "/proc/$spid/stat")" = T ] && break
-	sleep 0.01
-done
-kill -CONT "$spid"
-rc=0
-wait "$wpid" || rc=$?
-prefix 'watcher: ' "$T/watch.out" >&2
-[ "$rc" -eq 0 ] && grep -q '^STOPPED \.zcrecvd\.' "$T/watch.out" ||
-    fail "(a) zcsend was not stopped when its staging file appeared"
-staged=$(find "$SMALL" -maxdepth 1 -name '.zcrecvd.*.part' -print)
-[ -n "$staged" ] || fail "(a) no staging file in ext"
-note "(a) zcsend stopped; staging file $(basename "$staged"), $(stat -c %s "$staged") bytes"
-# Fill the filesystem (made with no root reserve).
-dd if=/dev/zero of="$SMALL/filler" bs=64k status=none 2>/dev/null || true
-dd if=/dev/zero of="$SMALL/filler" bs=4k oflag=append conv=notrunc \
-    status=none 2>/dev/null || true
-avail=$(df -P -B1 "$SMALL" | awk 'NR == 2 { print $4 }')
-[ "$avail" -eq 0 ] || fail "(a) the filesystem still has $avail bytes free"
-kill -CONT "$spid"
-for ((i = 0; i < 300; i++)); do
-	alive "$spid" || break
-	sleep 0.1
-done
-alive "$spid" && fail "(a) zcsend -t 10 still running 30 s after the disk filled"
-rc=0
-wait "$spid" || rc=$?
-prefix 'zcsend forty stdout: ' "$T/forty.out" >&2
-prefix 'zcsend forty stderr: ' "$T/forty.err" >&2
-[ "$rc" -eq 4 ] || fail "(a) zcsend exited $rc, expected 4"
-grep -qE '^zcsend: forty: rejected by receiver \(nospace\): ' "$T/forty.err" ||
-    fail "(a) zcsend stderr lacks 'forty: rejected by receiver (nospace)'"
-line=$(wait_xfer forty)
-[ "$(field "$line" result)" = nospace ] || fail "(a) result not nospace: $line"
-[ "$(field "$line" io)" = direct ] || fail "(a) io not direct: $line"
-# The daemon removes its staging file (bounded wait) and lands nothing.
-for ((i = 0; i < 100; i++)); do
-	[ "$(small_files)" = filler ] && break
-	sleep 0.1
-done
-[ "$(small_files)" = filler ] ||
-    fail "(a) ext holds $(small_files | tr '\n' ' ')besides the filler"
+fill_during "(a)" "$SMALL" ext forty $((40 * 1024 * 1024))
+[ "$(field "$FILL_LINE" io)" = direct ] || fail "(a) io not direct: $FILL_LINE"
 daemon_alive || fail "(a) the daemon died"
 # The other destination is unharmed meanwhile.
 mkfile "$T/src/elsewhere" 200000

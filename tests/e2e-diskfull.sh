@@ -59,60 +59,7 @@ line=$(wait_xfer huge)
 [ -z "$(small_files)" ] || fail "(a) files in small: $(small_files)"
 
 note "(b) the disk fills during the transfer"
-mkfile "$T/src/twelve" $((12 * 1024 * 1024))
-# zcsend starts stopped, so that the watcher knows its pid before it runs.
-(kill -STOP "$BASHPID" && exec "$ZCSEND" -t 10 "$T/src/twelve" \
-    "127.0.0.1:$PORT/small") >"$T/twelve.out" 2>"$T/twelve.err" </dev/null &
-spid=$!
-BGPIDS+=("$spid")
-"$HOSTILE" stop-on-staging "$SMALL" "$spid" >"$T/watch.out" \
-    2>"$T/watch.err" &
-wpid=$!
-BGPIDS+=("$wpid")
-for ((i = 0; i < 100; i++)); do
-	grep -qx WATCHING "$T/watch.out" && break
-	sleep 0.1
-done
-grep -qx WATCHING "$T/watch.out" || fail "(b) the watcher did not start"
-for ((i = 0; i < 100; i++)); do
-	[ "$(awk '{ print $3 }' "/proc/$spid/stat")" = T ] && break
-	sleep 0.01
-done
-kill -CONT "$spid"
-rc=0
-wait "$wpid" || rc=$?
-prefix 'watcher: ' "$T/watch.out" >&2
-[ "$rc" -eq 0 ] && grep -q '^STOPPED \.zcrecvd\.' "$T/watch.out" ||
-    fail "(b) zcsend was not stopped when its staging file appeared"
-staged=$(find "$SMALL" -maxdepth 1 -name '.zcrecvd.*.part' -print)
-[ -n "$staged" ] || fail "(b) no staging file in small"
-note "(b) zcsend stopped; staging file $(basename "$staged"), $(stat -c %s "$staged") bytes"
-# Fill the filesystem as root (root has no reserve on tmpfs).
-dd if=/dev/zero of="$SMALL/filler" bs=64k status=none 2>/dev/null || true
-avail=$(df -P -B1 "$SMALL" | awk 'NR == 2 { print $4 }')
-[ "$avail" -eq 0 ] || fail "(b) the filesystem still has $avail bytes free"
-kill -CONT "$spid"
-for ((i = 0; i < 300; i++)); do
-	alive "$spid" || break
-	sleep 0.1
-done
-alive "$spid" && fail "(b) zcsend -t 10 still running 30 s after the disk filled"
-rc=0
-wait "$spid" || rc=$?
-prefix 'zcsend twelve stdout: ' "$T/twelve.out" >&2
-prefix 'zcsend twelve stderr: ' "$T/twelve.err" >&2
-[ "$rc" -eq 4 ] || fail "(b) zcsend exited $rc, expected 4"
-grep -qE '^zcsend: twelve: rejected by receiver \(nospace\): ' "$T/twelve.err" ||
-    fail "(b) zcsend stderr lacks 'twelve: rejected by receiver (nospace)'"
-line=$(wait_xfer twelve)
-[ "$(field "$line" result)" = nospace ] || fail "(b) result not nospace: $line"
-# The daemon removes its staging file (bounded wait) and lands nothing.
-for ((i = 0; i < 100; i++)); do
-	[ "$(small_files)" = filler ] && break
-	sleep 0.1
-done
-[ "$(small_files)" = filler ] ||
-    fail "(b) small holds $(small_files | tr '\n' ' ')besides the filler"
+fill_during "(b)" "$SMALL" small twelve $((12 * 1024 * 1024))
 daemon_alive || fail "(b) the daemon died"
 # The other destination is unharmed meanwhile.
 mkfile "$T/src/elsewhere" 200000

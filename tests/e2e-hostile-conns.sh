@@ -16,136 +16,10 @@
 # outside the destination, the destination holds exactly what should have
 # landed, no staging file is left, and the same daemon lands a normal file.
 . "$(dirname "$0")/lib.sh"
-
-[ -n "${HOSTILE:-}" ] || hard_error "HOSTILE is not set"
-[ -x "$HOSTILE" ] || hard_error "HOSTILE=$HOSTILE is not executable"
-
-mkdir "$T/out" "$T/outside"
-echo "not for the network" >"$T/outside/target"
+. "$(dirname "$0")/hostile-lib.sh"
 
 REFUSED='refused a connection: 64 connections open from that address \(max_connections_per_address\)$'
 ALLOW_LOG="^zcrecvd: (127\\.0\\.0\\.[0-9]+:[0-9]+: (protocol error: |payload is not mappable )|$REFUSED|[0-9]+ more failed files not logged here |failed [^ ]+ from 127\\.0\\.0\\.[0-9]+:[0-9]+: (aborted|name|denied): )"
-
-# --- checks shared by every case ------------------------------------------
-
-# hrun LABEL ARGS...: run hostile ARGS against the daemon; its output in
-# $T/out/LABEL.  It must finish its case (DONE) with no wait timing out.
-hrun() {
-	local label=$1 rc=0
-	shift
-	"$HOSTILE" "$@" >"$T/out/$label" 2>"$T/out/$label.err" </dev/null ||
-	    rc=$?
-	prefix "hostile $label: " "$T/out/$label" >&2
-	prefix "hostile $label (stderr): " "$T/out/$label.err" >&2
-	[ "$rc" -eq 0 ] || fail "$label: hostile exited $rc"
-	grep -qx DONE "$T/out/$label" || fail "$label: hostile did not finish"
-	if grep -qE '^(TIMEOUT|BAD )' "$T/out/$label"; then
-		fail "$label: the daemon did not answer in time, or sent a malformed record"
-	fi
-}
-
-# expect_lines LABEL RE...: hostile's output is exactly one line per RE,
-# each matching it as a whole (extended regex), in order.
-expect_lines() {
-	local label=$1 f=$T/out/$1 i=0 line re
-	shift
-	[ "$(wc -l <"$f")" -eq $# ] ||
-	    fail "$label: $(wc -l <"$f") lines of output, expected $#: $*"
-	for re in "$@"; do
-		i=$((i + 1))
-		line=$(sed -n "${i}p" "$f")
-		[[ $line =~ ^($re)$ ]] ||
-		    fail "$label: line $i is '$line', expected '$re'"
-	done
-}
-
-# Everything the daemon could reach outside its destination: the temp dir
-# (but the destination, hostile's output and the logs), with sizes, modes
-# and times; /etc/x and the parent of the temp dir's x.
-outside_state() {
-	(cd "$T" && find . \( -path ./dest -o -path ./out -o \
-	    -path ./send.out -o -path ./send.err -o \
-	    -name 'daemon.*' -o -name xfer.log \) -prune -o \
-	    -printf '%p %y %s %m %T@ %l\n') | LC_ALL=C sort
-	cksum "$T/outside/target"
-	local p
-	for p in /etc/x /x "$(dirname "$T")/x"; do
-		[ ! -e "$p" ] || echo "exists: $p"
-	done
-}
-
-# The names that must be in the destination, nothing else.
-LANDED=()
-dest_state() {
-	find "$T/dest" -mindepth 1 -printf '%P\n' | LC_ALL=C sort
-}
-expected_dest() {
-	[ "${#LANDED[@]}" -eq 0 ] || printf '%s\n' "${LANDED[@]}" | LC_ALL=C sort
-}
-
-# Wait up to 10 s for the daemon to drop its staging files.
-wait_no_staging() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -n "$(staging_files)" ] || return 0
-		sleep 0.1
-	done
-	fail "$1: staging file left in dest: $(staging_files)"
-}
-
-# xfer_result NAME RESULT: the next transfer log line for NAME (the
-# daemon logs every file it started) has RESULT.
-declare -A XN=()
-xfer_result() {
-	local line
-	XN[$1]=$((${XN[$1]:-0} + 1))
-	line=$(wait_xfer "$1" "${XN[$1]}")
-	[ "$(field "$line" result)" = "$2" ] ||
-	    fail "$1: transfer log result $(field "$line" result), expected $2: $line"
-}
-
-# same_daemon: the daemon started first is still running: same pid, same
-# start time.
-same_daemon() {
-	daemon_alive || fail "$1: the daemon died"
-	[ "$DPID" = "$PID0" ] || fail "$1: another daemon pid"
-	[ "$(awk '{ print $22 }' "/proc/$DPID/stat")" = "$START0" ] ||
-	    fail "$1: the daemon's pid belongs to another process"
-}
-
-# after_case LABEL: the checks that follow every attack.
-n_ok=0
-after_case() {
-	local label=$1 now
-	same_daemon "$label"
-	wait_no_staging "$label"
-	now=$(outside_state)
-	[ "$now" = "$OUTSIDE0" ] || {
-		diff <(printf '%s\n' "$OUTSIDE0") <(printf '%s\n' "$now") >&2 || true
-		fail "$label: something changed outside the destination"
-	}
-	[ "$(dest_state)" = "$(expected_dest)" ] || {
-		diff <(expected_dest) <(dest_state) >&2 || true
-		fail "$label: unexpected names in the destination"
-	}
-	# A normal file still lands, from the same daemon.
-	n_ok=$((n_ok + 1))
-	mkfile "$T/src/ok-$n_ok" $((5000 + n_ok))
-	send_ok "$T/src/ok-$n_ok"
-	check_file "ok-$n_ok" $((5000 + n_ok)) >/dev/null
-	LANDED+=("ok-$n_ok")
-	same_daemon "$label"
-	# The next attack starts from here (the sender's own files are new).
-	OUTSIDE0=$(outside_state)
-	note "$label: ok"
-}
-
-# landed_pattern NAME SIZE: NAME landed with hostile's payload pattern.
-landed_pattern() {
-	"$HOSTILE" pattern "$2" >"$T/out/pattern"
-	same "$T/out/pattern" "$T/dest/$1"
-	LANDED+=("$1")
-}
 
 # --- attacks --------------------------------------------------------------
 # memory PID: the daemon's memory and descriptors, for the log.
@@ -157,18 +31,11 @@ memory() {
 	    "$(awk '/^Threads:/ { print $2 }' "/proc/$1/status")"
 }
 
-start_daemon
-PID0=$DPID
-START0=$(awk '{ print $22 }' "/proc/$DPID/stat")
-H=(127.0.0.1 "$PORT")
+hostile_start
 # Is 127.0.0.2 usable as a source address?  (HELLO, then hang up.)
 LOOP2=yes
 "$HOSTILE" -b 127.0.0.2 idle "${H[@]}" 0 >"$T/out/probe" 2>&1 </dev/null ||
     { prefix 'probe: ' "$T/out/probe" >&2; LOOP2=no; }
-OUTSIDE0=$(outside_state)
-HELLO='HELLO version 1'
-ACCEPT='ACCEPT offset 0'
-CLOSED='EOF|RESET'
 note "daemon at start: $(memory "$DPID")"
 
 # --- reset at every state --------------------------------------------------
@@ -302,11 +169,7 @@ stop_daemon
 
 if [ "$LOOP2" = yes ]; then
 	DEFAULT_EXTRA="allow = 127.0.0.2"
-	start_daemon
-	PID0=$DPID
-	START0=$(awk '{ print $22 }' "/proc/$DPID/stat")
-	OUTSIDE0=$(outside_state)
-	H=(127.0.0.1 "$PORT")
+	hostile_start
 	mkfile "$T/src/denied" 4000
 	OUTSIDE0=$(outside_state)
 	rc=0

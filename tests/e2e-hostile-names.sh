@@ -18,13 +18,10 @@
 # outside the destinations, the destinations hold exactly what should have
 # landed, no staging file is left, and the same daemon lands a normal file.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/hostile-lib.sh"
 
-[ -n "${HOSTILE:-}" ] || hard_error "HOSTILE is not set"
-[ -x "$HOSTILE" ] || hard_error "HOSTILE=$HOSTILE is not executable"
-
-mkdir "$T/out" "$T/outside" "$T/ow"
+mkdir "$T/ow"
 chown "$DAEMON_USER:" "$T/ow"
-echo "not for the network" >"$T/outside/target"
 echo "hard-linked, not for the network" >"$T/outside/hl-target"
 ln -s "$T/outside/target" "$T/dest/evil"
 ln -s "$T/outside/target" "$T/ow/evil"
@@ -38,139 +35,6 @@ path = $T/ow
 overwrite = yes"
 ALLOW_LOG='^zcrecvd: (127\.0\.0\.1:[0-9]+: protocol error: |failed .* from 127\.0\.0\.1:[0-9]+: (name|exists|destination): )'
 
-# --- checks shared by every case ------------------------------------------
-
-# hrun LABEL ARGS...: run hostile ARGS against the daemon; its output in
-# $T/out/LABEL.  It must finish its case (DONE) with no wait timing out.
-hrun() {
-	local label=$1 rc=0
-	shift
-	"$HOSTILE" "$@" >"$T/out/$label" 2>"$T/out/$label.err" </dev/null ||
-	    rc=$?
-	prefix "hostile $label: " "$T/out/$label" >&2
-	prefix "hostile $label (stderr): " "$T/out/$label.err" >&2
-	[ "$rc" -eq 0 ] || fail "$label: hostile exited $rc"
-	grep -qx DONE "$T/out/$label" || fail "$label: hostile did not finish"
-	if grep -qE '^(TIMEOUT|BAD )' "$T/out/$label"; then
-		fail "$label: the daemon did not answer in time, or sent a malformed record"
-	fi
-}
-
-# expect_lines LABEL RE...: hostile's output is exactly one line per RE,
-# each matching it as a whole (extended regex), in order.
-expect_lines() {
-	local label=$1 f=$T/out/$1 i=0 line re
-	shift
-	[ "$(wc -l <"$f")" -eq $# ] ||
-	    fail "$label: $(wc -l <"$f") lines of output, expected $#: $*"
-	for re in "$@"; do
-		i=$((i + 1))
-		line=$(sed -n "${i}p" "$f")
-		[[ $line =~ ^($re)$ ]] ||
-		    fail "$label: line $i is '$line', expected '$re'"
-	done
-}
-
-# Everything the daemon could reach outside its destination: the temp dir
-# (but the destination, hostile's output and the logs), with sizes, modes
-# and times; /etc/x and the parent of the temp dir's x.
-outside_state() {
-	(cd "$T" && find . \( -path ./dest -o -path ./ow -o -path ./out -o \
-	    -path ./send.out -o -path ./send.err -o \
-	    -name 'daemon.*' -o -name xfer.log \) -prune -o \
-	    -printf '%p %y %s %m %T@ %l\n') | LC_ALL=C sort
-	cksum "$T/outside/target"
-	local p
-	for p in /etc/x /x "$(dirname "$T")/x"; do
-		[ ! -e "$p" ] || echo "exists: $p"
-	done
-}
-
-# The names that must be in the destinations ($T/dest: LANDED, $T/ow:
-# LANDED_OW), nothing else.
-LANDED=()
-LANDED_OW=()
-dest_state() {
-	{
-		find "$T/dest" -mindepth 1 -printf 'dest/%P\n'
-		find "$T/ow" -mindepth 1 -printf 'ow/%P\n'
-	} | LC_ALL=C sort
-}
-expected_dest() {
-	{
-		[ "${#LANDED[@]}" -eq 0 ] || printf 'dest/%s\n' "${LANDED[@]}"
-		[ "${#LANDED_OW[@]}" -eq 0 ] || printf 'ow/%s\n' "${LANDED_OW[@]}"
-	} | LC_ALL=C sort
-}
-
-# Wait up to 10 s for the daemon to drop its staging files.
-all_staging() {
-	find "$T/dest" "$T/ow" -maxdepth 1 -name '.zcrecvd.*' -print
-}
-wait_no_staging() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ -n "$(all_staging)" ] || return 0
-		sleep 0.1
-	done
-	fail "$1: staging file left: $(all_staging)"
-}
-
-# xfer_result NAME RESULT: the next transfer log line for NAME (the
-# daemon logs every file it started) has RESULT.
-declare -A XN=()
-xfer_result() {
-	local line
-	XN[$1]=$((${XN[$1]:-0} + 1))
-	line=$(wait_xfer "$1" "${XN[$1]}")
-	[ "$(field "$line" result)" = "$2" ] ||
-	    fail "$1: transfer log result $(field "$line" result), expected $2: $line"
-}
-
-# same_daemon: the daemon started first is still running: same pid, same
-# start time.
-same_daemon() {
-	daemon_alive || fail "$1: the daemon died"
-	[ "$DPID" = "$PID0" ] || fail "$1: another daemon pid"
-	[ "$(awk '{ print $22 }' "/proc/$DPID/stat")" = "$START0" ] ||
-	    fail "$1: the daemon's pid belongs to another process"
-}
-
-# after_case LABEL: the checks that follow every attack.
-n_ok=0
-after_case() {
-	local label=$1 now
-	same_daemon "$label"
-	wait_no_staging "$label"
-	now=$(outside_state)
-	[ "$now" = "$OUTSIDE0" ] || {
-		diff <(printf '%s\n' "$OUTSIDE0") <(printf '%s\n' "$now") >&2 || true
-		fail "$label: something changed outside the destination"
-	}
-	[ "$(dest_state)" = "$(expected_dest)" ] || {
-		diff <(expected_dest) <(dest_state) >&2 || true
-		fail "$label: unexpected names in the destination"
-	}
-	# A normal file still lands, from the same daemon.
-	n_ok=$((n_ok + 1))
-	mkfile "$T/src/ok-$n_ok" $((5000 + n_ok))
-	send_ok "$T/src/ok-$n_ok"
-	check_file "ok-$n_ok" $((5000 + n_ok)) >/dev/null
-	LANDED+=("ok-$n_ok")
-	same_daemon "$label"
-	# The next attack starts from here (the sender's own files are new).
-	OUTSIDE0=$(outside_state)
-	note "$label: ok"
-}
-
-# landed_pattern NAME SIZE: NAME landed with hostile's payload pattern.
-landed_pattern() {
-	"$HOSTILE" pattern "$2" >"$T/out/pattern"
-	same "$T/out/pattern" "$T/dest/$1"
-	LANDED+=("$1")
-}
-
-# --- attacks --------------------------------------------------------------
 # landed_ow NAME SIZE: NAME landed in ow with hostile's payload pattern.
 landed_ow() {
 	"$HOSTILE" pattern "$2" >"$T/out/pattern"
@@ -186,17 +50,10 @@ symlink_intact() {
 
 # --- attacks --------------------------------------------------------------
 
+HDESTS=(dest ow)
 LANDED=(evil)
-LANDED_OW=(evil evildir hl)
-start_daemon
-PID0=$DPID
-START0=$(awk '{ print $22 }' "/proc/$DPID/stat")
-OUTSIDE0=$(outside_state)
-H=(127.0.0.1 "$PORT")
-HELLO='HELLO version 1'
-ACCEPT='ACCEPT offset 0'
-CLOSED='EOF|RESET'
-LANDS='RESULT code ok: landed'
+LANDED_ELSE=(ow/evil ow/evildir ow/hl)
+hostile_start
 
 rep() {
 	printf "$1%.0s" $(seq "$2")

@@ -19,20 +19,8 @@ BGPIDS+=("$spid")
 
 # Wait for payload to reach the staging file, then freeze the sender so the
 # file cannot be finished before it is killed.
-staged=
-for ((i = 0; i < 1000; i++)); do
-	staged=$(find "$T/dest" -maxdepth 1 -name '.zcrecvd.*.part' -size +0 \
-	    -print -quit)
-	[ -z "$staged" ] || break
-	alive "$spid" || break
-	sleep 0.01
-done
-kill -STOP "$spid" 2>/dev/null || true
-if [ -z "$staged" ] || [ -e "$T/dest/big.bin" ] || ! alive "$spid"; then
-	cat "$T/big.out" "$T/big.err" >&2
-	[ -e "$T/dest/big.bin" ] && skip "the whole file landed before the sender could be stopped"
-	fail "no staging file with data appeared while zcsend was sending"
-fi
+freeze_mid_file "$spid" big.bin big
+staged=$STAGED
 note "staging file $(basename "$staged"): $(stat -c %s "$staged") bytes"
 kill -KILL "$spid"
 wait "$spid" 2>/dev/null || true

@@ -22,20 +22,8 @@ BGPIDS+=("$spid")
 
 # Wait for payload to reach the staging file, then freeze the sender so the
 # file cannot be finished before the daemon is told to stop.
-staged=
-for ((i = 0; i < 1000; i++)); do
-	staged=$(find "$T/dest" -maxdepth 1 -name '.zcrecvd.*.part' -size +0 \
-	    -print -quit)
-	[ -z "$staged" ] || break
-	alive "$spid" || break
-	sleep 0.01
-done
-kill -STOP "$spid" 2>/dev/null || true
-if [ -z "$staged" ] || [ -e "$T/dest/big.bin" ] || ! alive "$spid"; then
-	cat "$T/big.out" "$T/big.err" >&2
-	[ -e "$T/dest/big.bin" ] && skip "the whole file landed before the sender could be stopped"
-	fail "no staging file with data appeared while zcsend was sending"
-fi
+freeze_mid_file "$spid" big.bin big
+staged=$STAGED
 note "staging file $(basename "$staged"): $(stat -c %s "$staged") bytes"
 
 # SIGTERM, exit 0 within 10 s (stop_daemon insists on both).
@@ -54,22 +42,11 @@ grep -qE "$ALLOW_LOG" "$DLOG" ||
 
 # The sender, woken up, finds the receiver gone and gives up (bounded: its
 # every wait is 5 s; allow 30 s in all).
-kill -CONT "$spid"
-for ((i = 0; i < 300; i++)); do
-	alive "$spid" || break
-	sleep 0.1
-done
-if alive "$spid"; then
-	kill -KILL "$spid" 2>/dev/null || true
-	fail "zcsend -t 5 still running 30 s after the daemon stopped"
-fi
-rc=0
-wait "$spid" || rc=$?
-prefix 'zcsend stdout: ' "$T/big.out" >&2
-prefix 'zcsend stderr: ' "$T/big.err" >&2
-case $rc in
-3|4) note "zcsend exited $rc" ;;
-*) fail "zcsend exited $rc, expected 3 (connection) or 4 (rejected)" ;;
+resume_sender "$spid" big \
+    "zcsend -t 5 still running 30 s after the daemon stopped"
+case $SEND_RC in
+3|4) note "zcsend exited $SEND_RC" ;;
+*) fail "zcsend exited $SEND_RC, expected 3 (connection) or 4 (rejected)" ;;
 esac
 ! grep -q landed "$T/big.out" || fail "zcsend says big.bin landed"
 [ ! -e "$T/dest/big.bin" ] || fail "big.bin appeared under its final name"

@@ -340,6 +340,116 @@ no_staging() {
 	[ -z "$left" ] || fail "staging files left in dest: $left"
 }
 
+# --- a sender frozen mid-file ----------------------------------------------
+
+# freeze_mid_file SPID NAME OUT: wait until payload of file NAME, sent by
+# the zcsend SPID (its output in $T/OUT.out and .err), reaches a staging
+# file in $T/dest, then stop the sender (SIGSTOP), so that the file cannot
+# be finished.  Skips if the whole file landed first.  Sets STAGED to the
+# staging file.
+freeze_mid_file() {
+	local spid=$1 name=$2 out=$3 i
+	STAGED=
+	for ((i = 0; i < 1000; i++)); do
+		STAGED=$(find "$T/dest" -maxdepth 1 -name '.zcrecvd.*.part' \
+		    -size +0 -print -quit)
+		[ -z "$STAGED" ] || break
+		alive "$spid" || break
+		sleep 0.01
+	done
+	kill -STOP "$spid" 2>/dev/null || true
+	if [ -z "$STAGED" ] || [ -e "$T/dest/$name" ] || ! alive "$spid"; then
+		cat "$T/$out.out" "$T/$out.err" >&2
+		[ ! -e "$T/dest/$name" ] ||
+		    skip "the whole file landed before the sender could be stopped"
+		fail "no staging file with data appeared while zcsend was sending"
+	fi
+}
+
+# resume_sender SPID OUT MESSAGE: wake the stopped zcsend SPID (its output
+# in $T/OUT.out and .err) and wait up to 30 s for it to exit; if it does
+# not, kill it and fail with MESSAGE.  Shows its output; sets SEND_RC to
+# its exit status.
+resume_sender() {
+	local spid=$1 name=$2 i
+	kill -CONT "$spid"
+	for ((i = 0; i < 300; i++)); do
+		alive "$spid" || break
+		sleep 0.1
+	done
+	if alive "$spid"; then
+		kill -KILL "$spid" 2>/dev/null || true
+		fail "$3"
+	fi
+	SEND_RC=0
+	wait "$spid" || SEND_RC=$?
+	prefix "zcsend $name stdout: " "$T/$name.out" >&2
+	prefix "zcsend $name stderr: " "$T/$name.err" >&2
+}
+
+# --- a file system that fills up -----------------------------------------
+
+# fill_during LABEL DIR DEST NAME SIZE: send a file NAME of SIZE bytes to
+# destination DEST, whose directory DIR is a small file system of its own;
+# zcsend is stopped the moment its staging file appears in DIR (hostile
+# stop-on-staging), the file system is filled (DIR/filler), and zcsend goes
+# on.  It must exit 4 "(nospace)", the transfer log must say nospace, and
+# the daemon must remove its staging file (DIR then holds the filler
+# only).  Sets FILL_LINE to the transfer log line.  Needs HOSTILE.
+fill_during() {
+	local label=$1 dir=$2 dest=$3 name=$4 size=$5 spid wpid rc i staged avail
+	mkfile "$T/src/$name" "$size"
+	# zcsend starts stopped, so that the watcher knows its pid before it
+	# runs.
+	(kill -STOP "$BASHPID" && exec "$ZCSEND" -t 10 "$T/src/$name" \
+	    "127.0.0.1:$PORT/$dest") >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+	spid=$!
+	BGPIDS+=("$spid")
+	"$HOSTILE" stop-on-staging "$dir" "$spid" >"$T/watch.out" \
+	    2>"$T/watch.err" &
+	wpid=$!
+	BGPIDS+=("$wpid")
+	for ((i = 0; i < 100; i++)); do
+		grep -qx WATCHING "$T/watch.out" && break
+		sleep 0.1
+	done
+	grep -qx WATCHING "$T/watch.out" || fail "$label the watcher did not start"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(awk '{ print $3 }' "/proc/$spid/stat")" = T ] && break
+		sleep 0.01
+	done
+	kill -CONT "$spid"
+	rc=0
+	wait "$wpid" || rc=$?
+	prefix 'watcher: ' "$T/watch.out" >&2
+	[ "$rc" -eq 0 ] && grep -q '^STOPPED \.zcrecvd\.' "$T/watch.out" ||
+	    fail "$label zcsend was not stopped when its staging file appeared"
+	staged=$(find "$dir" -maxdepth 1 -name '.zcrecvd.*.part' -print)
+	[ -n "$staged" ] || fail "$label no staging file in $dest"
+	note "$label zcsend stopped; staging file $(basename "$staged"), $(stat -c %s "$staged") bytes"
+	# Fill the file system as root: big blocks, then what is left.
+	dd if=/dev/zero of="$dir/filler" bs=64k status=none 2>/dev/null || true
+	dd if=/dev/zero of="$dir/filler" bs=4k oflag=append conv=notrunc \
+	    status=none 2>/dev/null || true
+	avail=$(df -P -B1 "$dir" | awk 'NR == 2 { print $4 }')
+	[ "$avail" -eq 0 ] || fail "$label the file system still has $avail bytes free"
+	resume_sender "$spid" "$name" \
+	    "$label zcsend -t 10 still running 30 s after the disk filled"
+	[ "$SEND_RC" -eq 4 ] || fail "$label zcsend exited $SEND_RC, expected 4"
+	grep -qE "^zcsend: $name: rejected by receiver \(nospace\): " "$T/$name.err" ||
+	    fail "$label zcsend stderr lacks '$name: rejected by receiver (nospace)'"
+	FILL_LINE=$(wait_xfer "$name")
+	[ "$(field "$FILL_LINE" result)" = nospace ] ||
+	    fail "$label result not nospace: $FILL_LINE"
+	# The daemon removes its staging file (bounded wait) and lands nothing.
+	for ((i = 0; i < 100; i++)); do
+		[ "$(find "$dir" -mindepth 1 -printf '%P\n')" = filler ] && break
+		sleep 0.1
+	done
+	[ "$(find "$dir" -mindepth 1 -printf '%P\n')" = filler ] ||
+	    fail "$label $dest holds $(find "$dir" -mindepth 1 -printf '%P ')besides the filler"
+}
+
 # --- transfer log ---------------------------------------------------------
 
 # json_field LINE KEY: print the value of KEY (a string without its quotes,
