@@ -1,26 +1,27 @@
 /*
  * conn.c -- one sender connection: the protocol state machine.
  *
- * Control records are read with recv() into rbuf, never further than the
- * record's end, so the payload that follows a DATA header stays in the
- * socket to be mapped.  The state only changes through conn_set_state(),
- * which checks the transition.  An error after start-up ends the one
- * connection (or only the one file) it happened on, with a result to the
- * peer where possible.  Connections are freed from an event of their own,
- * never inside their callbacks.
+ * conn_grammar[] below is the conversation of zcproto.h as a table: in
+ * which state which record is taken and by what.  Control records are read
+ * with recv() into rbuf, never further than the record's end, so the
+ * payload that follows a DATA header stays in the socket for the receive
+ * path (rx.c) to map.  The file a connection is in is an xfer (xfer.c),
+ * which owns the staging file, the sink and the outcome; the connection
+ * only drives it.  The state changes through conn_set_state(), which
+ * checks the transition; every failure goes through conn_fail().
+ * Connections are freed from an event of their own, never inside their
+ * callbacks.
  */
 #include "config.h"
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <linux/sockios.h>
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +34,55 @@
 
 #define CONN_BUDGET		32		/* loop turns per event */
 #define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
-#define CONN_SWITCH_MIN		(1U << 20)	/* copied before auto gives up
-						   mapping */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 #define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
 						   that is not a stall */
+#define CONN_ANY		CONN_NSTATES	/* a rule for every state */
 
-static const char *state_names[] = {
-	"hello", "idle", "auth", "file", "payload", "drain", "dead"
+static void	conn_hello(struct conn *, const uint8_t *, size_t);
+static void	conn_file(struct conn *, const uint8_t *, size_t);
+static void	conn_auth(struct conn *, const uint8_t *, size_t);
+static void	conn_data(struct conn *, const uint8_t *, size_t);
+static void	conn_end(struct conn *, const uint8_t *, size_t);
+static void	conn_peer_error(struct conn *, const uint8_t *, size_t);
+static void	conn_written(void *);
+static void	conn_close(struct conn *);
+
+/* The grammar: the record each state takes, and who takes it. */
+static const struct conn_rule {
+	int		 state;		/* enum conn_state or CONN_ANY */
+	int		 type;		/* ZC_T_* */
+	int		 payload;	/* the body stays in the socket */
+	void		(*fn)(struct conn *, const uint8_t *, size_t);
+} conn_grammar[] = {
+	{ CONN_HELLO,	ZC_T_HELLO,	0, conn_hello },
+	{ CONN_IDLE,	ZC_T_FILE,	0, conn_file },
+	{ CONN_AUTH,	ZC_T_AUTH,	0, conn_auth },
+	{ CONN_FILE,	ZC_T_DATA,	1, conn_data },
+	{ CONN_FILE,	ZC_T_END,	0, conn_end },
+	{ CONN_ANY,	ZC_T_ERROR,	0, conn_peer_error },
 };
 
-static void	conn_read_cb(evutil_socket_t, short, void *);
-static void	conn_write_cb(evutil_socket_t, short, void *);
-static void	conn_close(struct conn *);
-static void	conn_file_start(struct conn *, struct dest *);
+static const struct {
+	const char	*name;
+	const char	*unexpected;	/* where an unexpected record was */
+	unsigned int	 next;		/* states it may change to */
+} conn_states[CONN_NSTATES] = {
+#define S(s)	(1U << (s))
+	[CONN_HELLO] = { "hello", "before HELLO",
+	    S(CONN_IDLE) | S(CONN_DRAIN) | S(CONN_DEAD) },
+	[CONN_IDLE] = { "idle", "outside a file",
+	    S(CONN_FILE) | S(CONN_AUTH) | S(CONN_DRAIN) | S(CONN_DEAD) },
+	[CONN_AUTH] = { "auth", "instead of AUTH",
+	    S(CONN_IDLE) | S(CONN_DRAIN) | S(CONN_DEAD) },
+	[CONN_FILE] = { "file", "inside a file",
+	    S(CONN_PAYLOAD) | S(CONN_IDLE) | S(CONN_DRAIN) | S(CONN_DEAD) },
+	[CONN_PAYLOAD] = { "payload", "inside a DATA record",
+	    S(CONN_FILE) | S(CONN_IDLE) | S(CONN_DRAIN) | S(CONN_DEAD) },
+	[CONN_DRAIN] = { "drain", "while draining", S(CONN_DEAD) },
+	[CONN_DEAD] = { "dead", "after close", 0 },
+#undef S
+};
 
 /* Files in flight on this worker. */
 int
@@ -55,30 +91,28 @@ conn_busy(struct worker *w)
 	return (w->busy);
 }
 
+/* Is the connection inside a file (ACCEPT sent, RESULT not yet)? */
+static int
+conn_in_file(const struct conn *c)
+{
+	return (c->state == CONN_FILE || c->state == CONN_PAYLOAD);
+}
+
 /* Change state, asserting that the transition is legal. */
 static void
-conn_set_state(struct conn *c, int state)
+conn_set_state(struct conn *c, enum conn_state state)
 {
-	static const unsigned int legal[] = {
-		[CONN_HELLO] = 1 << CONN_IDLE | 1 << CONN_DRAIN |
-		    1 << CONN_DEAD,
-		[CONN_IDLE] = 1 << CONN_FILE | 1 << CONN_AUTH | 1 << CONN_DRAIN |
-		    1 << CONN_DEAD,
-		[CONN_AUTH] = 1 << CONN_IDLE | 1 << CONN_DRAIN | 1 << CONN_DEAD,
-		[CONN_FILE] = 1 << CONN_PAYLOAD | 1 << CONN_IDLE |
-		    1 << CONN_DRAIN | 1 << CONN_DEAD,
-		[CONN_PAYLOAD] = 1 << CONN_FILE | 1 << CONN_DRAIN |
-		    1 << CONN_DEAD,
-		[CONN_DRAIN] = 1 << CONN_DEAD,
-		[CONN_DEAD] = 0,
-	};
-
-	if (!(legal[c->state] & (1U << state)))
+	if (c->state == state)
+		return;
+	if (!(conn_states[c->state].next & (1U << state)))
 		fatalx("%s: illegal state change %s -> %s", c->peer,
-		    state_names[c->state], state_names[state]);
-	log_debug("%s: %s -> %s", c->peer, state_names[c->state],
-	    state_names[state]);
+		    conn_states[c->state].name, conn_states[state].name);
+	log_debug("%s: %s -> %s", c->peer, conn_states[c->state].name,
+	    conn_states[state].name);
 	c->state = state;
+	if (conn_in_file(c) != (c->cur != NULL && c->cur->open))
+		fatalx("%s: state %s with%s a file open", c->peer,
+		    conn_states[state].name, conn_in_file(c) ? "out" : "");
 }
 
 /*
@@ -92,38 +126,24 @@ conn_set_state(struct conn *c, int state)
 static void
 conn_arm(struct conn *c)
 {
-	struct timeval	 tv;
+	struct timeval	 tv = { 0, 0 };
 	uint64_t	 limit, spent;
 
-	if (evbuffer_get_length(c->out) > CONN_OUT_MAX)
+	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
 		return;		/* conn_write_cb resumes reading */
-	if (c->state == CONN_DEAD)
-		return;
-	tv.tv_usec = 0;
 	if (c->state != CONN_PAYLOAD && c->state != CONN_DRAIN &&
 	    c->rhave > 0) {
-		limit = (uint64_t)c->conf->stall_timeout * 1000000000;
+		limit = (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC;
 		spent = util_now_ns() - c->rec_ns;
 		if (spent > limit)
 			spent = limit;
-		tv.tv_sec = (limit - spent) / 1000000000;
-		tv.tv_usec = (limit - spent) % 1000000000 / 1000;
+		tv.tv_sec = (limit - spent) / UTIL_NS_PER_SEC;
+		tv.tv_usec = (limit - spent) % UTIL_NS_PER_SEC / 1000;
 	} else if (c->state == CONN_IDLE)
 		tv.tv_sec = c->conf->idle_timeout;
 	else
 		tv.tv_sec = c->conf->stall_timeout;
 	event_add(c->ev_read, &tv);
-}
-
-/* Payload bytes that reached us: taken, and queued in the socket. */
-static uint64_t
-conn_arrived(struct conn *c)
-{
-	int	 inq;
-
-	if (ioctl(c->fd, SIOCINQ, &inq) == -1 || inq < 0)
-		inq = 0;
-	return (c->x.received + (uint64_t)inq);
 }
 
 /* Write out what is queued; stop reading while the peer does not read. */
@@ -162,9 +182,9 @@ conn_send(struct conn *c, const uint8_t *buf, size_t len)
 	conn_flush(c);
 }
 
-/* Send a RESULT for the current file. */
+/* Send a RESULT: code, message, bytes received, digest (or NULL). */
 static void
-conn_send_result(struct conn *c, int code, const char *msg,
+conn_send_result(struct conn *c, int code, const char *msg, uint64_t bytes,
     const uint8_t *digest)
 {
 	struct zc_result	 r;
@@ -172,7 +192,7 @@ conn_send_result(struct conn *c, int code, const char *msg,
 
 	memset(&r, 0, sizeof(r));
 	r.code = code;
-	r.bytes = c->x.received;
+	r.bytes = bytes;
 	if (digest != NULL) {
 		r.digest_alg = ZC_DIGEST_XXH3_128;
 		memcpy(r.digest, digest, ZC_DIGEST_LEN);
@@ -181,34 +201,11 @@ conn_send_result(struct conn *c, int code, const char *msg,
 	conn_send(c, buf, proto_result_encode(buf, sizeof(buf), &r));
 }
 
-/* Start discarding input: the peer learns of the failure, then EOF. */
-static void
-conn_drain(struct conn *c)
-{
-	conn_set_state(c, CONN_DRAIN);
-	c->rec_left = 0;
-	c->x.start_ns = util_now_ns();	/* drain deadline starts now */
-	c->x.received = 0;
-	zcrx_lowat(&c->zcrx, 1);
-	conn_flush(c);
-	conn_arm(c);
-}
-
-/* Send ERROR and drain: the connection cannot go on. */
-static void
-conn_error(struct conn *c, int code, const char *msg)
-{
-	uint8_t	 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
-
-	conn_send(c, buf, proto_error_encode(buf, sizeof(buf), code, msg));
-	conn_drain(c);
-}
-
 /*
- * Charge the CPU time since the last mark to the connection and, while a
- * file is in flight, to the file.  Called on entry to and exit from every
- * callback and when a file starts or ends, so a file that comes and goes
- * within one callback is charged exactly its share.
+ * Charge the CPU time since the last mark to the connection and, inside a
+ * file, to the file.  Called on entry to and exit from every callback and
+ * when a file starts or ends, so a file that comes and goes within one
+ * callback is charged exactly its share.
  */
 static void
 conn_cpu(struct conn *c)
@@ -216,92 +213,99 @@ conn_cpu(struct conn *c)
 	uint64_t	 now = util_cpu_ns(0);
 
 	c->cpu_ns += now - c->cpu_mark;
-	if (c->in_file)
-		c->x.cpu_ns += now - c->cpu_mark;
+	if (conn_in_file(c) && c->cur != NULL)
+		c->cur->st.cpu_ns += now - c->cpu_mark;
 	c->cpu_mark = now;
 }
 
-/* Result code for a failed write: a full disk is its own code. */
-static int
-conn_io_code(struct conn *c)
-{
-	return (c->sink.err == ENOSPC || c->sink.err == EDQUOT ?
-	    ZC_E_NOSPACE : ZC_E_IO);
-}
-
-/*
- * Give back window w's mapped pages, after its queued write, if any, is
- * done.  Returns -1 with *cause if that write failed.
- */
-static int
-conn_window_release(struct conn *c, int w, char **cause)
-{
-	int	 r;
-
-	r = sink_wait(&c->sink, w, cause);
-	zcrx_unmap(&c->zcrx, w, c->zcrx.held[w]);
-	c->zcrx.held[w] = 0;
-	return (r);
-}
-
-/* Release what a file in flight holds and log how it ended. */
+/* The current file is over: give its pages back and let it go. */
 static void
-conn_file_end(struct conn *c, int code, const char *msg, const uint8_t *dg)
+conn_detach(struct conn *c)
 {
-	const char	*io = sink_name(c->sink.kind);
-	char		*why = NULL;
-	int		 w;
-
-	conn_cpu(c);
-	if (c->ev_aio != NULL)
-		event_free(c->ev_aio);
-	c->ev_aio = NULL;
-	sink_close(&c->sink);		/* waits for queued writes */
-	for (w = 0; w < ZCRX_WINDOWS; w++)
-		conn_window_release(c, w, &why);	/* nothing left to fail */
-	c->zcrx.cur = 0;
-	if (code != ZC_OK)
-		land_abort(&c->land);
-	tlog_file(c->peer, c->dest->name, &c->x, io, conf_io_name(c->dest->io),
-	    code, msg, dg);
-	c->in_file = 0;
-	c->w->busy--;
-	STAT_SUB(in_flight, 1);
-	if (code == ZC_OK)
-		STAT_ADD(files_ok, 1);
-	else
-		STAT_ADD(files_failed, 1);
+	rx_release(&c->rx);
+	TAILQ_REMOVE(&c->xfers, c->cur, entry);
+	xfer_unref(c->cur);
+	c->cur = NULL;
 }
 
-/*
- * The current file failed while its payload may still be coming: tell the
- * peer with a RESULT (or ERROR for a protocol violation) and drain.  With
- * code -1 the peer is gone and the connection just closes.
- */
+/* Between files: wait for the next one (or close when shutting down). */
 static void
-conn_file_fail(struct conn *c, int code, const char *msg)
+conn_next(struct conn *c)
 {
-	log_debug("%s: %s: %s", c->peer, c->x.f.name, msg);
-	conn_file_end(c, code, msg, NULL);
-	if (code == -1)
+	conn_set_state(c, CONN_IDLE);
+	conn_arm(c);
+	if (c->w->draining)
 		conn_close(c);
-	else if (code == ZC_E_PROTO)
-		conn_error(c, code, msg);
-	else {
-		conn_send_result(c, code, msg, NULL);
-		conn_drain(c);
-	}
 }
 
-/* Outside any file: a protocol violation ends the connection. */
+/* Start discarding input: the peer learns of the failure, then EOF. */
+static void
+conn_drain(struct conn *c)
+{
+	conn_set_state(c, CONN_DRAIN);
+	c->rec_left = 0;
+	c->drain_ns = util_now_ns();
+	c->drained = 0;
+	rx_start(&c->rx, RX_DISCARD, NULL);
+	rx_lowat(&c->rx, 1);
+	conn_flush(c);
+	conn_arm(c);
+}
+
+/*
+ * The one way to fail: the file in flight, if any, ends with code (and is
+ * logged), the peer is told (ERROR for a broken conversation, RESULT for
+ * a failed file, nothing when it is gone), and then the connection takes
+ * the next file, drains what the peer still sends, or closes.
+ */
+static void
+conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
+	uint64_t	 bytes = 0;
+
+	if (c->cur != NULL) {
+		bytes = c->cur->st.received;
+		conn_cpu(c);
+		rx_release(&c->rx);
+		xfer_abort(c->cur, code, msg);
+		conn_detach(c);
+	}
+	if (code == ZC_E_PROTO || code == ZC_E_VERSION)
+		conn_send(c, buf, proto_error_encode(buf, sizeof(buf), code,
+		    msg));
+	else if (code != PEER_GONE)
+		conn_send_result(c, code, msg, bytes, NULL);
+	if (then == CONN_NEXT)
+		conn_next(c);
+	else if (then == CONN_DRAIN_IN)
+		conn_drain(c);
+	else
+		conn_close(c);
+}
+
+/* A protocol violation ends the connection (and the file, if any). */
 static void
 conn_protocol_error(struct conn *c, const char *msg)
 {
 	log_warnx("%s: protocol error: %s", c->peer, msg);
-	if (c->in_file)
-		conn_file_fail(c, ZC_E_PROTO, msg);
+	conn_fail(c, ZC_E_PROTO, msg, CONN_DRAIN_IN);
+}
+
+/* ERROR from the sender: it gives up on the connection. */
+static void
+conn_peer_error(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_error	 e;
+	char		*cause, vmsg[UTIL_VIS_MAX];
+
+	if (proto_error_decode(body, len, &e, &cause) == 0)
+		log_warnx("%s: peer reports error: %s: %s", c->peer,
+		    proto_code_name(e.code), util_vis(e.msg, vmsg,
+		    sizeof(vmsg)));
 	else
-		conn_error(c, ZC_E_PROTO, msg);
+		free(cause);
+	conn_fail(c, PEER_GONE, "sender reported an error", CONN_CLOSE);
 }
 
 /* HELLO from the sender: check it and answer with ours. */
@@ -322,7 +326,7 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
 		    "receiver speaks %u)", h.version, ZC_PROTO_VERSION);
-		conn_error(c, ZC_E_VERSION, msg);
+		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
 	}
@@ -331,147 +335,92 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 	conn_arm(c);
 }
 
-/* Pick sink and receive path for a file going to d. */
-static void
-conn_choose_io(struct conn *c, const struct dest *d, int *sink)
-{
-	switch (d->io) {
-	case IO_AUTO:
-		if (c->switched) {
-			*sink = SINK_SPLICE;
-			c->mode = RX_SPLICE;
-		} else {
-			*sink = d->dio_ok ? SINK_DIRECT : SINK_WRITE;
-			c->mode = RX_MAP;
-		}
-		break;
-	case IO_DIRECT:
-		*sink = SINK_DIRECT;
-		c->mode = RX_MAP;
-		break;
-	case IO_WRITE:
-		*sink = SINK_WRITE;
-		c->mode = RX_MAP;
-		break;
-	case IO_VMSPLICE:
-		*sink = SINK_VMSPLICE;
-		c->mode = RX_MAP;
-		break;
-	case IO_SPLICE:
-		*sink = SINK_SPLICE;
-		c->mode = RX_SPLICE;
-		break;
-	case IO_DISCARD:
-		*sink = SINK_DISCARD;
-		c->mode = RX_MAP;
-		break;
-	default:
-		*sink = SINK_COPY;
-		c->mode = RX_COPY;
-		break;
-	}
-}
-
-/* Refuse one file without ending the connection. */
-static void
-conn_refuse(struct conn *c, int code, const char *msg)
-{
-	tlog_file(c->peer, c->x.f.dest[0] != '\0' ? c->x.f.dest : "default",
-	    &c->x, "none", "none", code, msg, NULL);
-	conn_send_result(c, code, msg, NULL);
-}
-
 /*
- * May this file go to d?  Size and space limits, decided before the
- * sender is told to send any payload (access was checked before).
+ * Where may the announced file go?  The newest configuration decides.
+ * Returns the destination, or NULL with *code and *cause.
  */
-static int
-conn_admit(struct conn *c, const struct dest *d, int *code, char **cause)
+static struct dest *
+conn_dest(struct conn *c, const struct zc_file *f, int *code, char **cause)
 {
-	struct statvfs	 sv;
-	uint64_t	 avail, floor, size = c->x.f.size;
-
-	*code = ZC_E_SIZE;
-	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
-		*cause = xasprintf("file size out of range");
-		return (-1);
-	}
-	if (d->max_file_size >= 0 && size > (uint64_t)d->max_file_size) {
-		*cause = xasprintf("file of %llu bytes is over the limit of "
-		    "%lld", (unsigned long long)size,
-		    (long long)d->max_file_size);
-		return (-1);
-	}
-	if (fstatvfs(d->dirfd, &sv) == -1) {
-		*code = ZC_E_IO;
-		*cause = xasprintf("statvfs %s: %s", d->path, strerror(errno));
-		return (-1);
-	}
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	floor = d->min_free >= 0 ? (uint64_t)d->min_free :
-	    (uint64_t)sv.f_blocks * sv.f_frsize / 100 * (uint64_t)-d->min_free;
-	if (avail < floor || size > avail - floor) {
-		*code = ZC_E_NOSPACE;
-		*cause = xasprintf("not enough space in %s: %llu bytes free, "
-		    "%llu kept free, file needs %llu", d->name,
-		    (unsigned long long)avail, (unsigned long long)floor,
-		    (unsigned long long)size);
-		return (-1);
-	}
-	return (0);
-}
-
-/* Use the newest configuration from this file on. */
-static void
-conn_refresh_conf(struct conn *c)
-{
-	struct conf	*cur = cfg_acquire();
+	struct dest	*d;
 
 	conf_unref(c->conf);
-	c->conf = cur;
+	c->conf = cfg_acquire();
+	if (c->w->draining) {
+		*code = ZC_E_SHUTDOWN;
+		*cause = xstrdup("receiver shutting down");
+		return (NULL);
+	}
+	*code = ZC_E_NAME;
+	if (proto_dest_check(f->dest, f->dest_len, cause) == -1 ||
+	    proto_name_check(f->name, f->name_len, cause) == -1)
+		return (NULL);
+	if ((d = conf_find_dest(c->conf, f->dest)) == NULL) {
+		*code = ZC_E_DEST;
+		*cause = xasprintf("no destination '%s'", f->dest);
+		return (NULL);
+	}
+	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
+		*code = ZC_E_DENIED;
+		*cause = xasprintf("%s is not allowed to write to %s", c->peer,
+		    d->name);
+		return (NULL);
+	}
+	return (d);
 }
 
-/* FILE: check name and destination, open staging file, ACCEPT. */
+/* The file may go to its destination: open it, pick the path, ACCEPT. */
+static void
+conn_file_start(struct conn *c)
+{
+	struct xfer	*x = c->cur;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
+	char		*cause = NULL;
+	enum rx_kind	 rk;
+	enum sink_kind	 sk;
+	int		 code;
+
+	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, &rk, &sk);
+	if (xfer_open(x, sk, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
+		return;
+	}
+	if (rx_start(&c->rx, rk, &cause) == -1) {
+		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
+		free(cause);
+		rx_start(&c->rx, RX_COPY, NULL);
+	}
+	conn_cpu(c);		/* what came before was not this file's */
+	conn_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0));
+	conn_set_state(c, CONN_FILE);
+	conn_arm(c);
+}
+
+/* FILE: check name and destination, authenticate if needed, start. */
 static void
 conn_file(struct conn *c, const uint8_t *body, size_t len)
 {
-	struct xfer	*x = &c->x;
+	struct zc_file	 f;
 	struct dest	*d;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CHALLENGE_LEN];
 	char		*cause = NULL;
+	int		 code;
 
-	memset(x, 0, sizeof(*x));
-	if (proto_file_decode(body, len, &x->f, &cause) == -1) {
+	if (proto_file_decode(body, len, &f, &cause) == -1) {
 		conn_protocol_error(c, cause);
 		free(cause);
 		return;
 	}
-	x->start_ns = util_now_ns();
-	conn_refresh_conf(c);
-	if (c->w->draining) {
-		conn_refuse(c, ZC_E_SHUTDOWN, "receiver shutting down");
-		return;
-	}
-	if (proto_dest_check(x->f.dest, x->f.dest_len, &cause) == -1 ||
-	    proto_name_check(x->f.name, x->f.name_len, &cause) == -1) {
-		conn_refuse(c, ZC_E_NAME, cause);
+	c->cur = xfer_new(c->w, c->peer, &f);
+	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
+	if ((d = conn_dest(c, &f, &code, &cause)) == NULL) {
+		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
 	}
-	if ((d = conf_find_dest(c->conf, x->f.dest)) == NULL) {
-		cause = xasprintf("no destination '%s'", x->f.dest);
-		conn_refuse(c, ZC_E_DEST, cause);
-		free(cause);
-		return;
-	}
-	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
-		cause = xasprintf("%s is not allowed to write to %s", c->peer,
-		    d->name);
-		conn_refuse(c, ZC_E_DENIED, cause);
-		free(cause);
-		return;
-	}
-	c->dest = d;
+	xfer_target(c->cur, c->conf, d);
+	xfer_on_written(c->cur, conn_written, c);
 	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
 		/* Prove the key first; conn_auth() goes on from there. */
 		auth_nonce(c->nonce);
@@ -481,14 +430,14 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		conn_arm(c);
 		return;
 	}
-	conn_file_start(c, d);
+	conn_file_start(c);
 }
 
 /* AUTH: check the sender's MAC, prove ours, go on with the file. */
 static void
 conn_auth(struct conn *c, const uint8_t *body, size_t len)
 {
-	const struct dest	*d = c->dest;
+	const struct dest	*d = c->cur->dest;
 	uint8_t			 mac[ZC_MAC_LEN];
 	uint8_t			 buf[ZC_HDR_LEN + ZC_AUTHOK_LEN];
 
@@ -496,8 +445,8 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	if (!auth_equal(mac, body + ZC_NONCE_LEN)) {
 		log_warnx("%s: authentication failed for destination %s",
 		    c->peer, d->name);
-		conn_refuse(c, ZC_E_DENIED, "authentication failed");
-		conn_drain(c);
+		conn_fail(c, ZC_E_DENIED, "authentication failed",
+		    CONN_DRAIN_IN);
 		return;
 	}
 	snprintf(c->authed, sizeof(c->authed), "%s", d->name);
@@ -506,119 +455,41 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	    mac, ZC_MAC_LEN, NULL, 0));
 	log_debug("%s: authenticated for %s", c->peer, d->name);
 	conn_set_state(c, CONN_IDLE);
-	conn_file_start(c, c->dest);
+	conn_file_start(c);
 }
 
 /*
- * libevent: a queued write is done.  Give its window's pages back now, so
- * that a sender that stops does not leave them pinned.
+ * A queued write of the file is done: give its window's pages back now,
+ * so that a sender that stops does not leave them pinned.
  */
 static void
-conn_aio_cb(evutil_socket_t fd, short what, void *arg)
+conn_written(void *arg)
 {
 	struct conn	*c = arg;
-	uint64_t	 n;
-	char		*cause = NULL, *why;
-	int		 w;
+	char		*cause = NULL;
+	int		 code;
 
 	c->cpu_mark = util_cpu_ns(0);
-	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_debug("%s: eventfd: %s", c->peer, strerror(errno));
-	sink_reap(&c->sink);
-	for (w = 0; w < ZCRX_WINDOWS; w++) {
-		if (c->zcrx.held[w] == 0 || !sink_done(&c->sink, w))
-			continue;
-		why = NULL;
-		if (conn_window_release(c, w, &why) == -1 && cause == NULL)
-			cause = why;
-		else
-			free(why);
-	}
-	if (cause != NULL) {
-		conn_file_fail(c, conn_io_code(c), cause);
-		free(cause);
-	}
-	conn_cpu(c);
+	if (rx_reap(&c->rx, &code, &cause) == -1)
+		conn_fail(c, code, cause, CONN_DRAIN_IN);
+	free(cause);
+	if (c->state != CONN_DEAD)
+		conn_cpu(c);
 }
 
-/* The file may go to d: check limits, open the staging file, ACCEPT. */
+/* DATA header: check where the payload goes, then take it. */
 static void
-conn_file_start(struct conn *c, struct dest *d)
+conn_data(struct conn *c, const uint8_t *body, size_t len)
 {
-	struct xfer	*x = &c->x;
-	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
-	char		*cause = NULL;
-	int		 code, sink;
+	char	*msg;
 
-	memset(&c->land, 0, sizeof(c->land));
-	c->land.fd = -1;	/* io = discard lands nothing */
-	if (conn_admit(c, d, &code, &cause) == -1 || (d->io != IO_DISCARD &&
-	    land_open(&c->land, d, x->f.name, &code, &cause) == -1)) {
-		conn_refuse(c, code, cause);
-		free(cause);
-		conn_arm(c);
-		return;
-	}
-	/* Per-file buffers come with the first file: idle peers cost little. */
-	if (c->bounce == NULL && posix_memalign((void **)&c->bounce, ZC_BLOCK,
-	    ZCRX_BOUNCE) != 0)
-		fatalx("posix_memalign");
-	conn_choose_io(c, d, &sink);
-	if (c->mode == RX_MAP && zcrx_mmap(&c->zcrx, &cause) == -1) {
-		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
-		free(cause);
-		c->mode = RX_COPY;
-	}
-	if (sink_open(&c->sink, sink, c->land.fd, d, x->f.size, d->verify,
-	    &c->w->aio, &cause) == -1) {
-		code = conn_io_code(c);
-		sink_close(&c->sink);
-		land_abort(&c->land);
-		conn_refuse(c, code, cause);
-		free(cause);
-		conn_arm(c);
-		return;
-	}
-	if (c->sink.efd != -1) {
-		c->ev_aio = event_new(c->w->base, c->sink.efd,
-		    EV_READ | EV_PERSIST, conn_aio_cb, c);
-		if (c->ev_aio == NULL || event_add(c->ev_aio, NULL) == -1)
-			fatalx("%s: event", __func__);
-	}
-	conn_cpu(c);		/* what came before was not this file's */
-	c->in_file = 1;
-	c->w->busy++;
-	STAT_ADD(in_flight, 1);
-	c->next_off = 0;
-	log_debug("%s: receiving %s (%llu bytes) into %s, io %s", c->peer,
-	    x->f.name, (unsigned long long)x->f.size, d->path,
-	    sink_name(sink));
-	conn_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0));
-	conn_set_state(c, CONN_FILE);
-	conn_arm(c);
-}
-
-/* DATA header: check the offset and length, then take the payload. */
-static void
-conn_data(struct conn *c)
-{
-	uint64_t	 off = c->hdr.arg, len = c->hdr.len;
-	char		*msg;
-
-	if (off != c->next_off || off + len > c->x.f.size ||
-	    (len % ZC_BLOCK != 0 && off + len != c->x.f.size)) {
-		msg = xasprintf("DATA %llu@%llu does not fit: expected offset "
-		    "%llu, file size %llu, block multiples except at the end",
-		    (unsigned long long)len, (unsigned long long)off,
-		    (unsigned long long)c->next_off,
-		    (unsigned long long)c->x.f.size);
+	if (xfer_place(c->cur, c->hdr.arg, c->hdr.len, &msg) == -1) {
 		conn_protocol_error(c, msg);
 		free(msg);
 		return;
 	}
-	c->rec_off = off;
-	c->rec_left = len;
-	c->next_off = off + len;
+	c->rec_off = c->hdr.arg;
+	c->rec_left = c->hdr.len;
 	conn_set_state(c, CONN_PAYLOAD);
 }
 
@@ -626,123 +497,109 @@ conn_data(struct conn *c)
 static void
 conn_end(struct conn *c, const uint8_t *body, size_t len)
 {
+	struct xfer	*x = c->cur;
 	struct zc_end	 e;
 	uint8_t		 dg[ZC_DIGEST_LEN];
-	char		*cause = NULL, hs[ZC_DIGEST_HEXLEN], hr[ZC_DIGEST_HEXLEN];
-	int		 code = ZC_E_IO, verify = c->sink.hash != NULL;
+	char		*cause = NULL;
+	int		 code, r;
 
 	if (proto_end_decode(body, len, &e, &cause) == -1) {
 		conn_protocol_error(c, cause);
 		free(cause);
 		return;
 	}
-	conn_set_state(c, CONN_IDLE);
-	if (c->next_off != c->x.f.size) {
-		code = ZC_E_SIZE;
-		cause = xasprintf("file ended after %llu of %llu bytes",
-		    (unsigned long long)c->next_off,
-		    (unsigned long long)c->x.f.size);
-	} else if (sink_finish(&c->sink, dg, &cause) == -1)
-		code = ZC_E_IO;
-	else if (verify && e.digest_alg == ZC_DIGEST_XXH3_128 &&
-	    memcmp(dg, e.digest, ZC_DIGEST_LEN) != 0) {
-		proto_digest_hex(e.digest, hs);
-		proto_digest_hex(dg, hr);
-		code = ZC_E_DIGEST;
-		cause = xasprintf("digest mismatch: sender %s, receiver %s",
-		    hs, hr);
-	} else if (c->dest->io == IO_DISCARD || land_commit(&c->land, c->dest,
-	    c->x.f.mode, &code, &cause) == 0) {
-		conn_send_result(c, ZC_OK, "landed", verify ? dg : NULL);
-		conn_file_end(c, ZC_OK, "landed", verify ? dg : NULL);
-		conn_arm(c);
-		if (c->w->draining)
-			conn_close(c);
+	conn_cpu(c);
+	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1 ||
+	    xfer_commit(x, r == 1 ? dg : NULL, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
 		return;
 	}
-	conn_send_result(c, code, cause, NULL);
-	conn_file_end(c, code, cause, NULL);
-	free(cause);
-	conn_arm(c);
-	if (c->w->draining)
-		conn_close(c);
+	conn_send_result(c, ZC_OK, "landed", x->st.received, r == 1 ? dg :
+	    NULL);
+	conn_detach(c);
+	conn_next(c);
 }
 
-/* Dispatch a complete control record by state. */
-static void
-conn_dispatch(struct conn *c, const uint8_t *body, size_t len)
+/* The rule for a record of type in the current state, or NULL. */
+static const struct conn_rule *
+conn_rule(struct conn *c, int type)
 {
-	struct zc_error	 e;
-	char		*cause, *msg, vmsg[UTIL_VIS_MAX];
-	int		 type = c->hdr.type;
+	size_t	 i;
 
-	if (type == ZC_T_ERROR) {
-		if (proto_error_decode(body, len, &e, &cause) == 0) {
-			log_warnx("%s: peer reports error: %s: %s", c->peer,
-			    proto_code_name(e.code),
-			    util_vis(e.msg, vmsg, sizeof(vmsg)));
-		} else
-			free(cause);
-		if (c->in_file)
-			conn_file_end(c, -1, "sender reported an error", NULL);
-		conn_close(c);
-		return;
-	}
-	if (c->state == CONN_HELLO && type == ZC_T_HELLO)
-		conn_hello(c, body, len);
-	else if (c->state == CONN_IDLE && type == ZC_T_FILE)
-		conn_file(c, body, len);
-	else if (c->state == CONN_FILE && type == ZC_T_END)
-		conn_end(c, body, len);
-	else if (c->state == CONN_AUTH && type == ZC_T_AUTH)
-		conn_auth(c, body, len);
-	else {
-		msg = xasprintf("unexpected %s record %s", proto_type_name(type),
-		    c->state == CONN_HELLO ? "before HELLO" :
-		    c->state == CONN_IDLE ? "outside a file" :
-		    c->state == CONN_AUTH ? "instead of AUTH" : "inside a file");
-		conn_protocol_error(c, msg);
-		free(msg);
-	}
-}
-
-/* The peer closed (or reset) the connection. */
-static void
-conn_eof(struct conn *c, const char *why)
-{
-	if (c->in_file) {
-		log_debug("%s: %s during %s", c->peer, why, c->x.f.name);
-		conn_file_end(c, -1, why, NULL);
-	} else
-		log_debug("%s: %s", c->peer, why);
-	conn_close(c);
+	for (i = 0; i < sizeof(conn_grammar) / sizeof(conn_grammar[0]); i++)
+		if (conn_grammar[i].type == type &&
+		    (conn_grammar[i].state == (int)c->state ||
+		    conn_grammar[i].state == CONN_ANY))
+			return (&conn_grammar[i]);
+	return (NULL);
 }
 
 /*
- * Read a control record, never past its end.  Returns 1 when there may be
- * more to do, 0 when the socket is empty or the connection went away.
+ * A record header is in: decode it and find its rule.  Returns 1 when the
+ * body is to be read, 0 when the record was dealt with, -1 on an error.
+ */
+static int
+conn_header(struct conn *c)
+{
+	char	*cause;
+
+	c->rhave = 0;
+	if (proto_hdr_decode(c->rbuf, &c->hdr, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return (-1);
+	}
+	if ((c->rule = conn_rule(c, c->hdr.type)) == NULL) {
+		cause = xasprintf("unexpected %s record %s",
+		    proto_type_name(c->hdr.type),
+		    conn_states[c->state].unexpected);
+		conn_protocol_error(c, cause);
+		free(cause);
+		return (-1);
+	}
+	if (c->rule->payload) {
+		c->rule->fn(c, NULL, 0);	/* the body is payload */
+		c->rule = NULL;
+		return (0);
+	}
+	c->rhave = ZC_HDR_LEN;
+	return (1);
+}
+
+/* The peer closed (n == 0) or reset the connection. */
+static void
+conn_eof(struct conn *c, ssize_t n)
+{
+	const char	*why = n == 0 ? "connection closed" : strerror(errno);
+
+	if (n == 0 && c->rhave > 0) {
+		why = "connection closed inside a record";
+		if (!conn_in_file(c))
+			log_warnx("%s: protocol error: %s", c->peer, why);
+	}
+	log_debug("%s: %s", c->peer, why);
+	conn_fail(c, PEER_GONE, why, CONN_CLOSE);
+}
+
+/*
+ * Read a control record, never past its end, and hand it to its rule.
+ * Returns 1 when there may be more to do, 0 when the socket is empty or
+ * the connection cannot go on reading records.
  */
 static int
 conn_record(struct conn *c)
 {
-	size_t	 need;
-	ssize_t	 n;
-	char	*cause;
+	const struct conn_rule	*rule;
+	size_t			 need;
+	ssize_t			 n;
 
-	need = ZC_HDR_LEN + (c->hdr_ok ? c->hdr.len : 0);
+	need = ZC_HDR_LEN + (c->rule != NULL ? c->hdr.len : 0);
 	n = recv(c->fd, c->rbuf + c->rhave, need - c->rhave, MSG_DONTWAIT);
-	if (n == 0) {
-		if (c->rhave > 0 && !c->in_file)
-			log_warnx("%s: protocol error: connection closed "
-			    "inside a record", c->peer);
-		conn_eof(c, c->rhave > 0 ? "connection closed inside a record" :
-		    "connection closed");
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return (0);
-		conn_eof(c, strerror(errno));
+	if (n <= 0) {
+		conn_eof(c, n);
 		return (0);
 	}
 	if (c->rhave == 0)
@@ -750,168 +607,45 @@ conn_record(struct conn *c)
 	c->rhave += n;
 	if (c->rhave < need)
 		return (1);
-	if (!c->hdr_ok) {
-		if (proto_hdr_decode(c->rbuf, &c->hdr, &cause) == -1) {
-			c->rhave = 0;
-			conn_protocol_error(c, cause);
-			free(cause);
-			return (0);
-		}
-		c->hdr_ok = 1;
-		if (c->hdr.type == ZC_T_DATA) {
-			c->rhave = c->hdr_ok = 0;
-			if (c->state != CONN_FILE) {
-				conn_protocol_error(c, "unexpected DATA record "
-				    "outside a file");
-				return (0);
-			}
-			conn_data(c);
+	if (c->rule == NULL) {
+		if (conn_header(c) != 1)
 			return (c->state == CONN_PAYLOAD);
-		}
 		if (c->hdr.len > 0)
 			return (1);
 	}
-	c->rhave = c->hdr_ok = 0;
-	conn_dispatch(c, c->rbuf + ZC_HDR_LEN, c->hdr.len);
+	rule = c->rule;
+	c->rhave = 0;
+	c->rule = NULL;
+	rule->fn(c, c->rbuf + ZC_HDR_LEN, c->hdr.len);
 	return (c->state != CONN_DEAD && c->state != CONN_DRAIN);
 }
 
-/* A receive error that means the peer is gone (0: end of file). */
-static int
-conn_lost(int e)
-{
-	return (e == 0 || e == ECONNRESET || e == EPIPE || e == ETIMEDOUT ||
-	    e == ECONNABORTED);
-}
-
-/* Account payload bytes that reached the sink. */
-static void
-conn_took(struct conn *c, size_t n, uint64_t *counter)
-{
-	STAT_ADD(bytes, n);
-	if (counter == &c->x.zc_bytes)
-		STAT_ADD(zc_bytes, n);
-	c->x.received += n;
-	*counter += n;
-	c->rec_left -= n;
-	c->rec_off += n;
-}
-
-/*
- * io = auto: a connection whose payload keeps arriving in pages the kernel
- * cannot map (plain send(), sendfile, odd MSS) goes to the splice path,
- * which costs one copy, instead of paying for both mapping and copying.
- */
+/* io = auto: payload that does not map goes to splice from now on. */
 static void
 conn_maybe_switch(struct conn *c)
 {
-	if (c->dest->io != IO_AUTO || c->x.copied < CONN_SWITCH_MIN ||
-	    c->x.copied <= c->x.zc_bytes)
+	struct xfer	*x = c->cur;
+
+	if (c->rx.kind != RX_MAP || !xfer_should_switch(x))
 		return;
 	log_info("%s: payload is not mappable (%llu bytes copied, %llu "
 	    "mapped): switching to splice", c->peer,
-	    (unsigned long long)c->x.copied, (unsigned long long)c->x.zc_bytes);
+	    (unsigned long long)x->st.copied,
+	    (unsigned long long)x->st.zc_bytes);
 	c->switched = 1;
-	c->mode = RX_SPLICE;
-	c->sink.kind = SINK_SPLICE;
+	rx_start(&c->rx, RX_SPLICE, NULL);
+	xfer_switch(x);
 }
 
-/* recv() up to max payload bytes into the bounce buffer and sink them. */
-static int
-conn_rx_recv(struct conn *c, size_t max)
+/* Payload bytes that reached us: taken, and queued in the socket. */
+static uint64_t
+conn_arrived(struct conn *c)
 {
-	ssize_t	 n;
-	char	*cause;
+	int	 inq;
 
-	if (max > c->rec_left)
-		max = c->rec_left;
-	if (max > ZCRX_BOUNCE)
-		max = ZCRX_BOUNCE;
-	n = recv(c->fd, c->bounce, max, MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return (0);
-	if (n <= 0) {
-		conn_file_fail(c, -1, n == 0 ? "connection closed" :
-		    strerror(errno));
-		return (-1);
-	}
-	if (sink_write(&c->sink, c->bounce, n, c->rec_off, &cause) == -1) {
-		conn_file_fail(c, conn_io_code(c), cause);
-		free(cause);
-		return (-1);
-	}
-	conn_took(c, n, &c->x.copied);
-	return (1);
-}
-
-/* Map payload pages and write them; copy what cannot be mapped. */
-static int
-conn_rx_map(struct conn *c)
-{
-	size_t	 want, mapped = 0, skip, inq;
-	char	*cause;
-	int	 r, w = c->zcrx.cur;
-
-	want = c->rec_left & ~(uint64_t)(ZC_BLOCK - 1);
-	if (want == 0)
-		return (conn_rx_recv(c, c->rec_left));	/* the tail */
-	/* The window's pages may still be under a write. */
-	if (c->zcrx.held[w] > 0) {
-		if (conn_window_release(c, w, &cause) == -1) {
-			conn_file_fail(c, conn_io_code(c), cause);
-			free(cause);
-			return (-1);
-		}
-	}
-	if (zcrx_map(&c->zcrx, want, &mapped, &skip, &inq, &cause) == -1) {
-		conn_file_fail(c, conn_lost(errno) ? -1 : ZC_E_IO, cause);
-		free(cause);
-		return (-1);
-	}
-	if (mapped > 0) {
-		r = sink_write_async(&c->sink, w, zcrx_window(&c->zcrx, w),
-		    mapped, c->rec_off, &cause);
-		if (r == 1) {
-			c->zcrx.held[w] = mapped;
-			c->zcrx.cur = (w + 1) % ZCRX_WINDOWS;
-		} else
-			zcrx_unmap(&c->zcrx, w, mapped);
-		if (r == -1) {
-			conn_file_fail(c, conn_io_code(c), cause);
-			free(cause);
-			return (-1);
-		}
-		conn_took(c, mapped, &c->x.zc_bytes);
-	}
-	if (mapped == 0 && skip == 0 && inq > 0)
-		skip = inq;	/* queued but neither mapped nor skipped */
-	if (skip > 0 && c->rec_left > 0) {
-		if ((r = conn_rx_recv(c, skip)) != 1)
-			return (r);
-		conn_maybe_switch(c);
-		return (1);
-	}
-	return (mapped > 0 && inq > 0);
-}
-
-/* Splice payload from the socket to the file. */
-static int
-conn_rx_splice(struct conn *c)
-{
-	ssize_t	 n;
-	char	*cause;
-
-	n = sink_splice(&c->sink, c->fd, c->rec_left, c->rec_off, &cause);
-	if (n == -1) {
-		conn_file_fail(c, conn_lost(errno) ? -1 : conn_io_code(c),
-		    cause);
-		free(cause);
-		return (-1);
-	}
-	if (n == 0)
-		return (0);
-	conn_took(c, n, &c->x.spliced);
-	return (1);
+	if (ioctl(c->fd, SIOCINQ, &inq) == -1 || inq < 0)
+		inq = 0;
+	return (c->cur->st.received + (uint64_t)inq);
 }
 
 /*
@@ -922,26 +656,33 @@ conn_rx_splice(struct conn *c)
 static int
 conn_payload(struct conn *c)
 {
-	int	 budget, r = 1;
+	ssize_t	 n = 0;
+	char	*cause = NULL;
+	int	 budget, code;
 
 	for (budget = 0; c->rec_left > 0 && budget < CONN_BUDGET; budget++) {
-		if (c->mode == RX_MAP)
-			r = conn_rx_map(c);
-		else if (c->mode == RX_SPLICE)
-			r = conn_rx_splice(c);
-		else
-			r = conn_rx_recv(c, c->rec_left);
-		if (r != 1)
+		n = rx_take(&c->rx, c->cur, c->rec_off, c->rec_left, &code,
+		    &cause);
+		if (n <= 0)
+			break;
+		c->rec_left -= n;
+		c->rec_off += n;
+		conn_maybe_switch(c);
+		if (c->rx.empty)
 			break;
 	}
-	if (r == -1)
+	if (n == -1) {
+		conn_fail(c, code, cause, code == PEER_GONE ? CONN_CLOSE :
+		    CONN_DRAIN_IN);
+		free(cause);
 		return (-1);
+	}
 	if (c->rec_left > 0) {
-		zcrx_lowat(&c->zcrx, c->rec_left);
+		rx_lowat(&c->rx, c->rec_left);
 		c->prog_mark = conn_arrived(c);
 		return (0);
 	}
-	zcrx_lowat(&c->zcrx, 1);
+	rx_lowat(&c->rx, 1);
 	conn_set_state(c, CONN_FILE);
 	return (1);
 }
@@ -951,23 +692,22 @@ static void
 conn_discard(struct conn *c)
 {
 	ssize_t	 n;
+	char	*cause = NULL;
+	int	 code;
 
-	for (;;) {
-		n = recv(c->fd, NULL, ZCRX_BOUNCE, MSG_DONTWAIT | MSG_TRUNC);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (n <= 0) {
-			conn_close(c);
-			return;
-		}
-		c->x.received += n;
-		if (c->x.received > CONN_DRAIN_MAX)
+	while ((n = rx_take(&c->rx, NULL, 0, CONN_DRAIN_MAX, &code,
+	    &cause)) > 0) {
+		c->drained += n;
+		if (c->drained > CONN_DRAIN_MAX)
 			break;
 	}
-	if (c->x.received > CONN_DRAIN_MAX || util_now_ns() - c->x.start_ns >
-	    (uint64_t)c->conf->stall_timeout * 1000000000) {
+	free(cause);
+	if (n == -1)
+		conn_close(c);
+	else if (c->drained > CONN_DRAIN_MAX || util_now_ns() - c->drain_ns >
+	    (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC) {
 		log_debug("%s: closing after draining %llu bytes", c->peer,
-		    (unsigned long long)c->x.received);
+		    (unsigned long long)c->drained);
 		conn_close(c);
 	}
 }
@@ -979,79 +719,63 @@ conn_input(struct conn *c)
 	int	 turns, r = 1;
 
 	for (turns = 0; r > 0 && turns < CONN_BUDGET; turns++) {
-		switch (c->state) {
-		case CONN_PAYLOAD:
+		if (c->state == CONN_PAYLOAD)
 			r = conn_payload(c);
-			break;
-		case CONN_DRAIN:
+		else if (c->state == CONN_DRAIN) {
 			conn_discard(c);
 			r = 0;
-			break;
-		case CONN_DEAD:
+		} else if (c->state == CONN_DEAD)
 			r = 0;
-			break;
-		default:
+		else
 			r = conn_record(c);
-			break;
-		}
 	}
 	if (c->state != CONN_DEAD)
 		conn_arm(c);
 }
 
 /*
- * A wait on the peer took too long.  Inside a payload record, the wait is
- * only a stall when less than CONN_PROGRESS_MIN bytes (or the rest of the
- * record) arrived since the last look: SO_RCVLOWAT keeps a slow but steady
- * sender from waking us, and a byte a second must not hold a file open.
+ * Inside a payload record, is a timeout only the sign of a slow sender?
+ * SO_RCVLOWAT keeps a slow but steady sender from waking us, so look at
+ * what arrived since the last look: CONN_PROGRESS_MIN bytes (or the rest
+ * of the record) is progress; a byte a second must not hold a file open.
  */
+static int
+conn_progressed(struct conn *c)
+{
+	uint64_t	 now = conn_arrived(c);
+
+	if (now - c->prog_mark < CONN_PROGRESS_MIN &&
+	    now - c->cur->st.received < c->rec_left)
+		return (0);
+	c->prog_mark = now;
+	return (1);
+}
+
+/* A wait on the peer took too long. */
 static void
 conn_timeout(struct conn *c)
 {
-	uint64_t	 now;
-
-	if (c->state == CONN_PAYLOAD) {
-		now = conn_arrived(c);
-		if (now - c->prog_mark >= CONN_PROGRESS_MIN ||
-		    now - c->x.received >= c->rec_left) {
-			c->prog_mark = now;
-			conn_arm(c);
-			return;
-		}
-	}
-	if (c->rhave > 0 && (c->state == CONN_IDLE ||
-	    c->state == CONN_AUTH)) {
-		log_info("%s: record not complete within %d s, closing",
-		    c->peer, c->conf->stall_timeout);
-		conn_close(c);
+	if (c->state == CONN_PAYLOAD && conn_progressed(c)) {
+		conn_arm(c);
 		return;
 	}
-	switch (c->state) {
-	case CONN_IDLE:
+	if (conn_in_file(c)) {
+		conn_fail(c, ZC_E_TIMEOUT, "sender stalled", CONN_CLOSE);
+		return;
+	}
+	if (c->rhave > 0 && (c->state == CONN_IDLE || c->state == CONN_AUTH))
+		log_info("%s: record not complete within %d s, closing",
+		    c->peer, c->conf->stall_timeout);
+	else if (c->state == CONN_IDLE)
 		log_info("%s: idle for %d s, closing", c->peer,
 		    c->conf->idle_timeout);
-		conn_close(c);
-		break;
-	case CONN_FILE:
-	case CONN_PAYLOAD:
-		conn_file_end(c, ZC_E_TIMEOUT, "sender stalled", NULL);
-		conn_send_result(c, ZC_E_TIMEOUT, "sender stalled", NULL);
-		conn_close(c);
-		break;
-	case CONN_DRAIN:
-		conn_close(c);
-		break;
-	case CONN_AUTH:
+	else if (c->state == CONN_AUTH)
 		log_info("%s: no AUTH within %d s, closing", c->peer,
 		    c->conf->stall_timeout);
-		conn_close(c);
-		break;
-	default:
+	else if (c->state == CONN_HELLO)
 		log_info("%s: no HELLO within %d s, closing", c->peer,
 		    c->conf->stall_timeout);
-		conn_close(c);
-		break;
-	}
+	conn_close(c);
 }
 
 /* libevent: the socket is readable or the wait timed out. */
@@ -1077,10 +801,8 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	c->cpu_mark = util_cpu_ns(0);
 	if (what & EV_TIMEOUT) {
 		log_info("%s: peer does not read, closing", c->peer);
-		if (c->in_file)
-			conn_file_end(c, ZC_E_TIMEOUT, "peer does not read",
-			    NULL);
-		conn_close(c);
+		conn_fail(c, conn_in_file(c) ? ZC_E_TIMEOUT : PEER_GONE,
+		    "peer does not read", CONN_CLOSE);
 		return;
 	}
 	conn_flush(c);
@@ -1093,24 +815,18 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn	*c = arg, **pp;
+	struct conn	*c = arg;
 	struct worker	*w = c->w;
 
-	for (pp = &w->conns; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
+	TAILQ_REMOVE(&w->conns, c, entry);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	evbuffer_free(c->out);
-	zcrx_free(&c->zcrx);
+	rx_free(&c->rx);
 	close(c->fd);
 	listener_conn_gone(&c->ss);
 	STAT_SUB(conns, 1);
 	conf_unref(c->conf);
-	free(c->bounce);
 	free(c);
 	if (w->draining && w->busy == 0)
 		event_base_loopexit(w->base, NULL);
@@ -1124,8 +840,10 @@ conn_close(struct conn *c)
 
 	if (c->state == CONN_DEAD)
 		return;
-	if (c->in_file)
-		conn_file_end(c, -1, "connection closed", NULL);
+	if (c->cur != NULL) {
+		conn_fail(c, PEER_GONE, "connection closed", CONN_CLOSE);
+		return;
+	}
 	tlog_flush();
 	conn_set_state(c, CONN_DEAD);
 	event_del(c->ev_read);
@@ -1168,11 +886,12 @@ conn_accept(struct worker *w, int fd)
 	c->fd = fd;
 	c->w = w;
 	c->conf = cfg_acquire();
+	TAILQ_INIT(&c->xfers);
 	len = sizeof(c->ss);
 	if (getpeername(fd, (struct sockaddr *)&c->ss, &len) == -1)
 		c->ss.ss_family = AF_UNSPEC;
 	conn_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
-	zcrx_init(&c->zcrx, fd);
+	rx_init(&c->rx, fd);
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c);
 	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
@@ -1181,8 +900,7 @@ conn_accept(struct worker *w, int fd)
 	    c->ev_write == NULL)
 		fatalx("out of memory for a connection");
 	c->state = CONN_HELLO;
-	c->next = w->conns;
-	w->conns = c;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	log_debug("%s: connected (worker %d)", c->peer, w->id);
 	conn_arm(c);
 	if (w->draining)
@@ -1195,7 +913,7 @@ conn_drain_all(struct worker *w)
 {
 	struct conn	*c;
 
-	for (c = w->conns; c != NULL; c = c->next)
+	TAILQ_FOREACH(c, &w->conns, entry)
 		if (c->state == CONN_HELLO || c->state == CONN_IDLE ||
 		    c->state == CONN_AUTH)
 			conn_close(c);
@@ -1207,16 +925,11 @@ conn_shutdown_all(struct worker *w)
 {
 	struct conn	*c;
 
-	for (c = w->conns; c != NULL; c = c->next) {
+	TAILQ_FOREACH(c, &w->conns, entry) {
 		if (c->state == CONN_DEAD)
 			continue;
 		c->cpu_mark = util_cpu_ns(0);
-		if (c->in_file) {
-			conn_file_end(c, ZC_E_SHUTDOWN, "receiver shutting down",
-			    NULL);
-			conn_send_result(c, ZC_E_SHUTDOWN,
-			    "receiver shutting down", NULL);
-		}
-		conn_close(c);
+		conn_fail(c, conn_in_file(c) ? ZC_E_SHUTDOWN : PEER_GONE,
+		    "receiver shutting down", CONN_CLOSE);
 	}
 }

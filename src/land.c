@@ -1,7 +1,8 @@
 /*
  * land.c -- staging files and atomic landing.
  *
- * A file is received into ".zcrecvd.<16 hex>.part" in its destination
+ * A file is received into LAND_STAGING_PREFIX <16 hex digits>
+ * LAND_STAGING_SUFFIX (".zcrecvd.<16 hex>.part") in its destination
  * directory, so the final rename never crosses filesystems.  Landing is:
  * fsync the file (fsync = yes), rename it to its name without replacing
  * anything (renameat2 RENAME_NOREPLACE; overwrite = yes renames over),
@@ -35,7 +36,8 @@ land_staging_name(char *buf, size_t len)
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		fatal("getrandom");
-	snprintf(buf, len, ".zcrecvd.%016llx.part", (unsigned long long)r);
+	snprintf(buf, len, "%s%0*llx%s", LAND_STAGING_PREFIX, LAND_STAGING_HEX,
+	    (unsigned long long)r, LAND_STAGING_SUFFIX);
 }
 
 /*
@@ -138,16 +140,17 @@ land_abort(struct landing *l)
 	l->staging[0] = '\0';
 }
 
-/* Is name one of our staging names, ".zcrecvd.<16 hex>.part"? */
-static int
+/* Is name one of our staging names (land_staging_name)? */
+int
 land_is_staging(const char *name)
 {
-	size_t	 i;
+	size_t	 i, pre = sizeof(LAND_STAGING_PREFIX) - 1;
 
-	if (strlen(name) != 30 || strncmp(name, ".zcrecvd.", 9) != 0 ||
-	    strcmp(name + 25, ".part") != 0)
+	if (strlen(name) != LAND_STAGING_LEN - 1 ||
+	    strncmp(name, LAND_STAGING_PREFIX, pre) != 0 ||
+	    strcmp(name + pre + LAND_STAGING_HEX, LAND_STAGING_SUFFIX) != 0)
 		return (0);
-	for (i = 9; i < 25; i++)
+	for (i = pre; i < pre + LAND_STAGING_HEX; i++)
 		if (strchr("0123456789abcdef", name[i]) == NULL)
 			return (0);
 	return (1);

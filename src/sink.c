@@ -16,11 +16,13 @@
  *
  * For a file larger than a mapping window, whole-block O_DIRECT writes go
  * through an io_uring (sink_write_async): the disk writes one window while
- * the caller maps and hashes the next.  The caller keeps a window's pages
- * until sink_wait says its write is done; an eventfd tells when a write
- * completes, so pages are not held longer than the disk takes.  At most
- * WORKER_AIO_MAX writes per worker are queued (a bound on pinned pages);
- * beyond that, for the tail, and without io_uring, writes are synchronous.
+ * the caller maps and hashes the next.  A queued write gets a ticket (one
+ * of SINK_AIO_SLOTS); the caller keeps the buffer until sink_wait(ticket)
+ * says the write is done; an eventfd tells when a write completes, so
+ * pages are not held longer than the disk takes.  At most WORKER_AIO_MAX
+ * writes per worker are queued (a bound on pinned pages); beyond that,
+ * with no free ticket, for the tail, and without io_uring, writes are
+ * synchronous.  An io_uring failure fails the write, never the daemon.
  * The file is not fallocated: ext4 cannot issue a write that extends the
  * file without waiting, but io_uring then hands it to its own worker
  * thread, which is what we want; preallocating 16 files at once measured
@@ -49,8 +51,9 @@
 
 #define SINK_PIPESZ		(1U << 20)
 #define SINK_READBACK		(1U << 20)
-#define SINK_RING_DEPTH		8		/* > ZCRX_WINDOWS */
-#define SINK_NOP		ZCRX_WINDOWS	/* completion to ignore */
+#define SINK_RING_DEPTH		(2 * SINK_AIO_SLOTS)	/* slots + no-ops */
+#define SINK_NOP		SINK_AIO_SLOTS	/* completion to ignore */
+#define SINK_ASYNC_MIN		(2U << 20)	/* smaller files: no ring */
 
 static void	 sink_async_close(struct sink *);
 
@@ -60,9 +63,33 @@ static const char *sink_names[] = {
 
 /* Name of a sink kind for logs. */
 const char *
-sink_name(int kind)
+sink_name(enum sink_kind kind)
 {
 	return (sink_names[kind]);
+}
+
+/* Result code for the last failure: a full disk is its own code. */
+int
+sink_code(const struct sink *s)
+{
+	return (s->err == ENOSPC || s->err == EDQUOT ? ZC_E_NOSPACE : ZC_E_IO);
+}
+
+/* Is the sink computing the digest? */
+int
+sink_verifying(const struct sink *s)
+{
+	return (s->hash != NULL);
+}
+
+/*
+ * Bytes from now on go another way (io = auto giving up on mapping).
+ * Queued writes stay queued; sink_finish waits for them.
+ */
+void
+sink_switch(struct sink *s, enum sink_kind kind)
+{
+	s->kind = kind;
 }
 
 /* Turn O_DIRECT on or off on the staging file. */
@@ -178,12 +205,12 @@ sink_async_close(struct sink *s)
 }
 
 /*
- * Prepare a sink on the staging file fd for a file of the given size.
- * kind is a SINK_*; verify says whether to compute the digest; aio_count
+ * Prepare a sink on the staging file fd (in directory path) for a file of
+ * the given size.  verify says whether to compute the digest; aio_count
  * counts the queued writes of every sink of the worker.
  */
 int
-sink_open(struct sink *s, int kind, int fd, const struct dest *d,
+sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
     uint64_t size, int verify, int *aio_count, char **cause)
 {
 	memset(s, 0, sizeof(*s));
@@ -201,14 +228,14 @@ sink_open(struct sink *s, int kind, int fd, const struct dest *d,
 	if (kind == SINK_DIRECT) {
 		if (!sink_dio_align(fd, &s->dio_align, &s->dio_mem)) {
 			*cause = xasprintf("%s does not support O_DIRECT",
-			    d->path);
+			    path);
 			return (-1);
 		}
 		if (posix_memalign((void **)&s->pad, ZC_BLOCK, ZC_BLOCK) != 0)
 			fatalx("posix_memalign");
 		if (sink_set_direct(s, 1, cause) == -1)
 			return (-1);
-		if (size > ZCRX_CHUNK)
+		if (size > SINK_ASYNC_MIN)
 			sink_async_open(s);
 	}
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
@@ -355,28 +382,36 @@ sink_write(struct sink *s, const void *buf, size_t len, uint64_t off,
 	}
 }
 
+/* A free ticket, or -1. */
+static int
+sink_free_slot(struct sink *s)
+{
+	int	 i;
+
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		if (s->aio[i].len == 0)
+			return (i);
+	return (-1);
+}
+
 /*
  * Write len bytes from buf at off like sink_write, but queue the write when
- * it can go async; slot (a mapping window) names it for sink_wait.
- * Returns 1 when queued (buf must stay until sink_wait(slot)), 0 when
- * written already, -1 with *cause.
+ * it can go async.  Returns 1 when queued (buf must stay until
+ * sink_wait(*ticket)), 0 when written already, -1 with *cause.
  */
 int
-sink_write_async(struct sink *s, int slot, const void *buf, size_t len,
-    uint64_t off, char **cause)
+sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
+    int *ticket, char **cause)
 {
 	struct io_uring_sqe	*sqe;
-	int			 e;
+	int			 e, slot;
 
 	if (s->ring == NULL || !s->direct || off + len > s->size ||
-	    (s->aio[slot].len == 0 && *s->aio_count >= WORKER_AIO_MAX) ||
-	    off % s->dio_align != 0 || len % s->dio_align != 0 ||
-	    (uintptr_t)buf % s->dio_mem != 0)
+	    *s->aio_count >= WORKER_AIO_MAX || off % s->dio_align != 0 ||
+	    len % s->dio_align != 0 || (uintptr_t)buf % s->dio_mem != 0 ||
+	    (slot = sink_free_slot(s)) == -1 ||
+	    (sqe = io_uring_get_sqe(s->ring)) == NULL)
 		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
-	if (sink_wait(s, slot, cause) == -1)
-		return (-1);
-	if ((sqe = io_uring_get_sqe(s->ring)) == NULL)
-		fatalx("%s: io_uring full", __func__);	/* depth > slots */
 	io_uring_prep_write(sqe, s->fd, buf, len, off);
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)slot);
 	if ((e = io_uring_submit(s->ring)) != 1) {
@@ -394,6 +429,7 @@ sink_write_async(struct sink *s, int slot, const void *buf, size_t len,
 	s->aio[slot].len = len;
 	s->aio[slot].done = 0;
 	(*s->aio_count)++;
+	*ticket = slot;
 	return (1);
 }
 
@@ -403,7 +439,7 @@ sink_complete(struct sink *s, struct io_uring_cqe *cqe)
 {
 	uintptr_t	 k = (uintptr_t)io_uring_cqe_get_data(cqe);
 
-	if (k < ZCRX_WINDOWS) {
+	if (k < SINK_AIO_SLOTS) {
 		s->aio[k].res = cqe->res;
 		s->aio[k].done = 1;
 	} else if (k != SINK_NOP)
@@ -423,26 +459,33 @@ sink_reap(struct sink *s)
 		sink_complete(s, cqe);
 }
 
-/* Is the write queued in slot done (sink_wait will not wait)? */
+/* Is the write of ticket done (sink_wait will not wait)? */
 int
-sink_done(struct sink *s, int slot)
+sink_done(struct sink *s, int ticket)
 {
-	return (s->aio[slot].len != 0 && s->aio[slot].done);
+	return (s->aio[ticket].len != 0 && s->aio[ticket].done);
 }
 
-/* Wait for the write queued in slot, if any, and check how it went. */
+/*
+ * Wait for the write of ticket, if any, and check how it went.  If the
+ * ring cannot be waited on, the write counts as failed: its pages are
+ * pinned by the kernel until it ends, so the caller may drop them.
+ */
 int
-sink_wait(struct sink *s, int slot, char **cause)
+sink_wait(struct sink *s, int ticket, char **cause)
 {
 	struct io_uring_cqe	*cqe;
-	struct sink_aio		*a = &s->aio[slot];
+	struct sink_aio		*a = &s->aio[ticket];
 	int			 e;
 
 	while (a->len != 0 && !a->done) {
 		if ((e = io_uring_wait_cqe(s->ring, &cqe)) == -EINTR)
 			continue;
-		if (e < 0)
-			fatalx("io_uring_wait_cqe: %s", strerror(-e));
+		if (e < 0) {
+			a->res = e;
+			a->done = 1;
+			break;
+		}
 		sink_complete(s, cqe);
 	}
 	if (a->len == 0)
@@ -466,7 +509,7 @@ sink_wait_all(struct sink *s, char **cause)
 	char	*why;
 	int	 i, r = 0;
 
-	for (i = 0; i < ZCRX_WINDOWS; i++) {
+	for (i = 0; i < SINK_AIO_SLOTS; i++) {
 		why = NULL;
 		if (sink_wait(s, i, &why) == -1 && r == 0) {
 			*cause = why;

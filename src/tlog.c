@@ -76,7 +76,7 @@ tlog_flush(void)
 static int
 tlog_quota(void)
 {
-	uint64_t	 sec = util_now_ns() / 1000000000;
+	uint64_t	 sec = util_now_ns() / UTIL_NS_PER_SEC;
 
 	if (sec != tlog_sec) {
 		tlog_flush();
@@ -189,9 +189,9 @@ tlog_add(char *buf, size_t size, size_t *off, const char *fmt, ...)
  * message.  digest may be NULL when none was computed.
  */
 void
-tlog_file(const char *peer, const char *dest, const struct xfer *x,
-    const char *io, const char *io_config, int code, const char *msg,
-    const uint8_t *digest)
+tlog_file(const char *peer, const char *dest, const struct zc_file *f,
+    const struct xfer_stats *x, const char *io, const char *io_config,
+    int code, const char *msg, const uint8_t *digest)
 {
 	char		 buf[16384], hex[ZC_DIGEST_HEXLEN], ts[32];
 	char		 vname[UTIL_VIS_MAX];
@@ -200,9 +200,10 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	uint64_t	 cpu_us;
 	time_t		 now = time(NULL);
 	struct tm	 tm;
-	const char	*result = code < 0 ? "aborted" : proto_code_name(code);
+	const char	*result = code == PEER_GONE ? "aborted" :
+			 proto_code_name(code);
 
-	secs = (util_now_ns() - x->start_ns) / 1e9;
+	secs = (double)(util_now_ns() - x->start_ns) / UTIL_NS_PER_SEC;
 	mb = x->received / 1e6;
 	gbps = secs > 0 ? x->received * 8 / secs / 1e9 : 0;
 	pct = x->received > 0 ? 100.0 * x->zc_bytes / x->received : 0;
@@ -213,8 +214,8 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	else
 		hex[0] = '\0';
 
-	nlen = x->f.name_len < ZC_NAME_MAX ? x->f.name_len : ZC_NAME_MAX;
-	util_visn(x->f.name, nlen, vname, sizeof(vname));
+	nlen = f->name_len < ZC_NAME_MAX ? f->name_len : ZC_NAME_MAX;
+	util_visn(f->name, nlen, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
 		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,
@@ -233,13 +234,13 @@ tlog_file(const char *peer, const char *dest, const struct xfer *x,
 	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
 	tlog_json_str(buf, sizeof(buf), &o, dest);
 	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
-	tlog_json_strn(buf, sizeof(buf), &o, x->f.name, nlen);
+	tlog_json_strn(buf, sizeof(buf), &o, f->name, nlen);
 	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
 	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
 	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
 	    "\"cpu_us_per_mb\":%.1f,\"io\":\"%s\",\"io_config\":\"%s\","
 	    "\"digest\":\"%s%s\",\"result\":\"%s\",\"message\":",
-	    (unsigned long long)x->f.size, (unsigned long long)x->received,
+	    (unsigned long long)f->size, (unsigned long long)x->received,
 	    (unsigned long long)x->zc_bytes, (unsigned long long)x->copied,
 	    (unsigned long long)x->spliced, pct, secs,
 	    (unsigned long long)cpu_us, cpu_mb, io, io_config,

@@ -119,7 +119,7 @@ util_now_ns(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	return ((uint64_t)ts.tv_sec * UTIL_NS_PER_SEC + ts.tv_nsec);
 }
 
 /* CPU time of this thread (or process when whole) in nanoseconds. */
@@ -130,7 +130,7 @@ util_cpu_ns(int whole)
 
 	clock_gettime(whole ? CLOCK_PROCESS_CPUTIME_ID :
 	    CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	return ((uint64_t)ts.tv_sec * UTIL_NS_PER_SEC + ts.tv_nsec);
 }
 
 /* Format a byte count with a binary unit ("1.5 GiB"). */

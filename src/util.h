@@ -44,5 +44,6 @@ const char	*util_vis(const char *, char *, size_t);
 const char	*util_visn(const char *, size_t, char *, size_t);
 
 #define UTIL_VIS_MAX		(4 * 1024 + 1)	/* util_vis of a message */
+#define UTIL_NS_PER_SEC		1000000000ULL
 
 #endif /* UTIL_H */

@@ -83,7 +83,7 @@ worker_main(void *arg)
 		fatalx("worker %d: event loop failed", w->id);
 	/* Close what is left (connections draining after a failure). */
 	conn_shutdown_all(w);
-	for (i = 0; w->conns != NULL && i < 100; i++)
+	for (i = 0; !TAILQ_EMPTY(&w->conns) && i < 100; i++)
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	log_debug("worker %d stopped", w->id);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
@@ -109,6 +109,7 @@ worker_start(int n, char **cause)
 	for (i = 0; i < n; i++) {
 		w = &workers[i];
 		w->id = i;
+		TAILQ_INIT(&w->conns);
 		if ((w->base = event_base_new()) == NULL)
 			fatalx("event_base_new");
 		if (pipe2(w->pipe, O_CLOEXEC) == -1 ||

@@ -5,6 +5,7 @@
 #define ZCRECVD_H
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -24,7 +25,7 @@ struct event;
 struct evbuffer;
 struct evconnlistener;
 
-/* Receive-and-write strategies, "io =" in the configuration. */
+/* Receive-and-write strategies, "io =": the rows of iomode.c's table. */
 enum io_mode {
 	IO_AUTO,	/* direct if the filesystem can, else write; splice
 			   when the payload turns out not to be mappable */
@@ -125,13 +126,15 @@ extern struct stats	 stats;
 #define STAT_GET(f)	__atomic_load_n(&stats.f, __ATOMIC_RELAXED)
 
 /* worker.c: threads, each with its own event loop and connections. */
+TAILQ_HEAD(conn_list, conn);
+
 struct worker {
 	int			 id;
 	pthread_t		 thread;
 	struct event_base	*base;
 	int			 pipe[2];	/* main -> worker messages */
 	struct event		*ev_pipe;
-	struct conn		*conns;
+	struct conn_list	 conns;
 	int			 draining;	/* finish transfers, then stop */
 	int			 busy;		/* files in flight */
 	int			 aio;		/* windows under a queued write */
@@ -161,9 +164,44 @@ int		 systemd_journal(void);
 /* privs.c */
 int		 privs_drop(const struct conf *, char **);
 
-/* Running statistics of one file. */
-struct xfer {
-	struct zc_file	 f;
+/* iomode.c: the receive-and-write strategies of "io =", one row each. */
+enum rx_kind {
+	RX_MAP,		/* TCP_ZEROCOPY_RECEIVE into mapped windows */
+	RX_SPLICE,	/* socket -> pipe -> file, never seen */
+	RX_COPY,	/* recv() into a buffer */
+	RX_DISCARD,	/* recv(MSG_TRUNC): thrown away (draining) */
+};
+
+enum sink_kind {
+	SINK_DIRECT, SINK_WRITE, SINK_VMSPLICE, SINK_SPLICE, SINK_COPY,
+	SINK_DISCARD
+};
+
+#define IO_PREFER_DIRECT	0x1	/* sink direct where the filesystem
+					   can, else the row's sink */
+#define IO_SWITCH		0x2	/* unmappable payload: go to splice */
+#define IO_NO_FILE		0x4	/* nothing is written or landed */
+
+struct iomode {
+	const char	*name;		/* "io =" value */
+	enum rx_kind	 rx;		/* receive path */
+	enum sink_kind	 sink;
+	int		 flags;		/* IO_* */
+	const char	*help;
+};
+
+const struct iomode	*iomode_get(int);
+int			 iomode_find(const char *);
+const char		*iomode_name(int);
+void			 iomode_choose(int, int, int, enum rx_kind *,
+			     enum sink_kind *);
+int			 iomode_count(void);
+
+/* Named code for "the peer is gone": no RESULT can reach it. */
+#define PEER_GONE		(-1)
+
+/* tlog.c: transfer log. */
+struct xfer_stats {
 	uint64_t	 start_ns;
 	uint64_t	 cpu_ns;
 	uint64_t	 received;	/* payload bytes taken off the socket */
@@ -172,40 +210,18 @@ struct xfer {
 	uint64_t	 spliced;	/* ... of which were spliced */
 };
 
-/* zcrx.c: the zero-copy receive engine of one connection. */
-#define ZCRX_CHUNK		(2U << 20)	/* mapping size, 2 MiB */
-#define ZCRX_BOUNCE		(1U << 20)	/* copy buffer for recv */
-
-#define ZCRX_WINDOWS		4		/* mapped while one is written */
-
-struct zcrx {
-	int		 fd;
-	uint8_t		*map;		/* ZCRX_WINDOWS x ZCRX_CHUNK, 2 MiB
-					   aligned */
-	void		*raw;		/* what mmap returned */
-	size_t		 rawlen;
-	int		 cur;		/* window the next map goes to */
-	size_t		 held[ZCRX_WINDOWS];	/* mapped bytes under a write */
-	int		 lowat;		/* current SO_RCVLOWAT */
-};
-
-void		 zcrx_init(struct zcrx *, int);
-int		 zcrx_mmap(struct zcrx *, char **);
-void		 zcrx_free(struct zcrx *);
-void		 zcrx_lowat(struct zcrx *, size_t);
-int		 zcrx_map(struct zcrx *, size_t, size_t *, size_t *, size_t *,
-		     char **);
-void		 zcrx_unmap(struct zcrx *, int, size_t);
-#define zcrx_window(z, w)	((z)->map + (size_t)(w) * ZCRX_CHUNK)
+int		 tlog_open(const char *, char **);
+void		 tlog_close(void);
+void		 tlog_flush(void);
+void		 tlog_file(const char *, const char *, const struct zc_file *,
+		     const struct xfer_stats *, const char *, const char *, int,
+		     const char *, const uint8_t *);
 
 /* sink.c: where payload bytes go. */
-enum sink_kind {
-	SINK_DIRECT, SINK_WRITE, SINK_VMSPLICE, SINK_SPLICE, SINK_COPY,
-	SINK_DISCARD
-};
+#define SINK_AIO_SLOTS		8	/* queued writes per file, at most */
 
 struct sink {
-	int		 kind;
+	enum sink_kind	 kind;
 	int		 fd;		/* staging file */
 	int		 direct;	/* O_DIRECT set on fd */
 	unsigned int	 dio_align;	/* file offset alignment */
@@ -227,16 +243,18 @@ struct sink {
 		size_t	 len;		/* bytes in flight; 0: slot free */
 		int	 done;
 		int	 res;		/* the write's result */
-	}		 aio[ZCRX_WINDOWS];
+	}		 aio[SINK_AIO_SLOTS];
 };
 
 int		 sink_probe_direct(int);
-int		 sink_open(struct sink *, int, int, const struct dest *,
+int		 sink_open(struct sink *, enum sink_kind, int, const char *,
 		     uint64_t, int, int *, char **);
+void		 sink_switch(struct sink *, enum sink_kind);
+int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
-int		 sink_write_async(struct sink *, int, const void *, size_t,
-		     uint64_t, char **);
+int		 sink_write_async(struct sink *, const void *, size_t,
+		     uint64_t, int *, char **);
 int		 sink_wait(struct sink *, int, char **);
 int		 sink_wait_all(struct sink *, char **);
 void		 sink_reap(struct sink *);
@@ -244,13 +262,20 @@ int		 sink_done(struct sink *, int);
 ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
 void		 sink_close(struct sink *);
-const char	*sink_name(int);
+int		 sink_code(const struct sink *);
+const char	*sink_name(enum sink_kind);
 
 /* land.c: staging file and atomic landing. */
+#define LAND_STAGING_PREFIX	".zcrecvd."
+#define LAND_STAGING_SUFFIX	".part"
+#define LAND_STAGING_HEX	16	/* random hex digits between them */
+#define LAND_STAGING_LEN	(sizeof(LAND_STAGING_PREFIX) - 1 + \
+				 LAND_STAGING_HEX + sizeof(LAND_STAGING_SUFFIX))
+
 struct landing {
 	int		 dirfd;
 	int		 fd;
-	char		 staging[40];
+	char		 staging[LAND_STAGING_LEN];
 	char		 name[ZC_NAME_MAX + 1];
 };
 
@@ -260,14 +285,116 @@ int		 land_commit(struct landing *, const struct dest *, uint32_t,
 		     int *, char **);
 void		 land_abort(struct landing *);
 void		 land_cleanup(const struct dest *);
+int		 land_is_staging(const char *);
 
-/* tlog.c: transfer log. */
-int		 tlog_open(const char *, char **);
-void		 tlog_close(void);
-void		 tlog_flush(void);
-void		 tlog_file(const char *, const char *, const struct xfer *,
-		     const char *, const char *, int, const char *,
-		     const uint8_t *);
+/*
+ * xfer.c: one file in flight, from its FILE record to its RESULT.  It owns
+ * the staging file, the sink, the digest and the outcome; connections
+ * drive it.  Refcounted: whoever holds a pointer across events (the
+ * connection, a mapping window under a queued write) holds a reference.
+ */
+struct xfer {
+	int			 refs;
+	struct worker		*w;
+	char			 peer[INET6_ADDRSTRLEN + 8];
+	struct zc_file		 f;
+	struct xfer_stats	 st;
+	struct conf		*conf;		/* referenced */
+	struct dest		*dest;		/* NULL until xfer_open */
+	const struct iomode	*io;
+	int			 open;		/* staging file and sink exist */
+	int			 ended;		/* outcome logged */
+	uint64_t		 next_off;	/* expected DATA offset */
+	struct landing		 land;
+	struct sink		 sink;
+	struct event		*ev_aio;	/* a queued write is done */
+	void			(*written)(void *);	/* ... then call this */
+	void			*written_arg;
+	TAILQ_ENTRY(xfer)	 entry;		/* on the connection's list */
+};
+TAILQ_HEAD(xfer_list, xfer);
+
+struct xfer	*xfer_new(struct worker *, const char *, const struct zc_file *);
+struct xfer	*xfer_ref(struct xfer *);
+void		 xfer_unref(struct xfer *);
+void		 xfer_target(struct xfer *, struct conf *, struct dest *);
+int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
+int		 xfer_place(struct xfer *, uint64_t, uint64_t, char **);
+int		 xfer_write(struct xfer *, const void *, size_t, uint64_t,
+		     int *, char **);
+int		 xfer_write_async(struct xfer *, const void *, size_t, uint64_t,
+		     int *, int *, char **);
+ssize_t		 xfer_splice(struct xfer *, int, size_t, uint64_t, int *,
+		     char **);
+int		 xfer_wait(struct xfer *, int, int *, char **);
+int		 xfer_written(struct xfer *, int);
+void		 xfer_on_written(struct xfer *, void (*)(void *), void *);
+void		 xfer_took(struct xfer *, size_t, enum rx_kind);
+int		 xfer_should_switch(const struct xfer *);
+void		 xfer_switch(struct xfer *);
+int		 xfer_finish(struct xfer *, const struct zc_end *, uint8_t *,
+		     int *, char **);
+int		 xfer_commit(struct xfer *, const uint8_t *, int *, char **);
+void		 xfer_abort(struct xfer *, int, const char *);
+#define xfer_verifying(x)	sink_verifying(&(x)->sink)
+const char	*xfer_sink_name(const struct xfer *);
+
+/*
+ * zcrx.c: the zero-copy receive engine of one connection, and the one
+ * owner of its mapping windows.  A window whose pages are under a queued
+ * write remembers the write (its xfer, referenced, and the ticket) and is
+ * given back only when that write is done.
+ */
+#define ZCRX_CHUNK		(2U << 20)	/* mapping size, 2 MiB */
+#define ZCRX_WINDOWS		4		/* mapped while one is written */
+
+struct zcrx {
+	int		 fd;
+	uint8_t		*map;		/* ZCRX_WINDOWS x ZCRX_CHUNK, 2 MiB
+					   aligned */
+	size_t		 maplen;
+	int		 cur;		/* window the next map goes to */
+	int		 lowat;		/* current SO_RCVLOWAT */
+	struct zcrx_win {
+		size_t		 len;	/* mapped bytes under a write */
+		struct xfer	*x;	/* whose write, referenced */
+		int		 ticket;
+	}		 win[ZCRX_WINDOWS];
+};
+
+void		 zcrx_init(struct zcrx *, int);
+int		 zcrx_mmap(struct zcrx *, char **);
+void		 zcrx_free(struct zcrx *);
+void		 zcrx_lowat(struct zcrx *, size_t);
+int		 zcrx_map(struct zcrx *, size_t, const uint8_t **, size_t *,
+		     size_t *, size_t *, int *, char **);
+void		 zcrx_hold(struct zcrx *, size_t, struct xfer *, int);
+void		 zcrx_drop(struct zcrx *, size_t);
+int		 zcrx_reap(struct zcrx *, int *, char **);
+void		 zcrx_release_all(struct zcrx *);
+
+/* rx.c: the receive paths of a connection behind one interface. */
+#define RX_BOUNCE		(1U << 20)	/* copy buffer for recv */
+
+struct rx {
+	int			 fd;
+	enum rx_kind		 kind;
+	struct zcrx		 zcrx;
+	uint8_t			*bounce;	/* RX_BOUNCE, aligned */
+	int			 empty;		/* the last take left nothing
+						   queued */
+};
+
+void		 rx_init(struct rx *, int);
+int		 rx_start(struct rx *, enum rx_kind, char **);
+ssize_t		 rx_take(struct rx *, struct xfer *, uint64_t, uint64_t, int *,
+		     char **);
+void		 rx_lowat(struct rx *, size_t);
+int		 rx_reap(struct rx *, int *, char **);
+void		 rx_release(struct rx *);
+void		 rx_free(struct rx *);
+const char	*rx_name(enum rx_kind);
+int		 rx_lost(int);
 
 /* conn.c: one sender connection. */
 enum conn_state {
@@ -279,16 +406,23 @@ enum conn_state {
 	CONN_DRAIN,	/* failed: discard input until EOF, then close */
 	CONN_DEAD,	/* freed soon */
 };
+#define CONN_NSTATES		(CONN_DEAD + 1)
+
+/* What a failure leaves of the connection (conn_fail). */
+enum conn_then {
+	CONN_NEXT,	/* the file failed: take the next one */
+	CONN_DRAIN_IN,	/* discard what the peer still sends, then close */
+	CONN_CLOSE,	/* close now */
+};
 
 struct conn {
 	int			 fd;
-	int			 state;
+	enum conn_state		 state;
 	struct worker		*w;
 	struct sockaddr_storage	 ss;		/* peer address */
 	char			 peer[INET6_ADDRSTRLEN + 8];
 	struct event		*ev_read;
 	struct event		*ev_write;
-	struct event		*ev_aio;	/* a queued write is done */
 	struct evbuffer		*out;
 	uint64_t		 cpu_ns;	/* all CPU spent on us */
 	uint64_t		 cpu_mark;	/* thread CPU clock at last charge */
@@ -296,32 +430,25 @@ struct conn {
 	uint8_t			 rbuf[ZC_HDR_LEN + ZC_CTL_MAX];
 	size_t			 rhave;
 	struct zc_hdr		 hdr;		/* current record */
-	int			 hdr_ok;	/* hdr decoded */
+	const struct conn_rule	*rule;		/* its rule, once hdr is in */
 	uint64_t		 rec_ns;	/* first byte of the record */
 	uint64_t		 prog_mark;	/* bytes in at the last check */
+	uint64_t		 drain_ns;	/* draining since */
+	uint64_t		 drained;	/* bytes thrown away */
 
-	int			 mode;		/* current receive path */
+	struct rx		 rx;
 	int			 switched;	/* auto switched to splice */
-	struct zcrx		 zcrx;
-	uint8_t			*bounce;	/* ZCRX_BOUNCE, aligned */
 
 	struct conf		*conf;		/* newest config at file start */
-	struct dest		*dest;		/* the file's destination */
-	struct xfer		 x;
-	struct landing		 land;
-	struct sink		 sink;
-	int			 in_file;
+	struct xfer_list	 xfers;		/* files in flight here */
+	struct xfer		*cur;		/* the one DATA goes to */
 	uint8_t			 nonce[ZC_NONCE_LEN];	/* our challenge */
 	char			 authed[ZC_DEST_MAX + 1];	/* proven for */
-	uint64_t		 next_off;	/* expected DATA offset */
 	uint64_t		 rec_left;	/* payload left in record */
 	uint64_t		 rec_off;	/* file offset of next byte */
 
-	struct conn		*next;
+	TAILQ_ENTRY(conn)	 entry;
 };
-
-/* Receive paths of a connection. */
-enum rx_mode { RX_MAP, RX_SPLICE, RX_COPY };
 
 void		 conn_accept(struct worker *, int);
 void		 conn_drain_all(struct worker *);

@@ -1,0 +1,428 @@
+/*
+ * xfer.c -- one file in flight, from its FILE record to its RESULT.
+ *
+ * An xfer owns what a file needs while it arrives: the staging file (land.c),
+ * the sink that writes and hashes (sink.c), its statistics and, in the end,
+ * its outcome, logged once.  Its life:
+ *
+ *	xfer_new	the FILE record is in: name, size, mode
+ *	xfer_target	the destination is known and allowed
+ *	xfer_open	limits checked, staging file and sink ready
+ *	xfer_place	a DATA record fits the file
+ *	xfer_write...	payload goes to the sink (or xfer_splice)
+ *	xfer_finish	all payload is in: size and digest checked
+ *	xfer_commit	landed under its name, logged
+ *	xfer_abort	or: failed with a code, staging file removed, logged
+ *
+ * Connections drive it and know nothing of its insides.  It is refcounted:
+ * the connection holds one reference, and a mapping window whose pages are
+ * under one of its queued writes holds another (zcrx.c).  The last
+ * reference frees it from an event of its own, never inside a callback.
+ */
+#include "config.h"
+
+#include <sys/statvfs.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "zcrecvd.h"
+
+#define XFER_SWITCH_MIN		(1U << 20)	/* copied before auto gives up
+						   mapping */
+
+static void	 xfer_end(struct xfer *, int, const char *, const uint8_t *);
+
+/* A file announced by peer: nothing is open yet. */
+struct xfer *
+xfer_new(struct worker *w, const char *peer, const struct zc_file *f)
+{
+	struct xfer	*x;
+
+	x = xcalloc(1, sizeof(*x));
+	x->refs = 1;
+	x->w = w;
+	snprintf(x->peer, sizeof(x->peer), "%s", peer);
+	x->f = *f;
+	x->st.start_ns = util_now_ns();
+	x->land.fd = -1;
+	x->sink.fd = -1;
+	x->sink.efd = -1;
+	return (x);
+}
+
+/* Take a reference. */
+struct xfer *
+xfer_ref(struct xfer *x)
+{
+	x->refs++;
+	return (x);
+}
+
+/* Free an xfer, from its own event. */
+static void
+xfer_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+
+	if (x->ev_aio != NULL)
+		event_free(x->ev_aio);
+	if (x->conf != NULL)
+		conf_unref(x->conf);
+	free(x);
+}
+
+/* Drop a reference; the last one aborts what is still open and frees. */
+void
+xfer_unref(struct xfer *x)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (--x->refs > 0)
+		return;
+	if (!x->ended)
+		xfer_abort(x, PEER_GONE, "dropped");
+	if (event_base_once(x->w->base, -1, EV_TIMEOUT, xfer_free_cb, x,
+	    &tv) == -1)
+		fatalx("event_base_once");
+}
+
+/* The file goes to d, which conf (referenced from now on) holds. */
+void
+xfer_target(struct xfer *x, struct conf *conf, struct dest *d)
+{
+	if (x->conf != NULL)
+		conf_unref(x->conf);
+	x->conf = conf_ref(conf);
+	x->dest = d;
+	x->io = iomode_get(d->io);
+}
+
+/*
+ * May the file go to its destination?  Size and space limits, decided
+ * before the sender is told to send any payload.
+ */
+static int
+xfer_admit(struct xfer *x, int *code, char **cause)
+{
+	const struct dest	*d = x->dest;
+	struct statvfs		 sv;
+	uint64_t		 avail, floor, size = x->f.size;
+
+	*code = ZC_E_SIZE;
+	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
+		*cause = xasprintf("file size out of range");
+		return (-1);
+	}
+	if (d->max_file_size >= 0 && size > (uint64_t)d->max_file_size) {
+		*cause = xasprintf("file of %llu bytes is over the limit of "
+		    "%lld", (unsigned long long)size,
+		    (long long)d->max_file_size);
+		return (-1);
+	}
+	if (fstatvfs(d->dirfd, &sv) == -1) {
+		*code = ZC_E_IO;
+		*cause = xasprintf("statvfs %s: %s", d->path, strerror(errno));
+		return (-1);
+	}
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	floor = d->min_free >= 0 ? (uint64_t)d->min_free :
+	    (uint64_t)sv.f_blocks * sv.f_frsize / 100 * (uint64_t)-d->min_free;
+	if (avail < floor || size > avail - floor) {
+		*code = ZC_E_NOSPACE;
+		*cause = xasprintf("not enough space in %s: %llu bytes free, "
+		    "%llu kept free, file needs %llu", d->name,
+		    (unsigned long long)avail, (unsigned long long)floor,
+		    (unsigned long long)size);
+		return (-1);
+	}
+	return (0);
+}
+
+/* libevent: a queued write is done: tell whoever holds its pages. */
+static void
+xfer_aio_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+	uint64_t	 n;
+
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_debug("%s: eventfd: %s", x->peer, strerror(errno));
+	sink_reap(&x->sink);
+	if (x->written != NULL)
+		x->written(x->written_arg);
+}
+
+/*
+ * Check the limits, create the staging file and open a sink of kind sk on
+ * it.  On failure *code is the result for the peer and *cause the reason;
+ * the caller then aborts the xfer.
+ */
+int
+xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
+{
+	const struct dest	*d = x->dest;
+
+	if (xfer_admit(x, code, cause) == -1)
+		return (-1);
+	if (!(x->io->flags & IO_NO_FILE) &&
+	    land_open(&x->land, d, x->f.name, code, cause) == -1)
+		return (-1);
+	if (sink_open(&x->sink, sk, x->land.fd, d->path, x->f.size, d->verify,
+	    &x->w->aio, cause) == -1) {
+		*code = sink_code(&x->sink);
+		sink_close(&x->sink);
+		land_abort(&x->land);
+		return (-1);
+	}
+	if (x->sink.efd != -1) {
+		x->ev_aio = event_new(x->w->base, x->sink.efd,
+		    EV_READ | EV_PERSIST, xfer_aio_cb, x);
+		if (x->ev_aio == NULL || event_add(x->ev_aio, NULL) == -1)
+			fatalx("%s: event", __func__);
+	}
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+	log_debug("%s: receiving %s (%llu bytes) into %s, io %s", x->peer,
+	    x->f.name, (unsigned long long)x->f.size, d->path,
+	    sink_name(sk));
+	return (0);
+}
+
+/* Call fn(arg) when a queued write completes. */
+void
+xfer_on_written(struct xfer *x, void (*fn)(void *), void *arg)
+{
+	x->written = fn;
+	x->written_arg = arg;
+}
+
+/*
+ * Does a DATA record of len bytes at off fit?  Offsets ascend without
+ * gaps; bodies are block multiples except the one that ends the file.
+ */
+int
+xfer_place(struct xfer *x, uint64_t off, uint64_t len, char **cause)
+{
+	if (off != x->next_off || off + len > x->f.size ||
+	    (len % ZC_BLOCK != 0 && off + len != x->f.size)) {
+		*cause = xasprintf("DATA %llu@%llu does not fit: expected "
+		    "offset %llu, file size %llu, block multiples except at "
+		    "the end", (unsigned long long)len,
+		    (unsigned long long)off, (unsigned long long)x->next_off,
+		    (unsigned long long)x->f.size);
+		return (-1);
+	}
+	x->next_off = off + len;
+	return (0);
+}
+
+/* Write len bytes from buf at off.  -1 with *code and *cause. */
+int
+xfer_write(struct xfer *x, const void *buf, size_t len, uint64_t off,
+    int *code, char **cause)
+{
+	if (sink_write(&x->sink, buf, len, off, cause) == -1) {
+		*code = sink_code(&x->sink);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Like xfer_write, but queue the write where it can be: returns 1 when
+ * queued (buf stays until xfer_wait(*ticket)), 0 when written.
+ */
+int
+xfer_write_async(struct xfer *x, const void *buf, size_t len, uint64_t off,
+    int *ticket, int *code, char **cause)
+{
+	int	 r;
+
+	if ((r = sink_write_async(&x->sink, buf, len, off, ticket,
+	    cause)) == -1)
+		*code = sink_code(&x->sink);
+	return (r);
+}
+
+/*
+ * Splice up to len bytes from socket sock to the file at off.  Returns
+ * the bytes moved, 0 for none now, -1 with *code, *cause and errno.
+ */
+ssize_t
+xfer_splice(struct xfer *x, int sock, size_t len, uint64_t off, int *code,
+    char **cause)
+{
+	ssize_t	 n;
+	int	 e;
+
+	if ((n = sink_splice(&x->sink, sock, len, off, cause)) == -1) {
+		e = errno;
+		*code = sink_code(&x->sink);
+		errno = e;
+	}
+	return (n);
+}
+
+/* Wait for the queued write of ticket; -1 if it failed. */
+int
+xfer_wait(struct xfer *x, int ticket, int *code, char **cause)
+{
+	if (!x->open)
+		return (0);	/* the sink waited for all of them */
+	if (sink_wait(&x->sink, ticket, cause) == -1) {
+		*code = sink_code(&x->sink);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Is the queued write of ticket done? */
+int
+xfer_written(struct xfer *x, int ticket)
+{
+	return (!x->open || sink_done(&x->sink, ticket));
+}
+
+/* Account n payload bytes taken off a socket by the given path. */
+void
+xfer_took(struct xfer *x, size_t n, enum rx_kind how)
+{
+	STAT_ADD(bytes, n);
+	x->st.received += n;
+	switch (how) {
+	case RX_MAP:
+		STAT_ADD(zc_bytes, n);
+		x->st.zc_bytes += n;
+		break;
+	case RX_SPLICE:
+		x->st.spliced += n;
+		break;
+	default:
+		x->st.copied += n;
+		break;
+	}
+}
+
+/*
+ * io = auto: is the payload arriving in pages the kernel cannot map
+ * (plain send(), sendfile, odd MSS)?  Then splice, one copy, is cheaper
+ * than paying for both mapping and copying.
+ */
+int
+xfer_should_switch(const struct xfer *x)
+{
+	return ((x->io->flags & IO_SWITCH) &&
+	    x->st.copied >= XFER_SWITCH_MIN && x->st.copied > x->st.zc_bytes);
+}
+
+/* From now on the bytes are spliced to the file. */
+void
+xfer_switch(struct xfer *x)
+{
+	sink_switch(&x->sink, SINK_SPLICE);
+}
+
+/*
+ * All payload is in (END): check the size, complete the digest into dg
+ * and compare it with the sender's.  Returns 1 with dg set, 0 when not
+ * verifying, -1 with *code and *cause.
+ */
+int
+xfer_finish(struct xfer *x, const struct zc_end *e, uint8_t *dg, int *code,
+    char **cause)
+{
+	char	 hs[ZC_DIGEST_HEXLEN], hr[ZC_DIGEST_HEXLEN];
+
+	if (x->next_off != x->f.size) {
+		*code = ZC_E_SIZE;
+		*cause = xasprintf("file ended after %llu of %llu bytes",
+		    (unsigned long long)x->next_off,
+		    (unsigned long long)x->f.size);
+		return (-1);
+	}
+	if (sink_finish(&x->sink, dg, cause) == -1) {
+		*code = ZC_E_IO;
+		return (-1);
+	}
+	if (!sink_verifying(&x->sink))
+		return (0);
+	if (e->digest_alg == ZC_DIGEST_XXH3_128 &&
+	    memcmp(dg, e->digest, ZC_DIGEST_LEN) != 0) {
+		proto_digest_hex(e->digest, hs);
+		proto_digest_hex(dg, hr);
+		*code = ZC_E_DIGEST;
+		*cause = xasprintf("digest mismatch: sender %s, receiver %s",
+		    hs, hr);
+		return (-1);
+	}
+	return (1);
+}
+
+/* Land the file under its name and log it; dg may be NULL. */
+int
+xfer_commit(struct xfer *x, const uint8_t *dg, int *code, char **cause)
+{
+	if (!(x->io->flags & IO_NO_FILE) && land_commit(&x->land, x->dest,
+	    x->f.mode, code, cause) == -1)
+		return (-1);
+	xfer_end(x, ZC_OK, "landed", dg);
+	return (0);
+}
+
+/*
+ * The file failed with code (PEER_GONE: the peer left): remove the staging
+ * file and log why.  A file that never opened and whose peer just left
+ * is not worth a line: nothing was refused, nothing received.
+ */
+void
+xfer_abort(struct xfer *x, int code, const char *msg)
+{
+	if (x->ended)
+		return;
+	if (!x->open && code == PEER_GONE) {
+		x->ended = 1;
+		return;
+	}
+	log_debug("%s: %s: %s", x->peer, x->f.name, msg);
+	xfer_end(x, code, msg, NULL);
+}
+
+/* Name of the sink bytes go to now ("none" before xfer_open). */
+const char *
+xfer_sink_name(const struct xfer *x)
+{
+	return (x->open ? sink_name(x->sink.kind) : "none");
+}
+
+/* Release what the file holds and log how it ended. */
+static void
+xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
+{
+	const char	*dest;
+
+	if (x->ev_aio != NULL)
+		event_del(x->ev_aio);	/* freed with the xfer */
+	dest = x->dest != NULL ? x->dest->name : x->f.dest[0] != '\0' ?
+	    x->f.dest : "default";
+	tlog_file(x->peer, dest, &x->f, &x->st, xfer_sink_name(x),
+	    x->open ? x->io->name : "none", code, msg, dg);
+	if (x->open) {
+		sink_close(&x->sink);	/* waits for queued writes */
+		if (code != ZC_OK)
+			land_abort(&x->land);
+		x->w->busy--;
+		STAT_SUB(in_flight, 1);
+		if (code == ZC_OK)
+			STAT_ADD(files_ok, 1);
+		else
+			STAT_ADD(files_failed, 1);
+	}
+	x->open = 0;
+	x->ended = 1;
+}
