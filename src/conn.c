@@ -33,7 +33,6 @@
 #include "zcrecvd.h"
 
 #define CONN_BUDGET		32		/* loop turns per event */
-#define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 #define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
 						   that is not a stall */
@@ -46,7 +45,6 @@ static void	conn_data(struct conn *, const uint8_t *, size_t);
 static void	conn_end(struct conn *, const uint8_t *, size_t);
 static void	conn_peer_error(struct conn *, const uint8_t *, size_t);
 static void	conn_written(void *);
-static void	conn_close(struct conn *);
 
 /* The grammar: the record each state takes, and who takes it. */
 static const struct conn_rule {
@@ -84,22 +82,15 @@ static const struct {
 #undef S
 };
 
-/* Files in flight on this worker. */
-int
-conn_busy(struct worker *w)
-{
-	return (w->busy);
-}
-
 /* Is the connection inside a file (ACCEPT sent, RESULT not yet)? */
-static int
+int
 conn_in_file(const struct conn *c)
 {
 	return (c->state == CONN_FILE || c->state == CONN_PAYLOAD);
 }
 
 /* Change state, asserting that the transition is legal. */
-static void
+void
 conn_set_state(struct conn *c, enum conn_state state)
 {
 	if (c->state == state)
@@ -113,109 +104,6 @@ conn_set_state(struct conn *c, enum conn_state state)
 	if (conn_in_file(c) != (c->cur != NULL && c->cur->open))
 		fatalx("%s: state %s with%s a file open", c->peer,
 		    conn_states[state].name, conn_in_file(c) ? "out" : "");
-}
-
-/*
- * Arm the read event with the timeout that fits the state.  A record that
- * has begun must be complete within stall_timeout of its first byte, so a
- * sender cannot hold a connection by trickling a header; between records
- * the connection may be idle for idle_timeout (between files) or
- * stall_timeout (inside one).  Payload is judged on progress at the timeout
- * (conn_timeout), since SO_RCVLOWAT holds back wake-ups.
- */
-static void
-conn_arm(struct conn *c)
-{
-	struct timeval	 tv = { 0, 0 };
-	uint64_t	 limit, spent;
-
-	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
-		return;		/* conn_write_cb resumes reading */
-	if (c->state != CONN_PAYLOAD && c->state != CONN_DRAIN &&
-	    c->rhave > 0) {
-		limit = (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC;
-		spent = util_now_ns() - c->rec_ns;
-		if (spent > limit)
-			spent = limit;
-		tv.tv_sec = (limit - spent) / UTIL_NS_PER_SEC;
-		tv.tv_usec = (limit - spent) % UTIL_NS_PER_SEC / 1000;
-	} else if (c->state == CONN_IDLE)
-		tv.tv_sec = c->conf->idle_timeout;
-	else
-		tv.tv_sec = c->conf->stall_timeout;
-	event_add(c->ev_read, &tv);
-}
-
-/* Write out what is queued; stop reading while the peer does not read. */
-static void
-conn_flush(struct conn *c)
-{
-	struct timeval	 tv = { c->conf->stall_timeout, 0 };
-	size_t		 left;
-
-	while ((left = evbuffer_get_length(c->out)) > 0) {
-		if (evbuffer_write(c->out, c->fd) <= 0)
-			break;
-	}
-	if (left > 0 && errno != EAGAIN && errno != EINTR) {
-		log_debug("%s: write: %s", c->peer, strerror(errno));
-		evbuffer_drain(c->out, left);
-		left = 0;
-	}
-	if (left > 0) {
-		event_add(c->ev_write, &tv);
-		if (left > CONN_OUT_MAX)
-			event_del(c->ev_read);
-		return;
-	}
-	event_del(c->ev_write);
-	if (c->state == CONN_DRAIN)
-		shutdown(c->fd, SHUT_WR);
-}
-
-/* Queue a record for the peer. */
-static void
-conn_send(struct conn *c, const uint8_t *buf, size_t len)
-{
-	if (evbuffer_add(c->out, buf, len) == -1)
-		fatalx("evbuffer_add");
-	conn_flush(c);
-}
-
-/* Send a RESULT: code, message, bytes received, digest (or NULL). */
-static void
-conn_send_result(struct conn *c, int code, const char *msg, uint64_t bytes,
-    const uint8_t *digest)
-{
-	struct zc_result	 r;
-	uint8_t			 buf[ZC_HDR_LEN + ZC_RESULT_LEN + ZC_MSG_MAX];
-
-	memset(&r, 0, sizeof(r));
-	r.code = code;
-	r.bytes = bytes;
-	if (digest != NULL) {
-		r.digest_alg = ZC_DIGEST_XXH3_128;
-		memcpy(r.digest, digest, ZC_DIGEST_LEN);
-	}
-	snprintf(r.msg, sizeof(r.msg), "%s", msg);
-	conn_send(c, buf, proto_result_encode(buf, sizeof(buf), &r));
-}
-
-/*
- * Charge the CPU time since the last mark to the connection and, inside a
- * file, to the file.  Called on entry to and exit from every callback and
- * when a file starts or ends, so a file that comes and goes within one
- * callback is charged exactly its share.
- */
-static void
-conn_cpu(struct conn *c)
-{
-	uint64_t	 now = util_cpu_ns(0);
-
-	c->cpu_ns += now - c->cpu_mark;
-	if (conn_in_file(c) && c->cur != NULL)
-		c->cur->st.cpu_ns += now - c->cpu_mark;
-	c->cpu_mark = now;
 }
 
 /* The current file is over: give its pages back and let it go. */
@@ -233,9 +121,9 @@ static void
 conn_next(struct conn *c)
 {
 	conn_set_state(c, CONN_IDLE);
-	conn_arm(c);
+	conn_io_arm(c);
 	if (c->w->draining)
-		conn_close(c);
+		conn_io_close(c);
 }
 
 /* Start discarding input: the peer learns of the failure, then EOF. */
@@ -248,8 +136,8 @@ conn_drain(struct conn *c)
 	c->drained = 0;
 	rx_start(&c->rx, RX_DISCARD, NULL);
 	rx_lowat(&c->rx, 1);
-	conn_flush(c);
-	conn_arm(c);
+	conn_io_flush(c);
+	conn_io_arm(c);
 }
 
 /*
@@ -258,7 +146,7 @@ conn_drain(struct conn *c)
  * a failed file, nothing when it is gone), and then the connection takes
  * the next file, drains what the peer still sends, or closes.
  */
-static void
+void
 conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 {
 	uint8_t		 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
@@ -266,22 +154,22 @@ conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 
 	if (c->cur != NULL) {
 		bytes = c->cur->st.received;
-		conn_cpu(c);
+		conn_io_cpu(c);
 		rx_release(&c->rx);
 		xfer_abort(c->cur, code, msg);
 		conn_detach(c);
 	}
 	if (code == ZC_E_PROTO || code == ZC_E_VERSION)
-		conn_send(c, buf, proto_error_encode(buf, sizeof(buf), code,
+		conn_io_send(c, buf, proto_error_encode(buf, sizeof(buf), code,
 		    msg));
 	else if (code != PEER_GONE)
-		conn_send_result(c, code, msg, bytes, NULL);
+		conn_io_result(c, code, msg, bytes, NULL);
 	if (then == CONN_NEXT)
 		conn_next(c);
 	else if (then == CONN_DRAIN_IN)
 		conn_drain(c);
 	else
-		conn_close(c);
+		conn_io_close(c);
 }
 
 /* A protocol violation ends the connection (and the file, if any). */
@@ -330,43 +218,27 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		free(msg);
 		return;
 	}
-	conn_send(c, buf, proto_hello_encode(buf, sizeof(buf)));
+	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf)));
 	conn_set_state(c, CONN_IDLE);
-	conn_arm(c);
+	conn_io_arm(c);
 }
 
 /*
- * Where may the announced file go?  The newest configuration decides.
- * Returns the destination, or NULL with *code and *cause.
+ * Where may the file go?  The newest configuration decides.  Returns -1
+ * with *code and *cause when nowhere.
  */
-static struct dest *
-conn_dest(struct conn *c, const struct zc_file *f, int *code, char **cause)
+static int
+conn_target(struct conn *c, int *code, char **cause)
 {
-	struct dest	*d;
-
 	conf_unref(c->conf);
 	c->conf = cfg_acquire();
 	if (c->w->draining) {
 		*code = ZC_E_SHUTDOWN;
 		*cause = xstrdup("receiver shutting down");
-		return (NULL);
+		return (-1);
 	}
-	*code = ZC_E_NAME;
-	if (proto_dest_check(f->dest, f->dest_len, cause) == -1 ||
-	    proto_name_check(f->name, f->name_len, cause) == -1)
-		return (NULL);
-	if ((d = conf_find_dest(c->conf, f->dest)) == NULL) {
-		*code = ZC_E_DEST;
-		*cause = xasprintf("no destination '%s'", f->dest);
-		return (NULL);
-	}
-	if (!conf_allowed(d, (struct sockaddr *)&c->ss)) {
-		*code = ZC_E_DENIED;
-		*cause = xasprintf("%s is not allowed to write to %s", c->peer,
-		    d->name);
-		return (NULL);
-	}
-	return (d);
+	return (xfer_target(c->cur, c->conf, (struct sockaddr *)&c->ss, code,
+	    cause));
 }
 
 /* The file may go to its destination: open it, pick the path, ACCEPT. */
@@ -391,10 +263,10 @@ conn_file_start(struct conn *c)
 		free(cause);
 		rx_start(&c->rx, RX_COPY, NULL);
 	}
-	conn_cpu(c);		/* what came before was not this file's */
-	conn_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0));
+	conn_io_cpu(c);		/* what came before was not this file's */
+	conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0));
 	conn_set_state(c, CONN_FILE);
-	conn_arm(c);
+	conn_io_arm(c);
 }
 
 /* FILE: check name and destination, authenticate if needed, start. */
@@ -414,20 +286,20 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 	}
 	c->cur = xfer_new(c->w, c->peer, &f);
 	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
-	if ((d = conn_dest(c, &f, &code, &cause)) == NULL) {
+	if (conn_target(c, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
 	}
-	xfer_target(c->cur, c->conf, d);
+	d = c->cur->dest;
 	xfer_on_written(c->cur, conn_written, c);
 	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
 		/* Prove the key first; conn_auth() goes on from there. */
 		auth_nonce(c->nonce);
-		conn_send(c, buf, proto_blob_encode(buf, sizeof(buf),
+		conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf),
 		    ZC_T_CHALLENGE, c->nonce, ZC_NONCE_LEN, NULL, 0));
 		conn_set_state(c, CONN_AUTH);
-		conn_arm(c);
+		conn_io_arm(c);
 		return;
 	}
 	conn_file_start(c);
@@ -451,7 +323,7 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	}
 	snprintf(c->authed, sizeof(c->authed), "%s", d->name);
 	auth_mac(d->key, 1, body, c->nonce, d->name, mac);
-	conn_send(c, buf, proto_blob_encode(buf, sizeof(buf), ZC_T_AUTHOK,
+	conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf), ZC_T_AUTHOK,
 	    mac, ZC_MAC_LEN, NULL, 0));
 	log_debug("%s: authenticated for %s", c->peer, d->name);
 	conn_set_state(c, CONN_IDLE);
@@ -474,7 +346,7 @@ conn_written(void *arg)
 		conn_fail(c, code, cause, CONN_DRAIN_IN);
 	free(cause);
 	if (c->state != CONN_DEAD)
-		conn_cpu(c);
+		conn_io_cpu(c);
 }
 
 /* DATA header: check where the payload goes, then take it. */
@@ -508,14 +380,14 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	conn_cpu(c);
+	conn_io_cpu(c);
 	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1 ||
 	    xfer_commit(x, r == 1 ? dg : NULL, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
 	}
-	conn_send_result(c, ZC_OK, "landed", x->st.received, r == 1 ? dg :
+	conn_io_result(c, ZC_OK, "landed", x->st.received, r == 1 ? dg :
 	    NULL);
 	conn_detach(c);
 	conn_next(c);
@@ -703,17 +575,17 @@ conn_discard(struct conn *c)
 	}
 	free(cause);
 	if (n == -1)
-		conn_close(c);
+		conn_io_close(c);
 	else if (c->drained > CONN_DRAIN_MAX || util_now_ns() - c->drain_ns >
 	    (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC) {
 		log_debug("%s: closing after draining %llu bytes", c->peer,
 		    (unsigned long long)c->drained);
-		conn_close(c);
+		conn_io_close(c);
 	}
 }
 
 /* Input is ready: run the state machine within the budget. */
-static void
+void
 conn_input(struct conn *c)
 {
 	int	 turns, r = 1;
@@ -730,7 +602,7 @@ conn_input(struct conn *c)
 			r = conn_record(c);
 	}
 	if (c->state != CONN_DEAD)
-		conn_arm(c);
+		conn_io_arm(c);
 }
 
 /*
@@ -752,11 +624,11 @@ conn_progressed(struct conn *c)
 }
 
 /* A wait on the peer took too long. */
-static void
+void
 conn_timeout(struct conn *c)
 {
 	if (c->state == CONN_PAYLOAD && conn_progressed(c)) {
-		conn_arm(c);
+		conn_io_arm(c);
 		return;
 	}
 	if (conn_in_file(c)) {
@@ -775,161 +647,6 @@ conn_timeout(struct conn *c)
 	else if (c->state == CONN_HELLO)
 		log_info("%s: no HELLO within %d s, closing", c->peer,
 		    c->conf->stall_timeout);
-	conn_close(c);
+	conn_io_close(c);
 }
 
-/* libevent: the socket is readable or the wait timed out. */
-static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	c->cpu_mark = util_cpu_ns(0);
-	if (what & EV_TIMEOUT)
-		conn_timeout(c);
-	else
-		conn_input(c);
-	conn_cpu(c);
-}
-
-/* libevent: the socket is writable again, or the peer stopped reading. */
-static void
-conn_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	c->cpu_mark = util_cpu_ns(0);
-	if (what & EV_TIMEOUT) {
-		log_info("%s: peer does not read, closing", c->peer);
-		conn_fail(c, conn_in_file(c) ? ZC_E_TIMEOUT : PEER_GONE,
-		    "peer does not read", CONN_CLOSE);
-		return;
-	}
-	conn_flush(c);
-	if (evbuffer_get_length(c->out) <= CONN_OUT_MAX && c->state != CONN_DEAD)
-		conn_arm(c);
-	conn_cpu(c);
-}
-
-/* Free a connection, from its own event. */
-static void
-conn_free_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn	*c = arg;
-	struct worker	*w = c->w;
-
-	TAILQ_REMOVE(&w->conns, c, entry);
-	event_free(c->ev_read);
-	event_free(c->ev_write);
-	evbuffer_free(c->out);
-	rx_free(&c->rx);
-	close(c->fd);
-	listener_conn_gone(&c->ss);
-	STAT_SUB(conns, 1);
-	conf_unref(c->conf);
-	free(c);
-	if (w->draining && w->busy == 0)
-		event_base_loopexit(w->base, NULL);
-}
-
-/* Stop all I/O on a connection and free it soon. */
-static void
-conn_close(struct conn *c)
-{
-	struct timeval	 tv = { 0, 0 };
-
-	if (c->state == CONN_DEAD)
-		return;
-	if (c->cur != NULL) {
-		conn_fail(c, PEER_GONE, "connection closed", CONN_CLOSE);
-		return;
-	}
-	tlog_flush();
-	conn_set_state(c, CONN_DEAD);
-	event_del(c->ev_read);
-	event_del(c->ev_write);
-	if (evbuffer_get_length(c->out) > 0)
-		evbuffer_write(c->out, c->fd);	/* last words, best effort */
-	if (event_base_once(c->w->base, -1, EV_TIMEOUT, conn_free_cb, c,
-	    &tv) == -1)
-		fatalx("event_base_once");
-}
-
-/* Format a socket address as "a.b.c.d:port" or "[v6]:port". */
-static void
-conn_peer_name(struct sockaddr *sa, char *buf, size_t len)
-{
-	char	 host[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	} else
-		snprintf(buf, len, "unknown");
-}
-
-/* A socket handed over by the main thread. */
-void
-conn_accept(struct worker *w, int fd)
-{
-	struct conn	*c;
-	socklen_t	 len;
-
-	c = xcalloc(1, sizeof(*c));
-	c->fd = fd;
-	c->w = w;
-	c->conf = cfg_acquire();
-	TAILQ_INIT(&c->xfers);
-	len = sizeof(c->ss);
-	if (getpeername(fd, (struct sockaddr *)&c->ss, &len) == -1)
-		c->ss.ss_family = AF_UNSPEC;
-	conn_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
-	rx_init(&c->rx, fd);
-	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
-	    conn_read_cb, c);
-	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
-	    conn_write_cb, c);
-	if ((c->out = evbuffer_new()) == NULL || c->ev_read == NULL ||
-	    c->ev_write == NULL)
-		fatalx("out of memory for a connection");
-	c->state = CONN_HELLO;
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	log_debug("%s: connected (worker %d)", c->peer, w->id);
-	conn_arm(c);
-	if (w->draining)
-		conn_close(c);
-}
-
-/* Shutting down: close what is idle, let files in flight finish. */
-void
-conn_drain_all(struct worker *w)
-{
-	struct conn	*c;
-
-	TAILQ_FOREACH(c, &w->conns, entry)
-		if (c->state == CONN_HELLO || c->state == CONN_IDLE ||
-		    c->state == CONN_AUTH)
-			conn_close(c);
-}
-
-/* The grace period is over: abort every transfer, tell the peers, close. */
-void
-conn_shutdown_all(struct worker *w)
-{
-	struct conn	*c;
-
-	TAILQ_FOREACH(c, &w->conns, entry) {
-		if (c->state == CONN_DEAD)
-			continue;
-		c->cpu_mark = util_cpu_ns(0);
-		conn_fail(c, conn_in_file(c) ? ZC_E_SHUTDOWN : PEER_GONE,
-		    "receiver shutting down", CONN_CLOSE);
-	}
-}

@@ -58,14 +58,14 @@ worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 		fatal("worker %d: read", w->id);
 	for (i = 0; i < n / (ssize_t)sizeof(int); i++) {
 		if (msg[i] >= 0)
-			conn_accept(w, msg[i]);
+			conn_io_accept(w, msg[i]);
 		else if (msg[i] == WORKER_DRAIN) {
 			w->draining = 1;
-			conn_drain_all(w);
-			if (!conn_busy(w))
+			conn_io_drain_all(w);
+			if (!conn_io_busy(w))
 				event_base_loopexit(w->base, &tv);
 		} else if (msg[i] == WORKER_ABORT) {
-			conn_shutdown_all(w);
+			conn_io_shutdown_all(w);
 			event_base_loopexit(w->base, &tv);
 		}
 	}
@@ -82,7 +82,7 @@ worker_main(void *arg)
 	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) == -1)
 		fatalx("worker %d: event loop failed", w->id);
 	/* Close what is left (connections draining after a failure). */
-	conn_shutdown_all(w);
+	conn_io_shutdown_all(w);
 	for (i = 0; !TAILQ_EMPTY(&w->conns) && i < 100; i++)
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	log_debug("worker %d stopped", w->id);

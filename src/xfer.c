@@ -6,7 +6,7 @@
  * its outcome, logged once.  Its life:
  *
  *	xfer_new	the FILE record is in: name, size, mode
- *	xfer_target	the destination is known and allowed
+ *	xfer_target	the destination is found, and allowed
  *	xfer_open	limits checked, staging file and sink ready
  *	xfer_place	a DATA record fits the file
  *	xfer_write...	payload goes to the sink (or xfer_splice)
@@ -91,15 +91,36 @@ xfer_unref(struct xfer *x)
 		fatalx("event_base_once");
 }
 
-/* The file goes to d, which conf (referenced from now on) holds. */
-void
-xfer_target(struct xfer *x, struct conf *conf, struct dest *d)
+/*
+ * Find where the file goes: the destination its FILE names in conf, if
+ * the names are acceptable and the peer at sa may write there.  conf is
+ * referenced from now on.  Returns -1 with *code and *cause.
+ */
+int
+xfer_target(struct xfer *x, struct conf *conf, const struct sockaddr *sa,
+    int *code, char **cause)
 {
-	if (x->conf != NULL)
-		conf_unref(x->conf);
+	struct dest	*d;
+
+	*code = ZC_E_NAME;
+	if (proto_dest_check(x->f.dest, x->f.dest_len, cause) == -1 ||
+	    proto_name_check(x->f.name, x->f.name_len, cause) == -1)
+		return (-1);
+	if ((d = conf_find_dest(conf, x->f.dest)) == NULL) {
+		*code = ZC_E_DEST;
+		*cause = xasprintf("no destination '%s'", x->f.dest);
+		return (-1);
+	}
+	if (!conf_allowed(d, sa)) {
+		*code = ZC_E_DENIED;
+		*cause = xasprintf("%s is not allowed to write to %s", x->peer,
+		    d->name);
+		return (-1);
+	}
 	x->conf = conf_ref(conf);
 	x->dest = d;
 	x->io = iomode_get(d->io);
+	return (0);
 }
 
 /*

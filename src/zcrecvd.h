@@ -317,7 +317,8 @@ TAILQ_HEAD(xfer_list, xfer);
 struct xfer	*xfer_new(struct worker *, const char *, const struct zc_file *);
 struct xfer	*xfer_ref(struct xfer *);
 void		 xfer_unref(struct xfer *);
-void		 xfer_target(struct xfer *, struct conf *, struct dest *);
+int		 xfer_target(struct xfer *, struct conf *,
+		     const struct sockaddr *, int *, char **);
 int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
 int		 xfer_place(struct xfer *, uint64_t, uint64_t, char **);
 int		 xfer_write(struct xfer *, const void *, size_t, uint64_t,
@@ -336,7 +337,6 @@ int		 xfer_finish(struct xfer *, const struct zc_end *, uint8_t *,
 		     int *, char **);
 int		 xfer_commit(struct xfer *, const uint8_t *, int *, char **);
 void		 xfer_abort(struct xfer *, int, const char *);
-#define xfer_verifying(x)	sink_verifying(&(x)->sink)
 const char	*xfer_sink_name(const struct xfer *);
 
 /*
@@ -450,10 +450,24 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 };
 
-void		 conn_accept(struct worker *, int);
-void		 conn_drain_all(struct worker *);
-void		 conn_shutdown_all(struct worker *);
-int		 conn_busy(struct worker *);
+int		 conn_in_file(const struct conn *);
+void		 conn_set_state(struct conn *, enum conn_state);
+void		 conn_fail(struct conn *, int, const char *, enum conn_then);
+void		 conn_input(struct conn *);
+void		 conn_timeout(struct conn *);
+
+/* conn-io.c: a connection's socket, events and output. */
+void		 conn_io_accept(struct worker *, int);
+void		 conn_io_arm(struct conn *);
+void		 conn_io_flush(struct conn *);
+void		 conn_io_send(struct conn *, const uint8_t *, size_t);
+void		 conn_io_result(struct conn *, int, const char *, uint64_t,
+		     const uint8_t *);
+void		 conn_io_cpu(struct conn *);
+void		 conn_io_close(struct conn *);
+void		 conn_io_drain_all(struct worker *);
+void		 conn_io_shutdown_all(struct worker *);
+int		 conn_io_busy(struct worker *);
 
 /* listener.c */
 int		 listener_open(struct conf *);

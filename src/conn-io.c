@@ -1,0 +1,294 @@
+/*
+ * conn-io.c -- a sender connection's socket: its events and timeouts, the
+ * queue of records to send, CPU accounting, accept, close and free.
+ *
+ * The state machine (conn.c) decides; this file does the waiting.  Each
+ * read event is armed with the timeout that fits the state; output goes
+ * through an evbuffer and reading stops while the peer does not read it.
+ * Connections are freed from an event of their own, never inside their
+ * callbacks.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "zcrecvd.h"
+
+#define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
+
+/* Files in flight on this worker. */
+int
+conn_io_busy(struct worker *w)
+{
+	return (w->busy);
+}
+
+/*
+ * Arm the read event with the timeout that fits the state.  A record that
+ * has begun must be complete within stall_timeout of its first byte, so a
+ * sender cannot hold a connection by trickling a header; between records
+ * the connection may be idle for idle_timeout (between files) or
+ * stall_timeout (inside one).  Payload is judged on progress at the timeout
+ * (conn_timeout), since SO_RCVLOWAT holds back wake-ups.
+ */
+void
+conn_io_arm(struct conn *c)
+{
+	struct timeval	 tv = { 0, 0 };
+	uint64_t	 limit, spent;
+
+	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
+		return;		/* conn_io_write_cb resumes reading */
+	if (c->state != CONN_PAYLOAD && c->state != CONN_DRAIN &&
+	    c->rhave > 0) {
+		limit = (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC;
+		spent = util_now_ns() - c->rec_ns;
+		if (spent > limit)
+			spent = limit;
+		tv.tv_sec = (limit - spent) / UTIL_NS_PER_SEC;
+		tv.tv_usec = (limit - spent) % UTIL_NS_PER_SEC / 1000;
+	} else if (c->state == CONN_IDLE)
+		tv.tv_sec = c->conf->idle_timeout;
+	else
+		tv.tv_sec = c->conf->stall_timeout;
+	event_add(c->ev_read, &tv);
+}
+
+/* Write out what is queued; stop reading while the peer does not read. */
+void
+conn_io_flush(struct conn *c)
+{
+	struct timeval	 tv = { c->conf->stall_timeout, 0 };
+	size_t		 left;
+
+	while ((left = evbuffer_get_length(c->out)) > 0) {
+		if (evbuffer_write(c->out, c->fd) <= 0)
+			break;
+	}
+	if (left > 0 && errno != EAGAIN && errno != EINTR) {
+		log_debug("%s: write: %s", c->peer, strerror(errno));
+		evbuffer_drain(c->out, left);
+		left = 0;
+	}
+	if (left > 0) {
+		event_add(c->ev_write, &tv);
+		if (left > CONN_OUT_MAX)
+			event_del(c->ev_read);
+		return;
+	}
+	event_del(c->ev_write);
+	if (c->state == CONN_DRAIN)
+		shutdown(c->fd, SHUT_WR);
+}
+
+/* Queue a record for the peer. */
+void
+conn_io_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (evbuffer_add(c->out, buf, len) == -1)
+		fatalx("evbuffer_add");
+	conn_io_flush(c);
+}
+
+/* Send a RESULT: code, message, bytes received, digest (or NULL). */
+void
+conn_io_result(struct conn *c, int code, const char *msg, uint64_t bytes,
+    const uint8_t *digest)
+{
+	struct zc_result	 r;
+	uint8_t			 buf[ZC_HDR_LEN + ZC_RESULT_LEN + ZC_MSG_MAX];
+
+	memset(&r, 0, sizeof(r));
+	r.code = code;
+	r.bytes = bytes;
+	if (digest != NULL) {
+		r.digest_alg = ZC_DIGEST_XXH3_128;
+		memcpy(r.digest, digest, ZC_DIGEST_LEN);
+	}
+	snprintf(r.msg, sizeof(r.msg), "%s", msg);
+	conn_io_send(c, buf, proto_result_encode(buf, sizeof(buf), &r));
+}
+
+/*
+ * Charge the CPU time since the last mark to the connection and, inside a
+ * file, to the file.  Called on entry to and exit from every callback and
+ * when a file starts or ends, so a file that comes and goes within one
+ * callback is charged exactly its share.
+ */
+void
+conn_io_cpu(struct conn *c)
+{
+	uint64_t	 now = util_cpu_ns(0);
+
+	c->cpu_ns += now - c->cpu_mark;
+	if (conn_in_file(c) && c->cur != NULL)
+		c->cur->st.cpu_ns += now - c->cpu_mark;
+	c->cpu_mark = now;
+}
+
+/* libevent: the socket is readable or the wait timed out. */
+static void
+conn_io_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->cpu_mark = util_cpu_ns(0);
+	if (what & EV_TIMEOUT)
+		conn_timeout(c);
+	else
+		conn_input(c);
+	conn_io_cpu(c);
+}
+
+/* libevent: the socket is writable again, or the peer stopped reading. */
+static void
+conn_io_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->cpu_mark = util_cpu_ns(0);
+	if (what & EV_TIMEOUT) {
+		log_info("%s: peer does not read, closing", c->peer);
+		conn_fail(c, conn_in_file(c) ? ZC_E_TIMEOUT : PEER_GONE,
+		    "peer does not read", CONN_CLOSE);
+		return;
+	}
+	conn_io_flush(c);
+	if (evbuffer_get_length(c->out) <= CONN_OUT_MAX && c->state != CONN_DEAD)
+		conn_io_arm(c);
+	conn_io_cpu(c);
+}
+
+/* Free a connection, from its own event. */
+static void
+conn_io_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct worker	*w = c->w;
+
+	TAILQ_REMOVE(&w->conns, c, entry);
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	evbuffer_free(c->out);
+	rx_free(&c->rx);
+	close(c->fd);
+	listener_conn_gone(&c->ss);
+	STAT_SUB(conns, 1);
+	conf_unref(c->conf);
+	free(c);
+	if (w->draining && w->busy == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* Stop all I/O on a connection and free it soon. */
+void
+conn_io_close(struct conn *c)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->cur != NULL) {
+		conn_fail(c, PEER_GONE, "connection closed", CONN_CLOSE);
+		return;
+	}
+	tlog_flush();
+	conn_set_state(c, CONN_DEAD);
+	event_del(c->ev_read);
+	event_del(c->ev_write);
+	if (evbuffer_get_length(c->out) > 0)
+		evbuffer_write(c->out, c->fd);	/* last words, best effort */
+	if (event_base_once(c->w->base, -1, EV_TIMEOUT, conn_io_free_cb, c,
+	    &tv) == -1)
+		fatalx("event_base_once");
+}
+
+/* Format a socket address as "a.b.c.d:port" or "[v6]:port". */
+static void
+conn_io_peer_name(struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	} else
+		snprintf(buf, len, "unknown");
+}
+
+/* A socket handed over by the main thread. */
+void
+conn_io_accept(struct worker *w, int fd)
+{
+	struct conn	*c;
+	socklen_t	 len;
+
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->w = w;
+	c->conf = cfg_acquire();
+	TAILQ_INIT(&c->xfers);
+	len = sizeof(c->ss);
+	if (getpeername(fd, (struct sockaddr *)&c->ss, &len) == -1)
+		c->ss.ss_family = AF_UNSPEC;
+	conn_io_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
+	rx_init(&c->rx, fd);
+	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    conn_io_read_cb, c);
+	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
+	    conn_io_write_cb, c);
+	if ((c->out = evbuffer_new()) == NULL || c->ev_read == NULL ||
+	    c->ev_write == NULL)
+		fatalx("out of memory for a connection");
+	c->state = CONN_HELLO;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	log_debug("%s: connected (worker %d)", c->peer, w->id);
+	conn_io_arm(c);
+	if (w->draining)
+		conn_io_close(c);
+}
+
+/* Shutting down: close what is idle, let files in flight finish. */
+void
+conn_io_drain_all(struct worker *w)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &w->conns, entry)
+		if (c->state == CONN_HELLO || c->state == CONN_IDLE ||
+		    c->state == CONN_AUTH)
+			conn_io_close(c);
+}
+
+/* The grace period is over: abort every transfer, tell the peers, close. */
+void
+conn_io_shutdown_all(struct worker *w)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &w->conns, entry) {
+		if (c->state == CONN_DEAD)
+			continue;
+		c->cpu_mark = util_cpu_ns(0);
+		conn_fail(c, conn_in_file(c) ? ZC_E_SHUTDOWN : PEER_GONE,
+		    "receiver shutting down", CONN_CLOSE);
+	}
+}
