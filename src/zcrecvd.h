@@ -262,7 +262,9 @@ void		 land_abort(struct landing *);
 void		 land_cleanup(const struct dest *);
 
 /* tlog.c: transfer log. */
+void		 tlog_init(void);
 int		 tlog_open(const char *, char **);
+void		 tlog_disable(void);
 void		 tlog_close(void);
 void		 tlog_flush(void);
 void		 tlog_file(const char *, const char *, const struct xfer *,
