@@ -17,7 +17,7 @@
 #include "util.h"
 
 static const char	*log_procname = "zcrecvd";
-static int		 log_level = LOG_LEVEL_INFO;
+static int		 log_level = LOG_LEVEL_INFO;	/* atomic: reload sets it */
 static int		 log_prefix;	/* sd-daemon <N> priority prefixes */
 
 /* Set the program name, level and whether to use sd-daemon prefixes. */
@@ -25,22 +25,22 @@ void
 log_init(const char *name, int level, int sd_prefix)
 {
 	log_procname = name;
-	log_level = level;
+	log_setlevel(level);
 	log_prefix = sd_prefix;
 }
 
-/* Change the level (on config reload, -d). */
+/* Change the level (on config reload, -d), while workers log. */
 void
 log_setlevel(int level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 /* Current level. */
 int
 log_getlevel(void)
 {
-	return (log_level);
+	return (__atomic_load_n(&log_level, __ATOMIC_RELAXED));
 }
 
 /*
@@ -93,7 +93,7 @@ log_warn(const char *fmt, ...)
 	va_list	 ap;
 	int	 saved = errno;
 
-	if (log_level < LOG_LEVEL_WARN)
+	if (log_getlevel() < LOG_LEVEL_WARN)
 		return;
 	va_start(ap, fmt);
 	vlog(LOG_WARNING, strerror(saved), fmt, ap);
@@ -118,7 +118,7 @@ log_warnx(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (log_level < LOG_LEVEL_WARN)
+	if (log_getlevel() < LOG_LEVEL_WARN)
 		return;
 	va_start(ap, fmt);
 	vlog(LOG_WARNING, NULL, fmt, ap);
@@ -131,7 +131,7 @@ log_info(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (log_level < LOG_LEVEL_INFO)
+	if (log_getlevel() < LOG_LEVEL_INFO)
 		return;
 	va_start(ap, fmt);
 	vlog(LOG_INFO, NULL, fmt, ap);
@@ -144,7 +144,7 @@ log_debug(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (log_level < LOG_LEVEL_DEBUG)
+	if (log_getlevel() < LOG_LEVEL_DEBUG)
 		return;
 	va_start(ap, fmt);
 	vlog(LOG_DEBUG, NULL, fmt, ap);

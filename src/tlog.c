@@ -1,6 +1,18 @@
 /*
  * tlog.c -- the transfer log: one JSON object per file and line, and the
  * same facts as one human line on stderr.
+ *
+ * Worker threads write lines while the main thread, on SIGHUP, reopens the
+ * log, switches to another file or goes without one.  Were the descriptor
+ * closed under a worker, its number could be reused at once by a staging
+ * file or a socket, and the worker's line written into that.  So the log
+ * has one descriptor number, tlog_fd, for the daemon's whole life: taken at
+ * start-up before the workers start, closed after they are joined, and in
+ * between only what is behind it changes, with dup3(), which swaps the
+ * open file atomically.  A line is written whole to the old file or to the
+ * new one.  With no transfer log, /dev/null is behind tlog_fd and tlog_on
+ * is 0, so that workers do not even format the line; one that saw tlog_on
+ * just before it dropped writes its line to the old file or to /dev/null.
  */
 #include "config.h"
 
@@ -14,40 +26,68 @@
 
 #include "zcrecvd.h"
 
-static int	tlog_fd = -1;
+static int	tlog_fd = -1;	/* set before the workers start */
+static int	tlog_null = -1;	/* /dev/null, to put behind tlog_fd */
+static int	tlog_on;	/* atomic: a transfer log is behind tlog_fd */
+
+/* Take the transfer log's descriptor, with nothing behind it yet. */
+void
+tlog_init(void)
+{
+	if ((tlog_null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		fatal("/dev/null");
+	if ((tlog_fd = fcntl(tlog_null, F_DUPFD_CLOEXEC, 0)) == -1)
+		fatal("fcntl");
+}
 
 /*
- * Open (append) the transfer log.  Reopening (SIGHUP, after log rotation)
- * puts the new file under the old descriptor number with dup2, so workers
- * writing at that moment write whole lines to one file or the other.
+ * Open (append) the transfer log and put it behind tlog_fd: at start-up,
+ * and on every reload, which makes log rotation work.  On failure the log
+ * in use, if any, stays.
  */
 int
 tlog_open(const char *path, char **cause)
 {
 	int	 fd;
 
+	if (tlog_fd == -1)
+		fatalx("%s: tlog_init not called", __func__);
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	    0640)) == -1) {
 		*cause = xasprintf("%s: %s", path, strerror(errno));
 		return (-1);
 	}
-	if (tlog_fd == -1)
-		tlog_fd = fd;
-	else {
-		if (dup3(fd, tlog_fd, O_CLOEXEC) == -1)
-			fatal("dup3");
+	if (dup3(fd, tlog_fd, O_CLOEXEC) == -1) {
+		*cause = xasprintf("%s: dup3: %s", path, strerror(errno));
 		close(fd);
+		return (-1);
 	}
+	close(fd);
+	__atomic_store_n(&tlog_on, 1, __ATOMIC_RELEASE);
 	return (0);
 }
 
-/* Close the transfer log. */
+/* Go without a transfer log (a reload removed transfer_log). */
+void
+tlog_disable(void)
+{
+	if (!__atomic_exchange_n(&tlog_on, 0, __ATOMIC_ACQ_REL))
+		return;
+	/* On failure the old file stays open behind tlog_fd, unused. */
+	if (dup3(tlog_null, tlog_fd, O_CLOEXEC) == -1)
+		log_warn("transfer log: dup3");
+}
+
+/* Close the transfer log, once the workers are joined. */
 void
 tlog_close(void)
 {
+	__atomic_store_n(&tlog_on, 0, __ATOMIC_RELEASE);
 	if (tlog_fd != -1)
 		close(tlog_fd);
-	tlog_fd = -1;
+	if (tlog_null != -1)
+		close(tlog_null);
+	tlog_fd = tlog_null = -1;
 }
 
 /*
@@ -224,7 +264,7 @@ tlog_file(const char *peer, const char *dest, const struct zc_file *f,
 	else if (tlog_quota())
 		log_warnx("failed %s from %s: %s: %s", vname, peer, result,
 		    msg);
-	if (tlog_fd == -1)
+	if (!__atomic_load_n(&tlog_on, __ATOMIC_ACQUIRE))
 		return;
 
 	gmtime_r(&now, &tm);

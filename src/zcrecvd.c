@@ -123,7 +123,7 @@ reload(void)
 		log_errx("reload: transfer_log: %s", cause);
 		free(cause);
 	} else if (new->transfer_log == NULL)
-		tlog_close();
+		tlog_disable();
 	cfg_replace(new);
 	/* Said at the more verbose of the old and the new level. */
 	if (!debug && new->log_level > log_getlevel())
@@ -282,6 +282,7 @@ main(int argc, char **argv)
 		fatalx("%s: %s", cfg->file, cause);
 	for (i = 0; i < (int)cfg->ndests; i++)
 		land_cleanup(&cfg->dests[i]);
+	tlog_init();
 	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
 	    &cause) == -1)
 		fatalx("transfer_log: %s", cause);

@@ -210,7 +210,9 @@ struct xfer_stats {
 	uint64_t	 spliced;	/* ... of which were spliced */
 };
 
+void		 tlog_init(void);
 int		 tlog_open(const char *, char **);
+void		 tlog_disable(void);
 void		 tlog_close(void);
 void		 tlog_flush(void);
 void		 tlog_file(const char *, const char *, const struct zc_file *,
