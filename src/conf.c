@@ -1,12 +1,22 @@
 /*
  * conf.c -- configuration: parse with inih, fill defaults, cross-check, dump.
  *
+ * One table, conf_opts[], describes every option: its name, its section,
+ * its type, bounds and default, and where it is stored.  The parser, the
+ * defaults, the dump and conf_free() all walk it, as OpenSSH's servconf.c
+ * keywords[] and tmux's options-table.c do, so a new option is one row.
+ * What a type means (how to parse, print and free it) is a row of
+ * conf_types[].
+ *
  * The lifecycle follows OpenSSH: every option starts unset, the parser sets
  * what the file says, defaults fill the rest, then the whole is checked.
- * Every error is reported as "file:line: message" and parsing goes on, so
- * one run shows all of them.  inih's packaged build reports only the first
- * error line, so the reader handed to ini_parse_stream() counts lines and
- * judges each line's syntax itself.
+ * An option is unset while no line is recorded for it in its section; its
+ * default is then parsed like a value from the file, so every default is
+ * something the file could say and that -T prints back.  Every error is
+ * reported as "file:line: message" and parsing goes on, so one run shows
+ * all of them.  inih's packaged build reports only the first error line,
+ * so the reader handed to ini_parse_stream() counts lines and judges each
+ * line's syntax itself.
  */
 #include "config.h"
 
@@ -28,20 +38,7 @@
 
 #include "zcrecvd.h"
 
-#define UNSET			-2
 #define CONF_SECTION_MAX	49	/* inih's section buffer holds 50 */
-
-struct parse_state {
-	FILE		*fp;
-	const char	*file;
-	struct conf	*conf;
-	int		 line;		/* line last handed to inih */
-	int		 bad_line;	/* inih must not judge this line */
-	int		 section_line;	/* where the last [section] began */
-	int		 skip_section;	/* its header was bad: ignore keys */
-	int		 errors;
-	unsigned int	 seen_server;	/* keys seen, one bit each */
-};
 
 static const char *io_names[] = {
 	"auto", "direct", "write", "vmsplice", "splice", "copy", "discard"
@@ -54,7 +51,193 @@ conf_io_name(int io)
 	return (io_names[io]);
 }
 
-static const char *log_levels[] = { "error", "warning", "info", "debug" };
+/* The words of the io option: io mode i is named i, up to IO_LAST. */
+static const char *
+conf_io_word(int i)
+{
+	return (i >= 0 && i <= IO_LAST ? conf_io_name(i) : NULL);
+}
+
+/* A word that an option takes as a value. */
+struct conf_word {
+	const char	*name;
+	int		 value;
+};
+
+static const struct conf_word conf_yesno[] = {
+	{ "yes", 1 }, { "no", 0 }, { NULL, 0 }
+};
+static const struct conf_word conf_verify[] = {
+	{ "xxh3", 1 }, { "none", 0 }, { NULL, 0 }
+};
+static const struct conf_word conf_log_levels[] = {
+	{ "error", LOG_LEVEL_ERR }, { "warning", LOG_LEVEL_WARN },
+	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG }, { NULL, 0 }
+};
+static const struct conf_word conf_workers[] = {
+	{ "auto", 0 }, { NULL, 0 }
+};
+static const struct conf_word conf_page_mss[] = {
+	{ "auto", PAGE_MSS_AUTO }, { "off", PAGE_MSS_OFF }, { NULL, 0 }
+};
+static const struct conf_word conf_none[] = {
+	{ "none", -1 }, { NULL, 0 }
+};
+
+/* Where an option is given. */
+#define CONF_SERVER	1	/* [server] */
+#define CONF_DEST	2	/* a destination section */
+
+#define CONF_MULTI	0x1	/* may be repeated, each adding to a list */
+
+enum conf_type {
+	CONF_YESNO,		/* int: yes or no */
+	CONF_ENUM,		/* int: one of the option's words */
+	CONF_NUMBER,		/* int: min-max, or one of the words */
+	CONF_SIZE,		/* int64_t: min-max bytes (K, M, G, T), or a
+				   word */
+	CONF_SIZE_PERCENT,	/* int64_t: bytes, or "N%" (0-99) kept as -N */
+	CONF_PATH,		/* char *: an absolute path name */
+	CONF_NAME,		/* char *: a user or group name */
+	CONF_LISTEN,		/* struct listen_addr[]: HOST:PORT */
+	CONF_CIDRS,		/* struct cidr[]: networks, or any */
+};
+
+/* One option: a row of conf_opts[]. */
+struct conf_opt {
+	const char		 *name;
+	int			  scope;	/* CONF_SERVER or CONF_DEST */
+	enum conf_type		  type;
+	int			  flags;
+	long long		  min;		/* bounds of numbers, sizes */
+	long long		  max;
+	const struct conf_word	 *words;	/* names of values, or ... */
+	const char		*(*names)(int);	/* ... value i's name, NULL
+						   past the last */
+	const char		 *def;		/* default, as the file says
+						   it; NULL: none */
+	size_t			  off;		/* field in struct conf or
+						   struct dest */
+	size_t			  noff;		/* lists: the count field */
+};
+
+#define SERVER(f)	.scope = CONF_SERVER, .off = offsetof(struct conf, f)
+#define DEST(f)		.scope = CONF_DEST, .off = offsetof(struct dest, f)
+#define SERVER_LIST(f, n) SERVER(f), .noff = offsetof(struct conf, n)
+#define DEST_LIST(f, n)	DEST(f), .noff = offsetof(struct dest, n)
+
+/* Every option, in the order -T prints them. */
+static const struct conf_opt conf_opts[] = {
+	{ .name = "listen", .type = CONF_LISTEN, .flags = CONF_MULTI,
+	  SERVER_LIST(listen, nlisten), .def = "127.0.0.1:" ZC_DEFAULT_PORT },
+	{ .name = "user", .type = CONF_NAME, SERVER(user) },
+	{ .name = "group", .type = CONF_NAME, SERVER(group) },
+	{ .name = "workers", .type = CONF_NUMBER, SERVER(workers),
+	  .min = 0, .max = 64, .words = conf_workers, .def = "auto" },
+	{ .name = "max_connections", .type = CONF_NUMBER, SERVER(max_conns),
+	  .min = 1, .max = 1000000, .def = "1024" },
+	{ .name = "max_connections_per_address", .type = CONF_NUMBER,
+	  SERVER(max_conns_addr), .min = 1, .max = 1000000, .def = "64" },
+	{ .name = "page_mss", .type = CONF_NUMBER, SERVER(page_mss),
+	  .min = 88, .max = 32767, .words = conf_page_mss, .def = "auto" },
+	{ .name = "transfer_log", .type = CONF_PATH, SERVER(transfer_log) },
+	{ .name = "idle_timeout", .type = CONF_NUMBER, SERVER(idle_timeout),
+	  .min = 1, .max = 86400, .def = "300" },
+	{ .name = "stall_timeout", .type = CONF_NUMBER, SERVER(stall_timeout),
+	  .min = 1, .max = 86400, .def = "30" },
+	{ .name = "shutdown_grace", .type = CONF_NUMBER,
+	  SERVER(shutdown_grace), .min = 0, .max = 86400, .def = "30" },
+	{ .name = "log_level", .type = CONF_ENUM, SERVER(log_level),
+	  .words = conf_log_levels, .def = "info" },
+
+	{ .name = "path", .type = CONF_PATH, DEST(path) },
+	{ .name = "io", .type = CONF_ENUM, DEST(io), .names = conf_io_word,
+	  .def = "auto" },
+	{ .name = "fsync", .type = CONF_YESNO, DEST(fsync), .def = "yes" },
+	{ .name = "overwrite", .type = CONF_YESNO, DEST(overwrite),
+	  .def = "no" },
+	{ .name = "verify", .type = CONF_ENUM, DEST(verify),
+	  .words = conf_verify, .def = "xxh3" },
+	/* Loopback only until the administrator says. */
+	{ .name = "allow", .type = CONF_CIDRS, DEST_LIST(allow, nallow),
+	  .def = "127.0.0.0/8, ::1" },
+	{ .name = "max_file_size", .type = CONF_SIZE, DEST(max_file_size),
+	  .min = 1, .max = INT64_MAX, .words = conf_none, .def = "none" },
+	{ .name = "min_free", .type = CONF_SIZE_PERCENT, DEST(min_free),
+	  .def = "1%" },
+	{ .name = "key_file", .type = CONF_PATH, DEST(key_file) },
+};
+#define CONF_NOPTS	(sizeof(conf_opts) / sizeof(conf_opts[0]))
+
+struct parse_state {
+	FILE		*fp;
+	const char	*file;
+	struct conf	*conf;
+	int		 line;		/* line last handed to inih */
+	int		 bad_line;	/* inih must not judge this line */
+	int		 section_line;	/* where the last [section] began */
+	int		 skip_section;	/* its header was bad: ignore keys */
+	int		 errors;
+	int		 server_lines[CONF_NOPTS];	/* per option: where
+							   given, 0: unset */
+	int		(*dest_lines)[CONF_NOPTS];	/* the same, for each
+							   destination */
+};
+
+/* The section a key is in: what it sets, and where keys were given. */
+struct conf_section {
+	const char	*name;
+	int		 scope;
+	void		*base;		/* struct conf or struct dest */
+	int		*lines;		/* indexed like conf_opts[] */
+};
+
+typedef void	 conf_parse_fn(struct parse_state *, const struct conf_opt *,
+		     void *, const char *);
+typedef void	 conf_dump_fn(const struct conf_opt *, const void *, FILE *);
+typedef void	 conf_free_fn(const struct conf_opt *, void *);
+
+static conf_parse_fn	 conf_parse_int, conf_parse_size;
+static conf_parse_fn	 conf_parse_size_percent, conf_parse_path;
+static conf_parse_fn	 conf_parse_name, conf_parse_listen, conf_parse_cidrs;
+static conf_dump_fn	 conf_dump_int, conf_dump_size, conf_dump_string;
+static conf_dump_fn	 conf_dump_listen, conf_dump_cidrs;
+static conf_free_fn	 conf_free_string, conf_free_listen, conf_free_cidrs;
+
+/* What each type of option is. */
+static const struct conf_type_ops {
+	conf_parse_fn		*parse;		/* reports a bad value */
+	conf_dump_fn		*dump;		/* prints "name = value" */
+	conf_free_fn		*free;		/* NULL: nothing allocated */
+	const struct conf_word	*words;		/* if the option has none */
+	int			 range;		/* takes a number min-max */
+	const char		*what;		/* or this, said in errors */
+} conf_types[] = {
+	[CONF_YESNO] = { .parse = conf_parse_int, .dump = conf_dump_int,
+	    .words = conf_yesno },
+	[CONF_ENUM] = { .parse = conf_parse_int, .dump = conf_dump_int },
+	[CONF_NUMBER] = { .parse = conf_parse_int, .dump = conf_dump_int,
+	    .range = 1 },
+	[CONF_SIZE] = { .parse = conf_parse_size, .dump = conf_dump_size,
+	    .what = "a size like 500M, 2G" },
+	[CONF_SIZE_PERCENT] = { .parse = conf_parse_size_percent,
+	    .dump = conf_dump_size,
+	    .what = "a size like 10G or a percentage like 5%" },
+	[CONF_PATH] = { .parse = conf_parse_path, .dump = conf_dump_string,
+	    .free = conf_free_string },
+	[CONF_NAME] = { .parse = conf_parse_name, .dump = conf_dump_string,
+	    .free = conf_free_string },
+	[CONF_LISTEN] = { .parse = conf_parse_listen, .dump = conf_dump_listen,
+	    .free = conf_free_listen,
+	    .what = "HOST:PORT, [IPV6]:PORT or *:PORT" },
+	[CONF_CIDRS] = { .parse = conf_parse_cidrs, .dump = conf_dump_cidrs,
+	    .free = conf_free_cidrs, .what = "ADDRESS, ADDRESS/PREFIX or any" },
+};
+
+/* The field of an option in a struct conf or struct dest. */
+#define CONF_FIELD(base, off, type)	((type *)((char *)(base) + (off)))
+#define CONF_CFIELD(base, off, type)					\
+	((const type *)((const char *)(base) + (off)))
 
 /* Report one error at a line (0: the whole file) and count it. */
 static void __attribute__((format(printf, 3, 4)))
@@ -74,6 +257,34 @@ conf_error(struct parse_state *ps, int line, const char *fmt, ...)
 	ps->errors++;
 }
 
+/* Blank a line that has been reported, so that inih does not judge it. */
+static char *
+conf_reader_skip(struct parse_state *ps, char *buf)
+{
+	ps->bad_line = ps->line;
+	buf[0] = '\0';
+	return (buf);
+}
+
+/* Check a "[section]" line; after a bad one, its keys are ignored. */
+static char *
+conf_reader_section(struct parse_state *ps, const char *p, char *buf)
+{
+	const char	*end;
+
+	ps->section_line = ps->line;
+	ps->skip_section = 0;
+	if ((end = strchr(p, ']')) == NULL)
+		conf_error(ps, ps->line, "syntax error: missing ]");
+	else if (end - p - 1 > CONF_SECTION_MAX)
+		conf_error(ps, ps->line, "section name longer than %d "
+		    "characters", CONF_SECTION_MAX);
+	else
+		return (buf);
+	ps->skip_section = 1;
+	return (conf_reader_skip(ps, buf));
+}
+
 /*
  * fgets() for inih that counts lines and checks the syntax inih would
  * otherwise report only once: a line must be blank, a comment, a
@@ -83,19 +294,17 @@ static char *
 conf_reader(char *buf, int size, void *arg)
 {
 	struct parse_state	*ps = arg;
-	char			*p, *end;
+	char			*p;
 	int			 c;
 
 	if (fgets(buf, size, ps->fp) == NULL)
 		return (NULL);
 	ps->line++;
-	if ((end = strchr(buf, '\n')) == NULL && !feof(ps->fp)) {
+	if (strchr(buf, '\n') == NULL && !feof(ps->fp)) {
 		conf_error(ps, ps->line, "line longer than %d bytes", size - 2);
 		while ((c = fgetc(ps->fp)) != EOF && c != '\n')
 			;
-		ps->bad_line = ps->line;
-		buf[0] = '\0';
-		return (buf);
+		return (conf_reader_skip(ps, buf));
 	}
 	for (p = buf; *p == ' ' || *p == '\t'; p++)
 		;
@@ -104,44 +313,15 @@ conf_reader(char *buf, int size, void *arg)
 	if (p != buf) {
 		conf_error(ps, ps->line, "syntax error: line starts with "
 		    "white space");
-		ps->bad_line = ps->line;
-		buf[0] = '\0';
-		return (buf);
+		return (conf_reader_skip(ps, buf));
 	}
-	if (*p == '[') {
-		ps->section_line = ps->line;
-		ps->skip_section = 0;
-		if ((end = strchr(p, ']')) != NULL && end - p - 1 > CONF_SECTION_MAX) {
-			conf_error(ps, ps->line, "section name longer than %d "
-			    "characters", CONF_SECTION_MAX);
-			ps->skip_section = 1;
-			ps->bad_line = ps->line;
-			buf[0] = '\0';
-		} else if (end == NULL) {
-			conf_error(ps, ps->line, "syntax error: missing ]");
-			ps->skip_section = 1;
-			ps->bad_line = ps->line;
-			buf[0] = '\0';
-		}
-		return (buf);
-	}
+	if (*p == '[')
+		return (conf_reader_section(ps, p, buf));
 	if (strpbrk(p, "=:") == NULL) {
 		conf_error(ps, ps->line, "syntax error: expected key = value");
-		ps->bad_line = ps->line;
-		buf[0] = '\0';
+		return (conf_reader_skip(ps, buf));
 	}
 	return (buf);
-}
-
-/* Parse "yes"/"no". */
-static int
-conf_yesno(const char *v)
-{
-	if (strcmp(v, "yes") == 0)
-		return (1);
-	if (strcmp(v, "no") == 0)
-		return (0);
-	return (-1);
 }
 
 /* Parse a decimal integer in [min, max]; -1 (with *ok = 0) on error. */
@@ -155,19 +335,6 @@ conf_number(const char *v, long long min, long long max, int *ok)
 	n = strtoll(v, &end, 10);
 	*ok = !(errno != 0 || end == v || *end != '\0' || n < min || n > max);
 	return (*ok ? n : -1);
-}
-
-/* Mark a key seen in a section; complain about repeats. */
-static int
-conf_once(struct parse_state *ps, unsigned int *seen, unsigned int bit,
-    const char *key)
-{
-	if (*seen & bit) {
-		conf_error(ps, ps->line, "duplicate key '%s'", key);
-		return (0);
-	}
-	*seen |= bit;
-	return (1);
 }
 
 /*
@@ -220,7 +387,7 @@ conf_size_or_percent(const char *v)
 	return (n < 0 ? INT64_MIN : n);
 }
 
-/* Parse one network of an allow list: any, ADDR or ADDR/PREFIX. */
+/* Parse one network of an allow list: ADDR or ADDR/PREFIX. */
 static int
 conf_cidr(const char *v, struct cidr *c)
 {
@@ -251,248 +418,375 @@ conf_cidr(const char *v, struct cidr *c)
 	return (0);
 }
 
-/* allow = CIDR, ... (commas and/or spaces); "any" allows everything. */
+/* The i-th word of an option and its value; NULL past the last. */
+static const char *
+conf_word(const struct conf_opt *o, int i, long long *value)
+{
+	const struct conf_word	*w;
+
+	if (o->names != NULL) {
+		*value = i;
+		return (o->names(i));
+	}
+	if ((w = o->words) == NULL && (w = conf_types[o->type].words) == NULL)
+		return (NULL);
+	*value = w[i].value;
+	return (w[i].name);
+}
+
+/* The value of a word of an option; -1 if it has no such word. */
+static int
+conf_word_value(const struct conf_opt *o, const char *val, long long *value)
+{
+	const char	*w;
+	int		 i;
+
+	for (i = 0; (w = conf_word(o, i, value)) != NULL; i++)
+		if (strcmp(w, val) == 0)
+			return (0);
+	return (-1);
+}
+
+/* The word of an option for a value; NULL if none names it. */
+static const char *
+conf_word_name(const struct conf_opt *o, long long value)
+{
+	const char	*w;
+	long long	 v;
+	int		 i;
+
+	for (i = 0; (w = conf_word(o, i, &v)) != NULL; i++)
+		if (v == value)
+			return (w);
+	return (NULL);
+}
+
+/*
+ * Describe the values of an option for errors, "a, b or c": first its
+ * words, then its range or what its type takes, then the words that are
+ * other names for a number of the range ("0-64 or auto").
+ */
 static void
-conf_allow(struct parse_state *ps, struct dest *d, const char *val)
+conf_expect(const struct conf_opt *o, char *buf, size_t len)
+{
+	const struct conf_type_ops	*t = &conf_types[o->type];
+	const char			*item[16], *w;
+	char				 range[48];
+	long long			 v;
+	size_t				 n = 0, k, off = 0;
+	int				 i, alias, in;
+
+	snprintf(range, sizeof(range), "%lld-%lld", o->min, o->max);
+	for (alias = 0; alias <= 1; alias++) {
+		for (i = 0; (w = conf_word(o, i, &v)) != NULL; i++) {
+			in = t->range && v >= o->min && v <= o->max;
+			if (in == alias && n < sizeof(item) / sizeof(*item) - 1)
+				item[n++] = w;
+		}
+		if (alias == 0 && (t->range || t->what != NULL))
+			item[n++] = t->range ? range : t->what;
+	}
+	buf[0] = '\0';
+	for (k = 0; k < n && off < len; k++)
+		off += snprintf(buf + off, len - off, "%s%s", k == 0 ? "" :
+		    k == n - 1 ? " or " : ", ", item[k]);
+}
+
+/* Report a value that an option does not take. */
+static void
+conf_bad_value(struct parse_state *ps, const struct conf_opt *o,
+    const char *val)
+{
+	char	 expect[256];
+
+	conf_expect(o, expect, sizeof(expect));
+	conf_error(ps, ps->line, "%s: bad value '%s' (expected %s)", o->name,
+	    val, expect);
+}
+
+/* CONF_YESNO, CONF_ENUM, CONF_NUMBER: a word, or a number in range. */
+static void
+conf_parse_int(struct parse_state *ps, const struct conf_opt *o, void *base,
+    const char *val)
+{
+	long long	 n;
+	int		 ok = 0;
+
+	if (conf_word_value(o, val, &n) == -1) {
+		if (conf_types[o->type].range)
+			n = conf_number(val, o->min, o->max, &ok);
+		if (!ok) {
+			conf_bad_value(ps, o, val);
+			return;
+		}
+	}
+	*CONF_FIELD(base, o->off, int) = n;
+}
+
+/* CONF_SIZE: a word, or a size in the option's range. */
+static void
+conf_parse_size(struct parse_state *ps, const struct conf_opt *o, void *base,
+    const char *val)
+{
+	long long	 n;
+
+	if (conf_word_value(o, val, &n) == -1) {
+		n = conf_size(val);
+		if (n < o->min || n > o->max) {
+			conf_bad_value(ps, o, val);
+			return;
+		}
+	}
+	*CONF_FIELD(base, o->off, int64_t) = n;
+}
+
+/* CONF_SIZE_PERCENT: a size, or "N%" kept as -N. */
+static void
+conf_parse_size_percent(struct parse_state *ps, const struct conf_opt *o,
+    void *base, const char *val)
+{
+	int64_t	 n;
+
+	if ((n = conf_size_or_percent(val)) == INT64_MIN)
+		conf_bad_value(ps, o, val);
+	else
+		*CONF_FIELD(base, o->off, int64_t) = n;
+}
+
+/* CONF_PATH: an absolute path name. */
+static void
+conf_parse_path(struct parse_state *ps, const struct conf_opt *o, void *base,
+    const char *val)
+{
+	if (val[0] != '/')
+		conf_error(ps, ps->line, "%s: '%s' is not an absolute path",
+		    o->name, val);
+	else
+		*CONF_FIELD(base, o->off, char *) = xstrdup(val);
+}
+
+/* CONF_NAME: a user or group name, of the characters useradd takes. */
+static void
+conf_parse_name(struct parse_state *ps, const struct conf_opt *o, void *base,
+    const char *val)
+{
+	if (*val == '\0' || strspn(val, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(val))
+		conf_error(ps, ps->line, "%s: bad name '%s'", o->name, val);
+	else
+		*CONF_FIELD(base, o->off, char *) = xstrdup(val);
+}
+
+/* CONF_LISTEN: add HOST:PORT, [IPV6]:PORT or *:PORT to the list. */
+static void
+conf_parse_listen(struct parse_state *ps, const struct conf_opt *o,
+    void *base, const char *val)
+{
+	struct listen_addr	**list, la;
+	size_t			 *n;
+	char			 *name;
+
+	memset(&la, 0, sizeof(la));
+	if (util_parse_hostport(val, &la.host, &la.port, &name) == -1 ||
+	    name != NULL) {
+		free(name);
+		free(la.host);
+		free(la.port);
+		conf_bad_value(ps, o, val);
+		return;
+	}
+	la.text = xstrdup(val);
+	la.line = ps->line;
+	list = CONF_FIELD(base, o->off, struct listen_addr *);
+	n = CONF_FIELD(base, o->noff, size_t);
+	if ((*list = reallocarray(*list, *n + 1, sizeof(**list))) == NULL)
+		fatal("reallocarray");
+	(*list)[(*n)++] = la;
+}
+
+/* Add one network, or both of "any", to a CONF_CIDRS list. */
+static void
+conf_add_cidr(struct parse_state *ps, const struct conf_opt *o, void *base,
+    const char *tok)
+{
+	struct cidr	**list, c;
+	size_t		 *n;
+
+	if (strcmp(tok, "any") == 0) {
+		conf_parse_cidrs(ps, o, base, "0.0.0.0/0, ::/0");
+		return;
+	}
+	if (conf_cidr(tok, &c) == -1) {
+		conf_error(ps, ps->line, "%s: bad network '%s' (expected %s)",
+		    o->name, tok, conf_types[o->type].what);
+		return;
+	}
+	list = CONF_FIELD(base, o->off, struct cidr *);
+	n = CONF_FIELD(base, o->noff, size_t);
+	if ((*list = reallocarray(*list, *n + 1, sizeof(**list))) == NULL)
+		fatal("reallocarray");
+	(*list)[(*n)++] = c;
+}
+
+/* CONF_CIDRS: networks separated by commas and/or white space. */
+static void
+conf_parse_cidrs(struct parse_state *ps, const struct conf_opt *o,
+    void *base, const char *val)
 {
 	char	*copy, *p, *tok;
 
 	copy = xstrdup(val);
-	for (p = copy; (tok = strsep(&p, ", \t")) != NULL;) {
-		if (*tok == '\0')
-			continue;
-		if (strcmp(tok, "any") == 0) {
-			conf_allow(ps, d, "0.0.0.0/0, ::/0");
-			continue;
-		}
-		d->allow = reallocarray(d->allow, d->nallow + 1,
-		    sizeof(*d->allow));
-		if (d->allow == NULL)
-			fatal("reallocarray");
-		if (conf_cidr(tok, &d->allow[d->nallow]) == -1) {
-			conf_error(ps, ps->line, "allow: bad network '%s' "
-			    "(expected ADDRESS, ADDRESS/PREFIX or any)", tok);
-			continue;
-		}
-		d->nallow++;
-	}
+	for (p = copy; (tok = strsep(&p, ", \t")) != NULL;)
+		if (*tok != '\0')
+			conf_add_cidr(ps, o, base, tok);
 	free(copy);
-	d->allow_set = 1;
 }
 
-/* One key of [server]. */
+/* Print CONF_YESNO, CONF_ENUM and CONF_NUMBER: the word, or the number. */
 static void
-conf_server_key(struct parse_state *ps, const char *key, const char *val)
+conf_dump_int(const struct conf_opt *o, const void *base, FILE *fp)
 {
-	static const struct {
-		const char	*key;
-		long long	 min, max;
-		size_t		 off;
-	} nums[] = {
-		{ "workers", 0, 64, offsetof(struct conf, workers) },
-		{ "max_connections", 1, 1000000,
-		    offsetof(struct conf, max_conns) },
-		{ "max_connections_per_address", 1, 1000000,
-		    offsetof(struct conf, max_conns_addr) },
-		{ "idle_timeout", 1, 86400, offsetof(struct conf, idle_timeout) },
-		{ "stall_timeout", 1, 86400,
-		    offsetof(struct conf, stall_timeout) },
-		{ "shutdown_grace", 0, 86400,
-		    offsetof(struct conf, shutdown_grace) },
-	};
-	struct conf		*c = ps->conf;
-	struct listen_addr	 la;
-	char			*name;
-	size_t			 i;
-	long long		 n;
-	int			 ok;
+	int		 n = *CONF_CFIELD(base, o->off, int);
+	const char	*w;
 
-	if (strcmp(key, "listen") == 0) {
-		memset(&la, 0, sizeof(la));
-		if (util_parse_hostport(val, &la.host, &la.port,
-		    &name) == -1 || name != NULL) {
-			free(name);
-			free(la.host);
-			free(la.port);
-			conf_error(ps, ps->line, "listen: bad value '%s' "
-			    "(expected HOST:PORT, [IPV6]:PORT or *:PORT)", val);
-			return;
-		}
-		la.text = xstrdup(val);
-		la.line = ps->line;
-		c->listen = reallocarray(c->listen, c->nlisten + 1,
-		    sizeof(*c->listen));
-		if (c->listen == NULL)
-			fatal("reallocarray");
-		c->listen[c->nlisten++] = la;
-		return;
-	}
-	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-		if (strcmp(key, nums[i].key) != 0)
-			continue;
-		if (!conf_once(ps, &ps->seen_server, 1U << i, key))
-			return;
-		if (strcmp(key, "workers") == 0 && strcmp(val, "auto") == 0)
-			n = 0;
-		else
-			n = conf_number(val, nums[i].min, nums[i].max, &ok);
-		if (n == -1)
-			conf_error(ps, ps->line, "%s: bad value '%s' (expected "
-			    "%lld-%lld%s)", key, val, nums[i].min, nums[i].max,
-			    i == 0 ? " or auto" : "");
-		else
-			*(int *)((char *)c + nums[i].off) = n;
-		return;
-	}
-	if (strcmp(key, "page_mss") == 0) {
-		if (!conf_once(ps, &ps->seen_server, 1U << 10, key))
-			return;
-		if (strcmp(val, "auto") == 0)
-			c->page_mss = PAGE_MSS_AUTO;
-		else if (strcmp(val, "off") == 0)
-			c->page_mss = PAGE_MSS_OFF;
-		else {
-			n = conf_number(val, 88, 32767, &ok);
-			if (!ok)
-				conf_error(ps, ps->line, "page_mss: bad value "
-				    "'%s' (expected auto, off or 88-32767)",
-				    val);
-			else
-				c->page_mss = n;
-		}
-	} else if (strcmp(key, "transfer_log") == 0) {
-		if (!conf_once(ps, &ps->seen_server, 1U << 11, key))
-			return;
-		if (val[0] != '/')
-			conf_error(ps, ps->line, "transfer_log: '%s' is not "
-			    "an absolute path", val);
-		else
-			c->transfer_log = xstrdup(val);
-	} else if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
-		if (!conf_once(ps, &ps->seen_server, key[0] == 'u' ?
-		    1U << 12 : 1U << 13, key))
-			return;
-		if (*val == '\0' || strspn(val, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(val))
-			conf_error(ps, ps->line, "%s: bad name '%s'", key, val);
-		else if (key[0] == 'u')
-			c->user = xstrdup(val);
-		else
-			c->group = xstrdup(val);
-	} else if (strcmp(key, "log_level") == 0) {
-		if (!conf_once(ps, &ps->seen_server, 1U << 14, key))
-			return;
-		for (i = 0; i < 4; i++)
-			if (strcmp(val, log_levels[i]) == 0)
-				break;
-		if (i == 4)
-			conf_error(ps, ps->line, "log_level: bad value '%s' "
-			    "(expected error, warning, info or debug)", val);
-		else
-			c->log_level = i;
-	} else
-		conf_error(ps, ps->line, "unknown key '%s' in [server]", key);
-}
-
-/* One key of a destination section. */
-static void
-conf_dest_key(struct parse_state *ps, struct dest *d, const char *key,
-    const char *val)
-{
-	static const char	*keys[] = {
-		"path", "io", "fsync", "overwrite", "verify", "allow",
-		"max_file_size", "min_free", "key_file", NULL
-	};
-	unsigned int		 i;
-	int			 b;
-	int64_t			 n;
-
-	for (i = 0; keys[i] != NULL; i++)
-		if (strcmp(key, keys[i]) == 0)
-			break;
-	if (keys[i] == NULL) {
-		conf_error(ps, ps->line, "unknown key '%s' in [%s]", key,
-		    d->name);
-		return;
-	}
-	if (!conf_once(ps, &d->seen, 1U << i, key))
-		return;
-	switch (i) {
-	case 0:
-		if (val[0] != '/')
-			conf_error(ps, ps->line, "path: '%s' is not an "
-			    "absolute path", val);
-		else {
-			d->path = xstrdup(val);
-			d->path_line = ps->line;
-		}
-		return;
-	case 1:
-		for (b = 0; b <= IO_LAST; b++)
-			if (strcmp(val, io_names[b]) == 0)
-				break;
-		if (b > IO_LAST)
-			conf_error(ps, ps->line, "io: bad value '%s' (expected "
-			    "auto, direct, write, vmsplice, splice, copy or "
-			    "discard)", val);
-		else
-			d->io = b;
-		return;
-	case 4:
-		if (strcmp(val, "xxh3") == 0)
-			d->verify = 1;
-		else if (strcmp(val, "none") == 0)
-			d->verify = 0;
-		else
-			conf_error(ps, ps->line, "verify: bad value '%s' "
-			    "(expected xxh3 or none)", val);
-		return;
-	case 5:
-		conf_allow(ps, d, val);
-		return;
-	case 6:
-		if (strcmp(val, "none") == 0)
-			n = -1;
-		else if ((n = conf_size(val)) <= 0) {
-			conf_error(ps, ps->line, "max_file_size: bad value "
-			    "'%s' (expected none or a size like 500M, 2G)",
-			    val);
-			return;
-		}
-		d->max_file_size = n;
-		return;
-	case 8:
-		if (val[0] != '/')
-			conf_error(ps, ps->line, "key_file: '%s' is not an "
-			    "absolute path", val);
-		else {
-			d->key_file = xstrdup(val);
-			d->key_line = ps->line;
-		}
-		return;
-	case 7:
-		if ((n = conf_size_or_percent(val)) == INT64_MIN) {
-			conf_error(ps, ps->line, "min_free: bad value '%s' "
-			    "(expected a size like 10G or a percentage like "
-			    "5%%)", val);
-			return;
-		}
-		d->min_free = n;
-		return;
-	}
-	if ((b = conf_yesno(val)) == -1) {
-		conf_error(ps, ps->line, "%s: bad value '%s' (expected yes or "
-		    "no)", key, val);
-		return;
-	}
-	if (i == 2)
-		d->fsync = b;
+	if ((w = conf_word_name(o, n)) != NULL)
+		fprintf(fp, "%s = %s\n", o->name, w);
 	else
-		d->overwrite = b;
+		fprintf(fp, "%s = %d\n", o->name, n);
 }
 
-/* Find or add the destination of a section. */
-static struct dest *
+/* Print a size the way conf_size reads it back, or its word or percent. */
+static void
+conf_dump_size(const struct conf_opt *o, const void *base, FILE *fp)
+{
+	static const char	 units[] = "KMGT";
+	int64_t			 n = *CONF_CFIELD(base, o->off, int64_t);
+	const char		*w;
+	int			 u = -1;
+
+	if ((w = conf_word_name(o, n)) != NULL) {
+		fprintf(fp, "%s = %s\n", o->name, w);
+		return;
+	}
+	if (n < 0) {
+		fprintf(fp, "%s = %lld%%\n", o->name, (long long)-n);
+		return;
+	}
+	while (n >= 1024 && n % 1024 == 0 && u < 3) {
+		n /= 1024;
+		u++;
+	}
+	if (u < 0)
+		fprintf(fp, "%s = %lld\n", o->name, (long long)n);
+	else
+		fprintf(fp, "%s = %lld%c\n", o->name, (long long)n, units[u]);
+}
+
+/* Print a string option, if it is set. */
+static void
+conf_dump_string(const struct conf_opt *o, const void *base, FILE *fp)
+{
+	const char	*s = *CONF_CFIELD(base, o->off, char *);
+
+	if (s != NULL)
+		fprintf(fp, "%s = %s\n", o->name, s);
+}
+
+/* Print each address of a CONF_LISTEN list on its own line. */
+static void
+conf_dump_listen(const struct conf_opt *o, const void *base, FILE *fp)
+{
+	const struct listen_addr	*list;
+	size_t				 i, n;
+
+	list = *CONF_CFIELD(base, o->off, struct listen_addr *);
+	n = *CONF_CFIELD(base, o->noff, size_t);
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s = %s\n", o->name, list[i].text);
+}
+
+/* Print a CONF_CIDRS list on one line, every network with its prefix. */
+static void
+conf_dump_cidrs(const struct conf_opt *o, const void *base, FILE *fp)
+{
+	const struct cidr	*list;
+	char			 addr[INET6_ADDRSTRLEN];
+	size_t			 i, n;
+
+	list = *CONF_CFIELD(base, o->off, struct cidr *);
+	n = *CONF_CFIELD(base, o->noff, size_t);
+	fprintf(fp, "%s =", o->name);
+	for (i = 0; i < n; i++) {
+		inet_ntop(list[i].family, list[i].addr, addr, sizeof(addr));
+		fprintf(fp, "%s %s/%d", i > 0 ? "," : "", addr, list[i].prefix);
+	}
+	fprintf(fp, "\n");
+}
+
+/* Free a string option. */
+static void
+conf_free_string(const struct conf_opt *o, void *base)
+{
+	free(*CONF_FIELD(base, o->off, char *));
+}
+
+/* Free a CONF_LISTEN list. */
+static void
+conf_free_listen(const struct conf_opt *o, void *base)
+{
+	struct listen_addr	*list = *CONF_FIELD(base, o->off,
+				    struct listen_addr *);
+	size_t			 i, n = *CONF_FIELD(base, o->noff, size_t);
+
+	for (i = 0; i < n; i++) {
+		free(list[i].text);
+		free(list[i].host);
+		free(list[i].port);
+	}
+	free(list);
+}
+
+/* Free a CONF_CIDRS list. */
+static void
+conf_free_cidrs(const struct conf_opt *o, void *base)
+{
+	free(*CONF_FIELD(base, o->off, struct cidr *));
+}
+
+/* The option of a section called key; NULL if there is none. */
+static const struct conf_opt *
+conf_opt_find(int scope, const char *key)
+{
+	const struct conf_opt	*o;
+
+	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++)
+		if (o->scope == scope && strcmp(o->name, key) == 0)
+			return (o);
+	return (NULL);
+}
+
+/* The [server] section. */
+static void
+conf_section_server(struct parse_state *ps, struct conf_section *sec)
+{
+	sec->name = "server";
+	sec->scope = CONF_SERVER;
+	sec->base = ps->conf;
+	sec->lines = ps->server_lines;
+}
+
+/* The section of destination i. */
+static void
+conf_section_dest(struct parse_state *ps, size_t i, struct conf_section *sec)
+{
+	sec->name = ps->conf->dests[i].name;
+	sec->scope = CONF_DEST;
+	sec->base = &ps->conf->dests[i];
+	sec->lines = ps->dest_lines[i];
+}
+
+/* Find or add the destination of a section; its index. */
+static size_t
 conf_dest(struct parse_state *ps, const char *name)
 {
 	struct conf	*c = ps->conf;
@@ -501,18 +795,42 @@ conf_dest(struct parse_state *ps, const char *name)
 
 	for (i = 0; i < c->ndests; i++)
 		if (strcmp(c->dests[i].name, name) == 0)
-			return (&c->dests[i]);
+			return (i);
 	c->dests = reallocarray(c->dests, c->ndests + 1, sizeof(*c->dests));
-	if (c->dests == NULL)
+	ps->dest_lines = reallocarray(ps->dest_lines, c->ndests + 1,
+	    sizeof(*ps->dest_lines));
+	if (c->dests == NULL || ps->dest_lines == NULL)
 		fatal("reallocarray");
-	d = &c->dests[c->ndests++];
+	memset(ps->dest_lines[c->ndests], 0, sizeof(*ps->dest_lines));
+	d = &c->dests[c->ndests];
 	memset(d, 0, sizeof(*d));
 	d->name = xstrdup(name);
-	d->io = d->fsync = d->overwrite = d->verify = UNSET;
-	d->max_file_size = d->min_free = UNSET;
 	d->line = ps->section_line;
 	d->dirfd = -1;
-	return (d);
+	return (c->ndests++);
+}
+
+/* Set one key of a section: known, given once (unless a list), parsed. */
+static void
+conf_key(struct parse_state *ps, const struct conf_section *sec,
+    const char *key, const char *val)
+{
+	const struct conf_opt	*o;
+	int			*line;
+
+	if ((o = conf_opt_find(sec->scope, key)) == NULL) {
+		conf_error(ps, ps->line, "unknown key '%s' in [%s]", key,
+		    sec->name);
+		return;
+	}
+	line = &sec->lines[o - conf_opts];
+	if (*line != 0 && (o->flags & CONF_MULTI) == 0) {
+		conf_error(ps, ps->line, "duplicate key '%s'", key);
+		return;
+	}
+	if (*line == 0)
+		*line = ps->line;
+	conf_types[o->type].parse(ps, o, sec->base, val);
 }
 
 /* inih callback: route a key to its section. */
@@ -520,86 +838,77 @@ static int
 conf_handler(void *arg, const char *section, const char *key, const char *val)
 {
 	struct parse_state	*ps = arg;
+	struct conf_section	 sec;
 	char			*cause;
 
 	if (ps->line == ps->bad_line || ps->skip_section)
 		return (1);
-	if (*section == '\0')
+	if (*section == '\0') {
 		conf_error(ps, ps->line, "key '%s' outside any section", key);
-	else if (strcmp(section, "server") == 0)
-		conf_server_key(ps, key, val);
+		return (1);
+	}
+	if (strcmp(section, "server") == 0)
+		conf_section_server(ps, &sec);
 	else if (proto_dest_check(section, strlen(section), &cause) == -1) {
 		conf_error(ps, ps->line, "bad section name [%s]: %s", section,
 		    cause);
 		free(cause);
+		return (1);
 	} else
-		conf_dest_key(ps, conf_dest(ps, section), key, val);
+		conf_section_dest(ps, conf_dest(ps, section), &sec);
+	conf_key(ps, &sec, key, val);
 	return (1);
 }
 
-/* Fill in what the file left unset. */
+/* Parse the default of every option of a section the file left unset. */
 static void
-conf_defaults(struct conf *c)
+conf_fill(struct parse_state *ps, const struct conf_section *sec)
 {
-	struct dest	*d;
-	size_t		 i;
+	const struct conf_opt	*o;
+	int			 errors = ps->errors;
 
-	if (c->nlisten == 0) {
-		c->listen = xcalloc(1, sizeof(*c->listen));
-		c->listen[0].text = xstrdup("127.0.0.1:" ZC_DEFAULT_PORT);
-		c->listen[0].host = xstrdup("127.0.0.1");
-		c->listen[0].port = xstrdup(ZC_DEFAULT_PORT);
-		c->nlisten = 1;
+	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++) {
+		if (o->scope != sec->scope || o->def == NULL ||
+		    sec->lines[o - conf_opts] != 0)
+			continue;
+		conf_types[o->type].parse(ps, o, sec->base, o->def);
+		if (ps->errors != errors)
+			fatalx("default of %s does not parse", o->name);
 	}
-	if (c->workers == UNSET)
-		c->workers = 0;
-	if (c->max_conns == UNSET)
-		c->max_conns = 1024;
-	if (c->max_conns_addr == UNSET)
-		c->max_conns_addr = 64;
-	if (c->page_mss == UNSET)
-		c->page_mss = PAGE_MSS_AUTO;
-	if (c->idle_timeout == UNSET)
-		c->idle_timeout = 300;
-	if (c->stall_timeout == UNSET)
-		c->stall_timeout = 30;
-	if (c->shutdown_grace == UNSET)
-		c->shutdown_grace = 30;
-	if (c->log_level == UNSET)
-		c->log_level = LOG_LEVEL_INFO;
-	for (i = 0; i < c->ndests; i++) {
-		d = &c->dests[i];
-		if (d->io == UNSET)
-			d->io = IO_AUTO;
-		if (d->fsync == UNSET)
-			d->fsync = 1;
-		if (d->overwrite == UNSET)
-			d->overwrite = 0;
-		if (d->verify == UNSET)
-			d->verify = 1;
-		if (d->max_file_size == UNSET)
-			d->max_file_size = -1;
-		if (d->min_free == UNSET)
-			d->min_free = -1;	/* 1% */
-		if (!d->allow_set) {
-			/* Loopback only until the administrator says. */
-			d->allow = xcalloc(2, sizeof(*d->allow));
-			conf_cidr("127.0.0.0/8", &d->allow[0]);
-			conf_cidr("::1", &d->allow[1]);
-			d->nallow = 2;
-		}
+}
+
+/* Fill in what the file left unset, in every section. */
+static void
+conf_defaults(struct parse_state *ps)
+{
+	struct conf_section	 sec;
+	size_t			 i;
+
+	ps->line = 0;
+	conf_section_server(ps, &sec);
+	conf_fill(ps, &sec);
+	for (i = 0; i < ps->conf->ndests; i++) {
+		conf_section_dest(ps, i, &sec);
+		conf_fill(ps, &sec);
 	}
+}
+
+/* The line where destination i was given key; 0: not given. */
+static int
+conf_dest_line(struct parse_state *ps, size_t i, const char *key)
+{
+	return (ps->dest_lines[i][conf_opt_find(CONF_DEST, key) - conf_opts]);
 }
 
 /* Read a destination's key now: at start-up that is before the drop. */
 static void
-conf_load_key(struct parse_state *ps, struct dest *d)
+conf_load_key(struct parse_state *ps, struct dest *d, int line)
 {
 	char	*cause;
 
 	d->key = xmalloc(sizeof(*d->key));
 	if (auth_key_load(d->key_file, d->key, 1, &cause) == -1) {
-		conf_error(ps, d->key_line, "key_file: %s", cause);
+		conf_error(ps, line, "key_file: %s", cause);
 		free(cause);
 		free(d->key);
 		d->key = NULL;
@@ -625,16 +934,16 @@ conf_check(struct parse_state *ps)
 			continue;
 		}
 		if (stat(d->path, &sb) == -1)
-			conf_error(ps, d->path_line, "path: %s: %s", d->path,
-			    strerror(errno));
+			conf_error(ps, conf_dest_line(ps, i, "path"), "path: "
+			    "%s: %s", d->path, strerror(errno));
 		else if (!S_ISDIR(sb.st_mode))
-			conf_error(ps, d->path_line, "path: %s: not a "
-			    "directory", d->path);
-		if (d->allow_set && d->nallow == 0)
+			conf_error(ps, conf_dest_line(ps, i, "path"), "path: "
+			    "%s: not a directory", d->path);
+		if (conf_dest_line(ps, i, "allow") != 0 && d->nallow == 0)
 			conf_error(ps, d->line, "[%s]: allow lists no network",
 			    d->name);
 		if (d->key_file != NULL)
-			conf_load_key(ps, d);
+			conf_load_key(ps, d, conf_dest_line(ps, i, "key_file"));
 	}
 	if (c->group != NULL && c->user == NULL)
 		conf_error(ps, 0, "group is set but user is not");
@@ -671,12 +980,9 @@ conf_load(const char *file, int *nerr)
 		*nerr = 1;
 		return (NULL);
 	}
-	c = xcalloc(1, sizeof(*c));
+	c = xcalloc(1, sizeof(*c));	/* every option unset */
 	c->refs = 1;
 	c->file = xstrdup(file);
-	c->page_mss = c->idle_timeout = c->stall_timeout = UNSET;
-	c->workers = c->max_conns = c->max_conns_addr = UNSET;
-	c->shutdown_grace = c->log_level = UNSET;
 	ps.conf = c;
 
 	conf_check_perms(&ps);
@@ -685,8 +991,9 @@ conf_load(const char *file, int *nerr)
 	if (ferror(ps.fp))
 		conf_error(&ps, 0, "read error");
 	fclose(ps.fp);
-	conf_defaults(c);
+	conf_defaults(&ps);
 	conf_check(&ps);
+	free(ps.dest_lines);
 	if (ps.errors > 0) {
 		log_plain("%s: %d error%s", file, ps.errors,
 		    ps.errors == 1 ? "" : "s");
@@ -713,37 +1020,39 @@ conf_unref(struct conf *c)
 		conf_free(c);
 }
 
+/* Free what the options of one section allocated. */
+static void
+conf_free_section(void *base, int scope)
+{
+	const struct conf_opt	*o;
+
+	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++)
+		if (o->scope == scope && conf_types[o->type].free != NULL)
+			conf_types[o->type].free(o, base);
+}
+
 /* Free a configuration and close its directories. */
 void
 conf_free(struct conf *c)
 {
-	size_t	i;
+	struct dest	*d;
+	size_t		 i;
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->nlisten; i++) {
-		free(c->listen[i].text);
-		free(c->listen[i].host);
-		free(c->listen[i].port);
-	}
-	free(c->listen);
 	for (i = 0; i < c->ndests; i++) {
-		if (c->dests[i].dirfd != -1)
-			close(c->dests[i].dirfd);
-		free(c->dests[i].name);
-		free(c->dests[i].path);
-		free(c->dests[i].allow);
-		free(c->dests[i].key_file);
-		if (c->dests[i].key != NULL) {
-			explicit_bzero(c->dests[i].key,
-			    sizeof(*c->dests[i].key));
-			free(c->dests[i].key);
+		d = &c->dests[i];
+		if (d->dirfd != -1)
+			close(d->dirfd);
+		free(d->name);
+		conf_free_section(d, CONF_DEST);
+		if (d->key != NULL) {
+			explicit_bzero(d->key, sizeof(*d->key));
+			free(d->key);
 		}
 	}
 	free(c->dests);
-	free(c->transfer_log);
-	free(c->user);
-	free(c->group);
+	conf_free_section(c, CONF_SERVER);
 	free(c->file);
 	free(c);
 }
@@ -800,54 +1109,15 @@ conf_check_writable(const struct conf *c, char **cause)
 	return (0);
 }
 
-/* Print a size the way conf_size reads it back. */
+/* Print the options of one section. */
 static void
-conf_dump_size(FILE *fp, const char *key, int64_t n)
+conf_dump_section(const void *base, int scope, FILE *fp)
 {
-	static const char	 units[] = "KMGT";
-	int			 u = -1;
+	const struct conf_opt	*o;
 
-	while (n >= 1024 && n % 1024 == 0 && u < 3) {
-		n /= 1024;
-		u++;
-	}
-	if (u < 0)
-		fprintf(fp, "%s = %lld\n", key, (long long)n);
-	else
-		fprintf(fp, "%s = %lld%c\n", key, (long long)n, units[u]);
-}
-
-/* Print one destination section. */
-static void
-conf_dump_dest(const struct dest *d, FILE *fp)
-{
-	char	 addr[INET6_ADDRSTRLEN];
-	size_t	 i;
-
-	fprintf(fp, "\n[%s]\n", d->name);
-	fprintf(fp, "path = %s\n", d->path);
-	fprintf(fp, "io = %s\n", io_names[d->io]);
-	fprintf(fp, "fsync = %s\n", d->fsync ? "yes" : "no");
-	fprintf(fp, "overwrite = %s\n", d->overwrite ? "yes" : "no");
-	fprintf(fp, "verify = %s\n", d->verify ? "xxh3" : "none");
-	fprintf(fp, "allow =");
-	for (i = 0; i < d->nallow; i++) {
-		inet_ntop(d->allow[i].family, d->allow[i].addr, addr,
-		    sizeof(addr));
-		fprintf(fp, "%s %s/%d", i > 0 ? "," : "", addr,
-		    d->allow[i].prefix);
-	}
-	fprintf(fp, "\n");
-	if (d->max_file_size < 0)
-		fprintf(fp, "max_file_size = none\n");
-	else
-		conf_dump_size(fp, "max_file_size", d->max_file_size);
-	if (d->min_free < 0)
-		fprintf(fp, "min_free = %lld%%\n", (long long)-d->min_free);
-	else
-		conf_dump_size(fp, "min_free", d->min_free);
-	if (d->key_file != NULL)
-		fprintf(fp, "key_file = %s\n", d->key_file);
+	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++)
+		if (o->scope == scope)
+			conf_types[o->type].dump(o, base, fp);
 }
 
 /* Print the effective configuration in a form conf_load reads back. */
@@ -857,32 +1127,11 @@ conf_dump(const struct conf *c, FILE *fp)
 	size_t	i;
 
 	fprintf(fp, "[server]\n");
-	for (i = 0; i < c->nlisten; i++)
-		fprintf(fp, "listen = %s\n", c->listen[i].text);
-	if (c->user != NULL)
-		fprintf(fp, "user = %s\n", c->user);
-	if (c->group != NULL)
-		fprintf(fp, "group = %s\n", c->group);
-	if (c->workers == 0)
-		fprintf(fp, "workers = auto\n");
-	else
-		fprintf(fp, "workers = %d\n", c->workers);
-	fprintf(fp, "max_connections = %d\n", c->max_conns);
-	fprintf(fp, "max_connections_per_address = %d\n", c->max_conns_addr);
-	if (c->page_mss == PAGE_MSS_AUTO)
-		fprintf(fp, "page_mss = auto\n");
-	else if (c->page_mss == PAGE_MSS_OFF)
-		fprintf(fp, "page_mss = off\n");
-	else
-		fprintf(fp, "page_mss = %d\n", c->page_mss);
-	if (c->transfer_log != NULL)
-		fprintf(fp, "transfer_log = %s\n", c->transfer_log);
-	fprintf(fp, "idle_timeout = %d\n", c->idle_timeout);
-	fprintf(fp, "stall_timeout = %d\n", c->stall_timeout);
-	fprintf(fp, "shutdown_grace = %d\n", c->shutdown_grace);
-	fprintf(fp, "log_level = %s\n", log_levels[c->log_level]);
-	for (i = 0; i < c->ndests; i++)
-		conf_dump_dest(&c->dests[i], fp);
+	conf_dump_section(c, CONF_SERVER, fp);
+	for (i = 0; i < c->ndests; i++) {
+		fprintf(fp, "\n[%s]\n", c->dests[i].name);
+		conf_dump_section(&c->dests[i], CONF_DEST, fp);
+	}
 }
 
 /* Find a destination by name; "" is the default. */

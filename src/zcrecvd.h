@@ -58,15 +58,11 @@ struct dest {
 	int		 verify;
 	struct cidr	*allow;
 	size_t		 nallow;
-	int		 allow_set;
 	int64_t		 max_file_size;	/* bytes, -1: no limit */
 	int64_t		 min_free;	/* bytes, or -percent (-1..-99) */
 	char		*key_file;
 	struct zc_key	*key;		/* NULL: no authentication */
-	int		 key_line;
 	int		 line;		/* where its section began */
-	int		 path_line;
-	unsigned int	 seen;		/* keys given, while parsing */
 
 	int		 dirfd;		/* open directory, set by dest_open */
 	int		 dio_ok;	/* filesystem supports O_DIRECT */

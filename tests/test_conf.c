@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -245,6 +247,278 @@ test_dump(void)
 	conf_free(c2);
 }
 
+/* Dump c into buf as a string. */
+static void
+dump_into(const struct conf *c, char *buf, size_t len)
+{
+	FILE	*fp;
+	size_t	 n;
+
+	if ((fp = fmemopen(buf, len, "w")) == NULL)
+		fatal("fmemopen");
+	conf_dump(c, fp);
+	n = ftell(fp);
+	fclose(fp);
+	buf[n < len ? n : len - 1] = '\0';
+}
+
+/* Load text and dump it into buf; 0 if it loaded. */
+static int
+load_dump(const char *text, char *buf, size_t len)
+{
+	struct conf	*c;
+	int		 nerr;
+
+	if ((c = load(text, &nerr)) == NULL) {
+		fprintf(stderr, "does not load:\n%s---\n%s", text, errtext);
+		return (-1);
+	}
+	dump_into(c, buf, len);
+	conf_free(c);
+	return (0);
+}
+
+/* How many times needle is in haystack. */
+static int
+count_str(const char *haystack, const char *needle)
+{
+	int	 n = 0;
+
+	while ((haystack = strstr(haystack, needle)) != NULL) {
+		n++;
+		haystack += strlen(needle);
+	}
+	return (n);
+}
+
+/* A configuration that sets every option away from its default. */
+static void
+full_conf(char *text, size_t len)
+{
+	char	 key[300];
+	FILE	*fp;
+
+	snprintf(key, sizeof(key), "%s/key", dir);
+	if ((fp = fopen(key, "w")) == NULL)
+		fatal("%s", key);
+	fputs("0123456789abcdef0123456789abcdef\n", fp);
+	fclose(fp);
+	chmod(key, 0600);
+	snprintf(text, len,
+	    "[server]\n"
+	    "listen = *:7000\n"
+	    "listen = [::1]:7001\n"
+	    "user = nobody\n"
+	    "group = nogroup\n"
+	    "workers = 3\n"
+	    "max_connections = 10\n"
+	    "max_connections_per_address = 2\n"
+	    "page_mss = 8204\n"
+	    "transfer_log = /var/log/zc.json\n"
+	    "idle_timeout = 5\n"
+	    "stall_timeout = 6\n"
+	    "shutdown_grace = 0\n"
+	    "log_level = debug\n"
+	    "\n"
+	    "[default]\n"
+	    "path = %s\n"
+	    "io = copy\n"
+	    "fsync = no\n"
+	    "overwrite = yes\n"
+	    "verify = none\n"
+	    "allow = 10.0.0.0/8, ::1\n"
+	    "max_file_size = 3M\n"
+	    "min_free = 5%%\n"
+	    "key_file = %s\n", dir, key);
+}
+
+/*
+ * Every option that has a default prints it in the dump of a minimal
+ * file, and saying that default explicitly changes nothing: the default
+ * goes through the same parser as the file.
+ */
+static void
+test_defaults(void)
+{
+	char		 min[512], d0[4096], d1[4096], one[1024], *line, *p;
+	const char	*section = "";
+	int		 keys = 0;
+
+	snprintf(min, sizeof(min), "[default]\npath = %s\n", dir);
+	if (load_dump(min, d0, sizeof(d0)) == -1) {
+		CHECK(0);
+		return;
+	}
+	CHECK(strstr(d0, "user =") == NULL && strstr(d0, "group =") == NULL);
+	CHECK(strstr(d0, "transfer_log =") == NULL);
+	CHECK(strstr(d0, "key_file =") == NULL);
+	p = strdup(d0);
+	for (line = strtok(p, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		if (line[0] == '[')
+			section = line;
+		if (strstr(line, " = ") == NULL ||
+		    strncmp(line, "path ", 5) == 0)
+			continue;
+		snprintf(one, sizeof(one), "[server]\n%s\n[default]\npath = "
+		    "%s\n%s\n", strcmp(section, "[server]") == 0 ? line : "",
+		    dir, strcmp(section, "[default]") == 0 ? line : "");
+		keys++;
+		CHECK(load_dump(one, d1, sizeof(d1)) == 0);
+		if (strcmp(d0, d1) != 0)
+			fprintf(stderr, "'%s' changes the dump:\n%s", line, d1);
+		CHECK(strcmp(d0, d1) == 0);
+	}
+	free(p);
+	CHECK(keys >= 16);
+}
+
+/* Every option prints in the dump when set, and the dump reads back. */
+static void
+test_dump_every(void)
+{
+	static const char	*keys[] = {
+		"listen", "user", "group", "workers", "max_connections",
+		"max_connections_per_address", "page_mss", "transfer_log",
+		"idle_timeout", "stall_timeout", "shutdown_grace",
+		"log_level", "path", "io", "fsync", "overwrite", "verify",
+		"allow", "max_file_size", "min_free", "key_file", NULL
+	};
+	char			 text[2048], d1[4096], d2[4096], want[64];
+	int			 i;
+
+	full_conf(text, sizeof(text));
+	if (load_dump(text, d1, sizeof(d1)) == -1 ||
+	    load_dump(d1, d2, sizeof(d2)) == -1) {
+		CHECK(0);
+		return;
+	}
+	CHECK(strcmp(d1, d2) == 0);
+	for (i = 0; keys[i] != NULL; i++) {
+		snprintf(want, sizeof(want), "\n%s = ", keys[i]);
+		if (strstr(d1, want) == NULL)
+			fprintf(stderr, "dump lacks %s:\n%s", keys[i], d1);
+		CHECK(strstr(d1, want) != NULL);
+	}
+	CHECK(count_str(d1, "\nlisten = ") == 2);
+	CHECK(strstr(d1, "allow = 10.0.0.0/8, ::1/128\n") != NULL);
+	CHECK(strstr(d1, "min_free = 5%\n") != NULL);
+}
+
+/*
+ * Each option given twice in a section is one error, "duplicate key",
+ * on the second line; except listen, which adds an address.
+ */
+static void
+test_duplicates(void)
+{
+	struct conf	*c;
+	char		 base[2048], text[4096], what[64], *at, *eol;
+	int		 nerr, line, dups = 0;
+	size_t		 len;
+
+	full_conf(base, sizeof(base));
+	for (at = base, line = 1; (eol = strchr(at, '\n')) != NULL;
+	    at = eol + 1, line++) {
+		if (*at == '[' || *at == '\n')
+			continue;
+		len = strcspn(at, " ");
+		snprintf(text, sizeof(text), "%.*s%.*s%s",
+		    (int)(eol + 1 - base), base, (int)(eol + 1 - at), at,
+		    eol + 1);
+		c = load(text, &nerr);
+		if (strncmp(at, "listen ", 7) == 0) {
+			CHECK(c != NULL && c->nlisten == 3);
+			conf_free(c);
+			continue;
+		}
+		snprintf(what, sizeof(what), "duplicate key '%.*s'", (int)len,
+		    at);
+		CHECK(c == NULL && nerr == 1);
+		CHECK(has_error(line + 1, what));
+		CHECK(count_str(errtext, "duplicate key") == 1);
+		dups++;
+	}
+	CHECK(dups == 20);
+}
+
+/* Values at and just past the bounds of each bounded option. */
+static const struct {
+	int		 dest;		/* in [default], else [server] */
+	const char	*key;
+	const char	*v[4];		/* low, high: taken; under, over: not */
+	const char	*expect;
+} bounds[] = {
+	{ 0, "workers", { "0", "64", "-1", "65" }, "0-64 or auto" },
+	{ 0, "max_connections", { "1", "1000000", "0", "1000001" },
+	    "1-1000000" },
+	{ 0, "max_connections_per_address", { "1", "1000000", "0",
+	    "1000001" }, "1-1000000" },
+	{ 0, "page_mss", { "88", "32767", "87", "32768" },
+	    "auto, off or 88-32767" },
+	{ 0, "idle_timeout", { "1", "86400", "0", "86401" }, "1-86400" },
+	{ 0, "stall_timeout", { "1", "86400", "0", "86401" }, "1-86400" },
+	{ 0, "shutdown_grace", { "0", "86400", "-1", "86401" }, "0-86400" },
+	{ 1, "max_file_size", { "1", "8388607T", "0", "8388608T" },
+	    "none or a size like 500M, 2G" },
+	{ 1, "min_free", { "0%", "99%", "-1%", "100%" },
+	    "a size like 10G or a percentage like 5%" },
+};
+#define NBOUNDS	(sizeof(bounds) / sizeof(bounds[0]))
+
+/* A file giving each option of bounds[] its value v[col]; lines in line[]. */
+static void
+bounds_conf(char *text, size_t len, int col, int *line)
+{
+	size_t	 i, off;
+	int	 n = 1, dest = 0;
+
+	off = snprintf(text, len, "[server]\n");
+	for (i = 0; i < NBOUNDS; i++) {
+		if (bounds[i].dest && !dest) {
+			off += snprintf(text + off, len - off, "[default]\n"
+			    "path = %s\n", dir);
+			n += 2;
+			dest = 1;
+		}
+		off += snprintf(text + off, len - off, "%s = %s\n",
+		    bounds[i].key, bounds[i].v[col]);
+		line[i] = ++n;
+	}
+}
+
+/* Values at an option's bounds load; one past them is an error. */
+static void
+test_bounds(void)
+{
+	char	 text[2048], d[4096], what[256];
+	int	 line[NBOUNDS], col, nerr;
+	size_t	 i;
+
+	for (col = 0; col < 2; col++) {
+		bounds_conf(text, sizeof(text), col, line);
+		CHECK(load_dump(text, d, sizeof(d)) == 0);
+	}
+	CHECK(strstr(d, "max_file_size = 8388607T\n") != NULL);
+	CHECK(strstr(d, "page_mss = 32767\n") != NULL);
+	for (col = 2; col < 4; col++) {
+		bounds_conf(text, sizeof(text), col, line);
+		CHECK(load(text, &nerr) == NULL && nerr == (int)NBOUNDS);
+		for (i = 0; i < NBOUNDS; i++) {
+			snprintf(what, sizeof(what), "%s: bad value '%s' "
+			    "(expected %s)", bounds[i].key, bounds[i].v[col],
+			    bounds[i].expect);
+			CHECK(has_error(line[i], what));
+		}
+	}
+	snprintf(text, sizeof(text), "[default]\npath = %s\n"
+	    "allow = 10.0.0.0/33, ::/129\n", dir);
+	CHECK(load(text, &nerr) == NULL && nerr == 3);
+	CHECK(has_error(3, "allow: bad network '10.0.0.0/33' (expected "
+	    "ADDRESS, ADDRESS/PREFIX or any)"));
+	CHECK(has_error(3, "allow: bad network '::/129'"));
+	CHECK(has_error(1, "[default]: allow lists no network"));
+}
+
 int
 main(void)
 {
@@ -258,9 +532,15 @@ main(void)
 	test_errors();
 	test_paths();
 	test_dump();
+	test_defaults();
+	test_dump_every();
+	test_duplicates();
+	test_bounds();
 	r = unit_done("test_conf");
 	unlink(path);
 	unlink(errpath);
+	snprintf(path, sizeof(path), "%s/key", dir);
+	unlink(path);
 	rmdir(dir);
 	return (r);
 }
