@@ -40,22 +40,11 @@
 
 #define CONF_SECTION_MAX	49	/* inih's section buffer holds 50 */
 
-static const char *io_names[] = {
-	"auto", "direct", "write", "vmsplice", "splice", "copy", "discard"
-};
-
-/* Name of an io mode. */
-const char *
-conf_io_name(int io)
-{
-	return (io_names[io]);
-}
-
-/* The words of the io option: io mode i is named i, up to IO_LAST. */
+/* The words of the io option: the rows of the io mode table. */
 static const char *
 conf_io_word(int i)
 {
-	return (i >= 0 && i <= IO_LAST ? conf_io_name(i) : NULL);
+	return (i >= 0 && i < iomode_count() ? iomode_name(i) : NULL);
 }
 
 /* A word that an option takes as a value. */

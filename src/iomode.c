@@ -12,22 +12,22 @@
 #include "zcrecvd.h"
 
 static const struct iomode iomodes[] = {
+	/* direct where the filesystem can, else write; splice when the
+	   payload turns out not to be mappable */
 	[IO_AUTO] = { "auto", RX_MAP, SINK_WRITE,
-	    IO_PREFER_DIRECT | IO_SWITCH,
-	    "direct where the filesystem can, else write; splice when the "
-	    "payload is not mappable" },
-	[IO_DIRECT] = { "direct", RX_MAP, SINK_DIRECT, 0,
-	    "mapped pages -> O_DIRECT write: no copy" },
-	[IO_WRITE] = { "write", RX_MAP, SINK_WRITE, 0,
-	    "mapped pages -> write into the page cache" },
-	[IO_VMSPLICE] = { "vmsplice", RX_MAP, SINK_VMSPLICE, 0,
-	    "mapped pages -> vmsplice -> splice to the file" },
-	[IO_SPLICE] = { "splice", RX_SPLICE, SINK_SPLICE, 0,
-	    "socket -> pipe -> file, no mapping" },
-	[IO_COPY] = { "copy", RX_COPY, SINK_COPY, 0,
-	    "recv + write, what other tools do" },
-	[IO_DISCARD] = { "discard", RX_MAP, SINK_DISCARD, IO_NO_FILE,
-	    "mapped pages dropped, nothing lands: benchmarks only" },
+	    IO_PREFER_DIRECT | IO_SWITCH },
+	/* mapped pages -> O_DIRECT write: no copy */
+	[IO_DIRECT] = { "direct", RX_MAP, SINK_DIRECT, 0 },
+	/* mapped pages -> write into the page cache */
+	[IO_WRITE] = { "write", RX_MAP, SINK_WRITE, 0 },
+	/* mapped pages -> vmsplice -> splice to the file */
+	[IO_VMSPLICE] = { "vmsplice", RX_MAP, SINK_VMSPLICE, 0 },
+	/* socket -> pipe -> file, no mapping */
+	[IO_SPLICE] = { "splice", RX_SPLICE, SINK_SPLICE, 0 },
+	/* recv + write, what other tools do */
+	[IO_COPY] = { "copy", RX_COPY, SINK_COPY, 0 },
+	/* mapped pages dropped, nothing lands: benchmarks only */
+	[IO_DISCARD] = { "discard", RX_MAP, SINK_DISCARD, IO_NO_FILE },
 };
 
 /* The mode of row io. */

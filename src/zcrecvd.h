@@ -27,14 +27,8 @@ struct evconnlistener;
 
 /* Receive-and-write strategies, "io =": the rows of iomode.c's table. */
 enum io_mode {
-	IO_AUTO,	/* direct if the filesystem can, else write; splice
-			   when the payload turns out not to be mappable */
-	IO_DIRECT,	/* mapped pages -> O_DIRECT pwrite: no copy */
-	IO_WRITE,	/* mapped pages -> pwrite into the page cache */
-	IO_VMSPLICE,	/* mapped pages -> vmsplice -> splice to file */
-	IO_SPLICE,	/* socket -> pipe -> file, no mapping */
-	IO_COPY,	/* recv + pwrite, what other tools do */
-	IO_DISCARD,	/* mapped pages dropped, no file: benchmarks only */
+	IO_AUTO, IO_DIRECT, IO_WRITE, IO_VMSPLICE, IO_SPLICE, IO_COPY,
+	IO_DISCARD
 };
 #define IO_LAST		IO_DISCARD
 
@@ -102,7 +96,6 @@ void		 conf_unref(struct conf *);
 void		 conf_free(struct conf *);
 void		 conf_dump(const struct conf *, FILE *);
 struct dest	*conf_find_dest(struct conf *, const char *);
-const char	*conf_io_name(int);
 int		 conf_allowed(const struct dest *, const struct sockaddr *);
 int		 conf_open_dests(struct conf *, char **);
 int		 conf_check_writable(const struct conf *, char **);
@@ -183,7 +176,6 @@ struct iomode {
 	enum rx_kind	 rx;		/* receive path */
 	enum sink_kind	 sink;
 	int		 flags;		/* IO_* */
-	const char	*help;
 };
 
 const struct iomode	*iomode_get(int);
