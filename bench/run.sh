@@ -15,12 +15,13 @@
 
 . "$(dirname "$0")/lib.sh"
 
-ALL_CANDIDATES="zc-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-plain recvloop"
+ALL_CANDIDATES="zc-auto base-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-plain recvloop"
 SIZE=4G
 FILES=1
 ROUNDS=5
 DEST_BASE=/var/tmp
-CANDIDATES=$ALL_CANDIDATES
+CANDIDATES=
+BASELINE=
 OUT=
 TIMEOUT=
 CMDLINE="$0 $*"
@@ -33,8 +34,10 @@ usage: $PROG --zcrecvd PATH --zcsend PATH [options]
   --rounds N          rounds; medians are over them (default $ROUNDS)
   --dest DIR          a fresh landing directory is made under DIR (default $DEST_BASE;
                       must be a disk filesystem, not tmpfs)
-  --candidates LIST   comma-separated subset (default: all), from:
-                      ${ALL_CANDIDATES// /,}
+  --candidates LIST   comma-separated subset (default: all; base-auto only with
+                      --baseline), from: ${ALL_CANDIDATES// /,}
+  --baseline PATH     another zcrecvd binary (an older build) for base-auto, so
+                      that old and new are measured in the same interleaved run
   --out DIR           results directory (default ./bench/results)
   --timeout SECONDS   bound of every transfer (default 60 + 1 s per 32 MiB)
   --helpers DIR       prebuilt cpurun, recvloop, holdconn (else compiled with cc)
@@ -47,6 +50,7 @@ EOF
 list_candidates() {
 	cat <<'EOF'
 zc-auto        zcrecvd io=auto (direct here), verify=xxh3    <- zcsend
+base-auto      the same with the --baseline zcrecvd binary  <- zcsend
 zc-direct      zcrecvd io=direct                            <- zcsend
 zc-write       zcrecvd io=write                             <- zcsend
 zc-vmsplice    zcrecvd io=vmsplice                          <- zcsend
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--zcrecvd) ZCRECVD=${2:?}; shift ;;
 	--zcsend) ZCSEND=${2:?}; shift ;;
+	--baseline) BASELINE=${2:?}; shift ;;
 	--size) SIZE=${2:?}; shift ;;
 	--files) FILES=${2:?}; shift ;;
 	--rounds) ROUNDS=${2:?}; shift ;;
@@ -93,9 +98,18 @@ BYTES=$(parse_size "$SIZE")
 FILE_BYTES=$((BYTES / FILES))
 [ "$FILE_BYTES" -gt 0 ] || die "--size must be at least --files bytes"
 BYTES=$((FILE_BYTES * FILES))
+if [ -z "$CANDIDATES" ]; then
+	CANDIDATES=$ALL_CANDIDATES
+	[ -n "$BASELINE" ] || CANDIDATES=${CANDIDATES/ base-auto/}
+fi
 for c in $CANDIDATES; do
 	[[ " $ALL_CANDIDATES " == *" $c "* ]] || die "unknown candidate '$c' (--list)"
 done
+if [[ " $CANDIDATES " == *" base-auto "* ]]; then
+	[ -n "$BASELINE" ] || die "base-auto needs --baseline PATH"
+	[ -x "$BASELINE" ] || die "$BASELINE: not executable"
+	BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+fi
 [ -n "$TIMEOUT" ] || TIMEOUT=$((60 + BYTES / (32 * 1024 * 1024)))
 ZC_LIFETIME=$((TIMEOUT + 60))
 OUT=${OUT:-$PWD/bench/results}
@@ -364,6 +378,7 @@ run_recvloop() {
 run_candidate() {
 	case $CUR in
 	zc-auto) run_zc auto xxh3 ;;
+	base-auto) ZCRECVD=$BASELINE run_zc auto xxh3 ;;
 	zc-direct) run_zc direct xxh3 ;;
 	zc-write) run_zc write xxh3 ;;
 	zc-vmsplice) run_zc vmsplice xxh3 ;;

@@ -10,10 +10,13 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +29,9 @@
 #include "zcrecvd.h"
 
 #define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
+#define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
+#define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
+						   that is not a stall */
 
 /* Files in flight on this worker. */
 int
@@ -135,6 +141,60 @@ conn_io_cpu(struct conn *c)
 	if (conn_in_file(c) && c->cur != NULL)
 		c->cur->st.cpu_ns += now - c->cpu_mark;
 	c->cpu_mark = now;
+}
+
+/* Payload bytes that reached us: taken, and queued in the socket. */
+uint64_t
+conn_io_arrived(struct conn *c)
+{
+	int	 inq;
+
+	if (ioctl(c->fd, SIOCINQ, &inq) == -1 || inq < 0)
+		inq = 0;
+	return (c->cur->st.received + (uint64_t)inq);
+}
+
+/* Discard input after a failure, within a byte and time budget. */
+void
+conn_io_discard(struct conn *c)
+{
+	ssize_t	 n;
+	char	*cause = NULL;
+	int	 code;
+
+	while ((n = rx_take(&c->rx, NULL, 0, CONN_DRAIN_MAX, &code,
+	    &cause)) > 0) {
+		c->drained += n;
+		if (c->drained > CONN_DRAIN_MAX)
+			break;
+	}
+	free(cause);
+	if (n == -1)
+		conn_io_close(c);
+	else if (c->drained > CONN_DRAIN_MAX || util_now_ns() - c->drain_ns >
+	    (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC) {
+		log_debug("%s: closing after draining %llu bytes", c->peer,
+		    (unsigned long long)c->drained);
+		conn_io_close(c);
+	}
+}
+
+/*
+ * Inside a payload record, is a timeout only the sign of a slow sender?
+ * SO_RCVLOWAT keeps a slow but steady sender from waking us, so look at
+ * what arrived since the last look: CONN_PROGRESS_MIN bytes (or the rest
+ * of the record) is progress; a byte a second must not hold a file open.
+ */
+int
+conn_io_progressed(struct conn *c)
+{
+	uint64_t	 now = conn_io_arrived(c);
+
+	if (now - c->prog_mark < CONN_PROGRESS_MIN &&
+	    now - c->cur->st.received < c->rec_left)
+		return (0);
+	c->prog_mark = now;
+	return (1);
 }
 
 /* libevent: the socket is readable or the wait timed out. */

@@ -14,28 +14,15 @@
  */
 #include "config.h"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <linux/sockios.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <event2/buffer.h>
-#include <event2/event.h>
 
 #include "zcrecvd.h"
 
 #define CONN_BUDGET		32		/* loop turns per event */
-#define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
-#define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
-						   that is not a stall */
 #define CONN_ANY		CONN_NSTATES	/* a rule for every state */
 
 static void	conn_hello(struct conn *, const uint8_t *, size_t);
@@ -509,17 +496,6 @@ conn_maybe_switch(struct conn *c)
 	xfer_switch(x);
 }
 
-/* Payload bytes that reached us: taken, and queued in the socket. */
-static uint64_t
-conn_arrived(struct conn *c)
-{
-	int	 inq;
-
-	if (ioctl(c->fd, SIOCINQ, &inq) == -1 || inq < 0)
-		inq = 0;
-	return (c->cur->st.received + (uint64_t)inq);
-}
-
 /*
  * Take a DATA record's payload, at most CONN_BUDGET steps per event.
  * Returns 1 when the record is complete, 0 to wait for more, -1 when the
@@ -551,37 +527,12 @@ conn_payload(struct conn *c)
 	}
 	if (c->rec_left > 0) {
 		rx_lowat(&c->rx, c->rec_left);
-		c->prog_mark = conn_arrived(c);
+		c->prog_mark = conn_io_arrived(c);
 		return (0);
 	}
 	rx_lowat(&c->rx, 1);
 	conn_set_state(c, CONN_FILE);
 	return (1);
-}
-
-/* Discard input after a failure, within a byte and time budget. */
-static void
-conn_discard(struct conn *c)
-{
-	ssize_t	 n;
-	char	*cause = NULL;
-	int	 code;
-
-	while ((n = rx_take(&c->rx, NULL, 0, CONN_DRAIN_MAX, &code,
-	    &cause)) > 0) {
-		c->drained += n;
-		if (c->drained > CONN_DRAIN_MAX)
-			break;
-	}
-	free(cause);
-	if (n == -1)
-		conn_io_close(c);
-	else if (c->drained > CONN_DRAIN_MAX || util_now_ns() - c->drain_ns >
-	    (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC) {
-		log_debug("%s: closing after draining %llu bytes", c->peer,
-		    (unsigned long long)c->drained);
-		conn_io_close(c);
-	}
 }
 
 /* Input is ready: run the state machine within the budget. */
@@ -594,7 +545,7 @@ conn_input(struct conn *c)
 		if (c->state == CONN_PAYLOAD)
 			r = conn_payload(c);
 		else if (c->state == CONN_DRAIN) {
-			conn_discard(c);
+			conn_io_discard(c);
 			r = 0;
 		} else if (c->state == CONN_DEAD)
 			r = 0;
@@ -605,29 +556,11 @@ conn_input(struct conn *c)
 		conn_io_arm(c);
 }
 
-/*
- * Inside a payload record, is a timeout only the sign of a slow sender?
- * SO_RCVLOWAT keeps a slow but steady sender from waking us, so look at
- * what arrived since the last look: CONN_PROGRESS_MIN bytes (or the rest
- * of the record) is progress; a byte a second must not hold a file open.
- */
-static int
-conn_progressed(struct conn *c)
-{
-	uint64_t	 now = conn_arrived(c);
-
-	if (now - c->prog_mark < CONN_PROGRESS_MIN &&
-	    now - c->cur->st.received < c->rec_left)
-		return (0);
-	c->prog_mark = now;
-	return (1);
-}
-
 /* A wait on the peer took too long. */
 void
 conn_timeout(struct conn *c)
 {
-	if (c->state == CONN_PAYLOAD && conn_progressed(c)) {
+	if (c->state == CONN_PAYLOAD && conn_io_progressed(c)) {
 		conn_io_arm(c);
 		return;
 	}

@@ -29,15 +29,16 @@
 #include "zcrecvd.h"
 
 /* Make a fresh staging name. */
-static void
+static int
 land_staging_name(char *buf, size_t len)
 {
 	uint64_t	 r;
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		fatal("getrandom");
+		return (-1);
 	snprintf(buf, len, "%s%0*llx%s", LAND_STAGING_PREFIX, LAND_STAGING_HEX,
 	    (unsigned long long)r, LAND_STAGING_SUFFIX);
+	return (0);
 }
 
 /*
@@ -62,7 +63,8 @@ land_open(struct landing *l, const struct dest *d, const char *name,
 		return (-1);
 	}
 	for (tries = 0; tries < 8; tries++) {
-		land_staging_name(l->staging, sizeof(l->staging));
+		if (land_staging_name(l->staging, sizeof(l->staging)) == -1)
+			break;	/* errno from getrandom */
 		l->fd = openat(d->dirfd, l->staging, O_WRONLY | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (l->fd != -1 || errno != EEXIST)

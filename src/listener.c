@@ -34,10 +34,10 @@
 struct listener {
 	struct evconnlistener	*evl;
 	struct event		*ev_resume;
-	struct listener		*next;
+	SLIST_ENTRY(listener)	 entry;
 };
 
-static struct listener	*listeners;
+static SLIST_HEAD(, listener)	listeners = SLIST_HEAD_INITIALIZER(listeners);
 
 /*
  * Open connections per client address, for max_connections_per_address.
@@ -48,9 +48,9 @@ static struct listener	*listeners;
 struct addr_count {
 	struct sockaddr_storage	 addr;	/* port zeroed */
 	int			 n;
-	struct addr_count	*next;
+	LIST_ENTRY(addr_count)	 entry;
 };
-static struct addr_count	*addr_counts;
+static LIST_HEAD(, addr_count)	addr_counts = LIST_HEAD_INITIALIZER(addr_counts);
 static pthread_mutex_t		 addr_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The address of sa without its port, for counting. */
@@ -80,14 +80,13 @@ listener_addr_take(const struct sockaddr *sa, int limit)
 
 	listener_addr_key(sa, &key);
 	pthread_mutex_lock(&addr_lock);
-	for (a = addr_counts; a != NULL; a = a->next)
+	LIST_FOREACH(a, &addr_counts, entry)
 		if (memcmp(&a->addr, &key, sizeof(key)) == 0)
 			break;
 	if (a == NULL) {
 		a = xcalloc(1, sizeof(*a));
 		a->addr = key;
-		a->next = addr_counts;
-		addr_counts = a;
+		LIST_INSERT_HEAD(&addr_counts, a, entry);
 	}
 	if (a->n < limit)
 		n = ++a->n;
@@ -100,15 +99,15 @@ void
 listener_conn_gone(const struct sockaddr_storage *ss)
 {
 	struct sockaddr_storage	 key;
-	struct addr_count	*a, **pp;
+	struct addr_count	*a;
 
 	listener_addr_key((const struct sockaddr *)ss, &key);
 	pthread_mutex_lock(&addr_lock);
-	for (pp = &addr_counts; (a = *pp) != NULL; pp = &a->next) {
+	LIST_FOREACH(a, &addr_counts, entry) {
 		if (memcmp(&a->addr, &key, sizeof(key)) != 0)
 			continue;
 		if (--a->n == 0) {
-			*pp = a->next;
+			LIST_REMOVE(a, entry);
 			free(a);
 		}
 		break;
@@ -250,8 +249,7 @@ listener_add(int fd, int mss, const char *how)
 	if (l->evl == NULL || l->ev_resume == NULL)
 		fatalx("evconnlistener_new");
 	evconnlistener_set_error_cb(l->evl, listener_error_cb);
-	l->next = listeners;
-	listeners = l;
+	SLIST_INSERT_HEAD(&listeners, l, entry);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
 	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), port,
 	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
@@ -348,8 +346,8 @@ listener_close(void)
 {
 	struct listener	*l;
 
-	while ((l = listeners) != NULL) {
-		listeners = l->next;
+	while ((l = SLIST_FIRST(&listeners)) != NULL) {
+		SLIST_REMOVE_HEAD(&listeners, entry);
 		evconnlistener_free(l->evl);
 		event_free(l->ev_resume);
 		free(l);

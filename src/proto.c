@@ -13,9 +13,23 @@
 #include "zcproto.h"
 #include "util.h"
 
-static const char *type_names[] = {
-	"none", "HELLO", "FILE", "ACCEPT", "DATA", "END", "RESULT", "ERROR",
-	"CHALLENGE", "AUTH", "AUTHOK"
+/* Every record type: its name and the bounds of its body length. */
+static const struct {
+	const char	*name;
+	uint32_t	 min, max;
+} types[] = {
+	[0] = { "none", 0, 0 },
+	[ZC_T_HELLO] = { "HELLO", ZC_HELLO_LEN, ZC_HELLO_LEN },
+	[ZC_T_FILE] = { "FILE", ZC_FILE_LEN + 1,
+	    ZC_FILE_LEN + ZC_NAME_MAX + ZC_DEST_MAX },
+	[ZC_T_ACCEPT] = { "ACCEPT", ZC_ACCEPT_LEN, ZC_ACCEPT_LEN },
+	[ZC_T_DATA] = { "DATA", 1, ZC_DATA_MAX },
+	[ZC_T_END] = { "END", ZC_END_LEN, ZC_END_LEN },
+	[ZC_T_RESULT] = { "RESULT", ZC_RESULT_LEN, ZC_RESULT_LEN + ZC_MSG_MAX },
+	[ZC_T_ERROR] = { "ERROR", ZC_ERROR_LEN, ZC_ERROR_LEN + ZC_MSG_MAX },
+	[ZC_T_CHALLENGE] = { "CHALLENGE", ZC_CHALLENGE_LEN, ZC_CHALLENGE_LEN },
+	[ZC_T_AUTH] = { "AUTH", ZC_AUTH_LEN, ZC_AUTH_LEN },
+	[ZC_T_AUTHOK] = { "AUTHOK", ZC_AUTHOK_LEN, ZC_AUTHOK_LEN },
 };
 
 static const char *code_names[] = {
@@ -69,7 +83,7 @@ proto_type_name(unsigned int type)
 {
 	if (type > ZC_T_MAX)
 		return ("unknown");
-	return (type_names[type]);
+	return (types[type].name);
 }
 
 /* Return the short name of a result code (used in logs and JSON). */
@@ -119,47 +133,13 @@ proto_hdr_decode(const uint8_t *p, struct zc_hdr *h, char **cause)
 		    proto_type_name(h->type));
 		return (-1);
 	}
-	switch (h->type) {
-	case ZC_T_HELLO:
-		min = max = ZC_HELLO_LEN;
-		break;
-	case ZC_T_FILE:
-		min = ZC_FILE_LEN + 1;
-		max = ZC_FILE_LEN + ZC_NAME_MAX + ZC_DEST_MAX;
-		break;
-	case ZC_T_ACCEPT:
-		min = max = ZC_ACCEPT_LEN;
-		break;
-	case ZC_T_DATA:
-		if (h->arg % ZC_BLOCK != 0) {
-			*cause = xasprintf("DATA offset %llu not a multiple "
-			    "of %u", (unsigned long long)h->arg, ZC_BLOCK);
-			return (-1);
-		}
-		min = 1;
-		max = ZC_DATA_MAX;
-		break;
-	case ZC_T_END:
-		min = max = ZC_END_LEN;
-		break;
-	case ZC_T_RESULT:
-		min = ZC_RESULT_LEN;
-		max = ZC_RESULT_LEN + ZC_MSG_MAX;
-		break;
-	case ZC_T_ERROR:
-		min = ZC_ERROR_LEN;
-		max = ZC_ERROR_LEN + ZC_MSG_MAX;
-		break;
-	case ZC_T_CHALLENGE:
-		min = max = ZC_CHALLENGE_LEN;
-		break;
-	case ZC_T_AUTH:
-		min = max = ZC_AUTH_LEN;
-		break;
-	default: /* ZC_T_AUTHOK */
-		min = max = ZC_AUTHOK_LEN;
-		break;
+	if (h->type == ZC_T_DATA && h->arg % ZC_BLOCK != 0) {
+		*cause = xasprintf("DATA offset %llu not a multiple of %u",
+		    (unsigned long long)h->arg, ZC_BLOCK);
+		return (-1);
 	}
+	min = types[h->type].min;
+	max = types[h->type].max;
 	if (h->len < min || h->len > max) {
 		*cause = xasprintf("%s record length %u out of range %u-%u",
 		    proto_type_name(h->type), h->len, min, max);

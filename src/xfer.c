@@ -200,11 +200,14 @@ xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 		land_abort(&x->land);
 		return (-1);
 	}
-	if (x->sink.efd != -1) {
-		x->ev_aio = event_new(x->w->base, x->sink.efd,
-		    EV_READ | EV_PERSIST, xfer_aio_cb, x);
-		if (x->ev_aio == NULL || event_add(x->ev_aio, NULL) == -1)
-			fatalx("%s: event", __func__);
+	if (x->sink.efd != -1 && ((x->ev_aio = event_new(x->w->base,
+	    x->sink.efd, EV_READ | EV_PERSIST, xfer_aio_cb, x)) == NULL ||
+	    event_add(x->ev_aio, NULL) == -1)) {
+		*code = ZC_E_INTERNAL;
+		*cause = xasprintf("cannot watch queued writes");
+		sink_close(&x->sink);
+		land_abort(&x->land);
+		return (-1);
 	}
 	x->open = 1;
 	x->w->busy++;

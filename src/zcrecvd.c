@@ -251,13 +251,58 @@ parse_options(int argc, char **argv)
 	return (mode);
 }
 
+/* Open what needs privileges, drop them, start the workers. */
+static void
+start(void)
+{
+	char	*cause;
+	size_t	 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (conf_open_dests(cfg, &cause) == -1)
+		fatalx("%s: %s", cfg->file, cause);
+	for (i = 0; i < cfg->ndests; i++)
+		land_cleanup(&cfg->dests[i]);
+	tlog_init();
+	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
+	    &cause) == -1)
+		fatalx("transfer_log: %s", cause);
+	if ((ev_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	open_listeners(cfg);
+	if (privs_drop(cfg, &cause) == -1 ||
+	    conf_check_writable(cfg, &cause) == -1)
+		fatalx("%s", cause);
+	if (worker_start(cfg->workers, &cause) == -1)
+		fatalx("%s", cause);
+}
+
+/* The workers are done: free everything, in reverse order. */
+static void
+stop(struct event **ev_sig, int nsig)
+{
+	int	 i;
+
+	worker_join_all();
+	systemd_stop_timers();
+	for (i = 0; i < nsig; i++)
+		event_free(ev_sig[i]);
+	if (ev_grace != NULL)
+		event_free(ev_grace);
+	if (ev_poll != NULL)
+		event_free(ev_poll);
+	listener_close();
+	event_base_free(ev_base);
+	tlog_close();
+	conf_unref(cfg);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct event	*ev_sig[3];
-	static const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
-	char		*cause;
-	int		 mode, nerr, i;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct event	*ev_sig[sizeof(sigs) / sizeof(sigs[0])];
+	int		 mode, nerr, i, nsig = sizeof(sigs) / sizeof(sigs[0]);
 
 	log_init("zcrecvd", LOG_LEVEL_INFO, systemd_journal());
 	auth_init();
@@ -276,25 +321,8 @@ main(int argc, char **argv)
 	}
 	if (!debug)
 		log_setlevel(cfg->log_level);
-
-	signal(SIGPIPE, SIG_IGN);
-	if (conf_open_dests(cfg, &cause) == -1)
-		fatalx("%s: %s", cfg->file, cause);
-	for (i = 0; i < (int)cfg->ndests; i++)
-		land_cleanup(&cfg->dests[i]);
-	tlog_init();
-	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
-	    &cause) == -1)
-		fatalx("transfer_log: %s", cause);
-	if ((ev_base = event_base_new()) == NULL)
-		fatalx("event_base_new");
-	open_listeners(cfg);
-	if (privs_drop(cfg, &cause) == -1 ||
-	    conf_check_writable(cfg, &cause) == -1)
-		fatalx("%s", cause);
-	if (worker_start(cfg->workers, &cause) == -1)
-		fatalx("%s", cause);
-	for (i = 0; i < 3; i++) {
+	start();
+	for (i = 0; i < nsig; i++) {
 		ev_sig[i] = evsignal_new(ev_base, sigs[i], signal_cb, NULL);
 		if (ev_sig[i] == NULL || evsignal_add(ev_sig[i], NULL) == -1)
 			fatalx("evsignal_new");
@@ -303,22 +331,9 @@ main(int argc, char **argv)
 	log_info("zcrecvd %s ready, %d worker%s", PACKAGE_VERSION,
 	    worker_count(), worker_count() == 1 ? "" : "s");
 	systemd_ready();
-
 	if (event_base_dispatch(ev_base) == -1)
 		fatalx("event_base_dispatch");
-
-	worker_join_all();
-	systemd_stop_timers();
-	for (i = 0; i < 3; i++)
-		event_free(ev_sig[i]);
-	if (ev_grace != NULL)
-		event_free(ev_grace);
-	if (ev_poll != NULL)
-		event_free(ev_poll);
-	listener_close();
-	event_base_free(ev_base);
-	tlog_close();
-	conf_unref(cfg);
+	stop(ev_sig, nsig);
 	log_info("stopped");
 	return (0);
 }

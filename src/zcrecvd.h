@@ -454,6 +454,9 @@ void		 conn_io_send(struct conn *, const uint8_t *, size_t);
 void		 conn_io_result(struct conn *, int, const char *, uint64_t,
 		     const uint8_t *);
 void		 conn_io_cpu(struct conn *);
+uint64_t	 conn_io_arrived(struct conn *);
+int		 conn_io_progressed(struct conn *);
+void		 conn_io_discard(struct conn *);
 void		 conn_io_close(struct conn *);
 void		 conn_io_drain_all(struct worker *);
 void		 conn_io_shutdown_all(struct worker *);
