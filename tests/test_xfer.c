@@ -1,0 +1,1133 @@
+/*
+ * test_xfer.c -- a file in flight, without sockets: the staging file and
+ * its landing (land.c), the sink and its digest (sink.c), an xfer from its
+ * FILE record to its RESULT and every way it refuses or fails (xfer.c),
+ * and the io mode table (iomode.c).  The source is a buffer of
+ * pseudo-random bytes; files go to a temporary directory on a real disk
+ * where there is one, so that O_DIRECT and io_uring are tried too.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <linux/magic.h>
+#include <xxhash.h>
+
+#include "zcrecvd.h"
+#include "unit.h"
+
+/*
+ * Stub: the process-wide counters are defined in zcrecvd.c, which holds
+ * main() and is not linked into unit tests; xfer.c counts into them.
+ */
+struct stats		 stats;
+
+#define MIB		(1U << 20)
+#define REC		MIB		/* DATA record body */
+#define SRC_SIZE	(8 * MIB)	/* the fake sender's bytes */
+#define MAX_TICKETS	64
+
+static char		 tmp[256];	/* everything goes under here */
+static char		 confpath[300];
+static uint8_t		*src;		/* ZC_BLOCK aligned */
+static int		 dio;		/* tmp can do O_DIRECT */
+static struct conf	*conf;
+static struct worker	 w;		/* xfer uses base, aio, busy */
+static struct sockaddr_in lo;		/* the peer: 127.0.0.1 */
+static mode_t		 mask;		/* the umask */
+static int		 nwritten;	/* xfer_on_written callbacks */
+static void		*written_arg;	/* ... last one's argument */
+
+/* The subdirectories, one per destination, and one for raw sinks. */
+static const char	*subdirs[] = {
+	"dest", "small", "discard", "over", "full", "noverify", "sink",
+	"direct"
+};
+#define NSUBDIRS	(sizeof(subdirs) / sizeof(subdirs[0]))
+
+/* XXH3-128 of buf in canonical form, as the sender computes it. */
+static void
+digest_of(const uint8_t *buf, size_t len, uint8_t *dg)
+{
+	XXH128_canonical_t	 c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, len));
+	memcpy(dg, c.digest, ZC_DIGEST_LEN);
+}
+
+/* The path of name in subdirectory sub. */
+static const char *
+path_of(const char *sub, const char *name)
+{
+	static char	 p[1024];
+
+	snprintf(p, sizeof(p), "%s/%s%s%s", tmp, sub, name[0] ? "/" : "",
+	    name);
+	return (p);
+}
+
+/* Entries in subdirectory sub; *staging says how many are staging files. */
+static int
+dir_count(const char *sub, int *staging)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0, ns = 0;
+
+	if ((d = opendir(path_of(sub, ""))) == NULL)
+		fatal("opendir %s", sub);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		n++;
+		ns += land_is_staging(de->d_name);
+	}
+	closedir(d);
+	if (staging != NULL)
+		*staging = ns;
+	return (n);
+}
+
+/* Is subdirectory sub empty? */
+static int
+dir_empty(const char *sub)
+{
+	return (dir_count(sub, NULL) == 0);
+}
+
+/* Does sub/name hold exactly the len bytes at buf? */
+static int
+file_is(const char *sub, const char *name, const uint8_t *buf, size_t len)
+{
+	struct stat	 sb;
+	uint8_t		*got;
+	ssize_t		 n;
+	int		 fd, ok;
+
+	if ((fd = open(path_of(sub, name), O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	if (fstat(fd, &sb) == -1 || (uint64_t)sb.st_size != len) {
+		close(fd);
+		return (0);
+	}
+	got = xmalloc(len + 1);
+	n = pread(fd, got, len + 1, 0);
+	ok = n == (ssize_t)len && memcmp(got, buf, len) == 0;
+	free(got);
+	close(fd);
+	return (ok);
+}
+
+/* Permission bits of sub/name, or -1. */
+static int
+file_mode(const char *sub, const char *name)
+{
+	struct stat	 sb;
+
+	if (stat(path_of(sub, name), &sb) == -1)
+		return (-1);
+	return (sb.st_mode & 07777);
+}
+
+/* Create sub/name with a few bytes in it. */
+static void
+make_file(const char *sub, const char *name)
+{
+	int	 fd;
+
+	if ((fd = open(path_of(sub, name), O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0644)) == -1 || write(fd, "old\n", 4) != 4)
+		fatal("%s", path_of(sub, name));
+	close(fd);
+}
+
+/* Remove sub/name; 0 if it was there. */
+static int
+remove_file(const char *sub, const char *name)
+{
+	return (unlink(path_of(sub, name)));
+}
+
+/* The temporary directory: $TMPDIR, else /tmp unless that is a tmpfs. */
+static const char *
+tmp_base(void)
+{
+	struct statfs	 sf;
+	const char	*t;
+
+	if ((t = getenv("TMPDIR")) != NULL && *t != '\0')
+		return (t);
+	if (statfs("/tmp", &sf) == 0 && sf.f_type == TMPFS_MAGIC)
+		return ("/var/tmp");
+	return ("/tmp");
+}
+
+/* Write the configuration: one destination per subdirectory. */
+static void
+write_conf(void)
+{
+	FILE	*fp;
+
+	if ((fp = fopen(confpath, "w")) == NULL ||
+	    fchmod(fileno(fp), 0600) == -1)
+		fatal("%s", confpath);
+	fprintf(fp, "[server]\nlisten = 127.0.0.1:0\n\n"
+	    "[default]\npath = %s/dest\nio = write\nverify = xxh3\n"
+	    "fsync = yes\noverwrite = no\nmin_free = 0\n\n"
+	    "[small]\npath = %s/small\nio = write\nmax_file_size = 1M\n"
+	    "min_free = 0\n\n"
+	    "[discard]\npath = %s/discard\nio = discard\nmin_free = 0\n\n"
+	    "[over]\npath = %s/over\nio = write\noverwrite = yes\n"
+	    "min_free = 0\n\n"
+	    "[full]\npath = %s/full\nio = write\nmin_free = 1000000T\n\n"
+	    "[noverify]\npath = %s/noverify\nio = write\nverify = none\n"
+	    "fsync = no\nmin_free = 0\n\n", tmp, tmp, tmp, tmp, tmp, tmp);
+	if (dio)
+		fprintf(fp, "[direct]\npath = %s/direct\nio = direct\n"
+		    "min_free = 0\n", tmp);
+	if (fclose(fp) != 0)
+		fatal("%s", confpath);
+}
+
+/* The fake sender's bytes: xorshift64, the same on every run. */
+static void
+fill_source(void)
+{
+	uint64_t	 r = 0x9e3779b97f4a7c15ULL;
+	size_t		 i;
+
+	if (posix_memalign((void **)&src, ZC_BLOCK, SRC_SIZE) != 0)
+		fatalx("posix_memalign");
+	for (i = 0; i < SRC_SIZE; i++) {
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		src[i] = r >> 32;
+	}
+}
+
+/* Make the directories, the source bytes, the config and the worker. */
+static void
+setup(void)
+{
+	char		*cause = NULL;
+	size_t		 i;
+	int		 fd, nerr;
+
+	snprintf(tmp, sizeof(tmp), "%s/test_xfer.XXXXXX", tmp_base());
+	if (mkdtemp(tmp) == NULL)
+		fatal("mkdtemp %s", tmp);
+	for (i = 0; i < NSUBDIRS; i++)
+		if (mkdir(path_of(subdirs[i], ""), 0700) == -1)
+			fatal("mkdir %s", subdirs[i]);
+	if ((fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("%s", tmp);
+	dio = sink_probe_direct(fd);
+	close(fd);
+	if (!dio)
+		printf("test_xfer: %s cannot do O_DIRECT: direct cases "
+		    "skipped\n", tmp);
+	fill_source();
+	snprintf(confpath, sizeof(confpath), "%s/zcrecvd.conf", tmp);
+	write_conf();
+	if ((conf = conf_load(confpath, &nerr)) == NULL)
+		fatalx("%s: %d errors", confpath, nerr);
+	if (conf_open_dests(conf, &cause) == -1)
+		fatalx("%s", cause);
+
+	if ((w.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	lo.sin_family = AF_INET;
+	lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	mask = umask(0);
+	umask(mask);
+}
+
+/* Remove everything setup() made. */
+static void
+teardown(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	size_t		 i;
+
+	for (i = 0; i < NSUBDIRS; i++) {
+		if ((d = opendir(path_of(subdirs[i], ""))) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' || land_is_staging(de->d_name))
+				unlink(path_of(subdirs[i], de->d_name));
+		closedir(d);
+		rmdir(path_of(subdirs[i], ""));
+	}
+	unlink(confpath);
+	rmdir(tmp);
+	conf_unref(conf);
+	event_base_free(w.base);
+	free(src);
+}
+
+/* Let the loop run what is due: xfers freed after their last unref. */
+static void
+run_loop(void)
+{
+	event_base_loop(w.base, EVLOOP_NONBLOCK);
+}
+
+/* land_is_staging: the exact form and nothing else. */
+static void
+test_land_names(void)
+{
+	CHECK(land_is_staging(".zcrecvd.0123456789abcdef.part"));
+	CHECK(land_is_staging(".zcrecvd.ffffffffffffffff.part"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcde.part"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcdef0.part"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789ABCDEF.part"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcdeg.part"));
+	CHECK(!land_is_staging(".zcrecvX.0123456789abcdef.part"));
+	CHECK(!land_is_staging("xzcrecvd.0123456789abcdef.part"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcdef.parT"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcdef.prt"));
+	CHECK(!land_is_staging(".zcrecvd.0123456789abcdef.part/"));
+	CHECK(!land_is_staging(""));
+	CHECK(!land_is_staging("file.part"));
+}
+
+/* land_open and land_commit: staged under a staging name, then landed. */
+static void
+test_land_commit(void)
+{
+	struct dest	*d = conf_find_dest(conf, "");
+	struct landing	 l;
+	char		 staging[LAND_STAGING_LEN], *cause = NULL;
+	mode_t		 old;
+	int		 code = 0, ns;
+
+	CHECK(land_open(&l, d, "landed", &code, &cause) == 0);
+	CHECK(l.fd != -1 && land_is_staging(l.staging));
+	CHECK(dir_count("dest", &ns) == 1 && ns == 1);
+	CHECK(write(l.fd, src, 5000) == 5000);
+	memcpy(staging, l.staging, sizeof(staging));
+	old = umask(027);
+	CHECK(land_commit(&l, d, 04764, &code, &cause) == 0);
+	umask(old);
+	CHECK(l.fd == -1);
+	CHECK(file_is("dest", "landed", src, 5000));
+	CHECK(file_mode("dest", "landed") == 0740);
+	CHECK(faccessat(d->dirfd, staging, F_OK, 0) == -1 && errno == ENOENT);
+	CHECK(dir_count("dest", &ns) == 1 && ns == 0);
+	free(cause);
+}
+
+/* land_open refuses an existing name; land_abort removes the staging file. */
+static void
+test_land_refuse(void)
+{
+	struct dest	*d = conf_find_dest(conf, "");
+	struct landing	 l;
+	char		*cause = NULL;
+	int		 code = 0, ns;
+
+	CHECK(land_open(&l, d, "landed", &code, &cause) == -1);
+	CHECK(code == ZC_E_EXISTS && cause != NULL && l.fd == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(dir_count("dest", &ns) == 1 && ns == 0);
+	CHECK(file_is("dest", "landed", src, 5000));
+	CHECK(remove_file("dest", "landed") == 0);
+
+	/* A symlink, even dangling, is an existing name. */
+	CHECK(symlink("nowhere", path_of("dest", "link")) == 0);
+	code = 0;
+	CHECK(land_open(&l, d, "link", &code, &cause) == -1);
+	CHECK(code == ZC_E_EXISTS && dir_count("dest", NULL) == 1);
+	free(cause);
+	cause = NULL;
+	CHECK(remove_file("dest", "link") == 0);
+
+	CHECK(land_open(&l, d, "aborted", &code, &cause) == 0);
+	CHECK(write(l.fd, src, 100) == 100);
+	CHECK(dir_count("dest", &ns) == 1 && ns == 1);
+	land_abort(&l);
+	CHECK(l.fd == -1 && l.staging[0] == '\0');
+	CHECK(dir_empty("dest"));
+	land_abort(&l);		/* twice is harmless */
+	free(cause);
+}
+
+/* overwrite = yes: the landing replaces what has the name. */
+static void
+test_land_overwrite(void)
+{
+	struct dest	*d = conf_find_dest(conf, "over");
+	struct landing	 l;
+	char		*cause = NULL;
+	int		 code = 0;
+
+	make_file("over", "f");
+	CHECK(land_open(&l, d, "f", &code, &cause) == 0);
+	CHECK(write(l.fd, src, 3000) == 3000);
+	CHECK(land_commit(&l, d, 0600, &code, &cause) == 0);
+	CHECK(file_is("over", "f", src, 3000));
+	CHECK(dir_count("over", NULL) == 1);
+	CHECK(remove_file("over", "f") == 0);
+	free(cause);
+}
+
+/* Open a raw sink file in the sink directory. */
+static int
+sink_file(const char *name)
+{
+	int	 fd;
+
+	if ((fd = open(path_of("sink", name), O_RDWR | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1)
+		fatal("%s", name);
+	return (fd);
+}
+
+/* SINK_WRITE, blocks out of order: the digest is still the whole file's. */
+static void
+test_sink_write(void)
+{
+	struct sink	 s;
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	const uint64_t	 size = MIB + 777, blk = 65536;
+	uint64_t	 off, len;
+	int		 fd, aio = 0, i, nblk = (size + blk - 1) / blk;
+
+	fd = sink_file("write.bin");
+	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_verifying(&s));
+	/* 7 is prime to 17 blocks: each block once, most out of order. */
+	CHECK(nblk == 17);
+	for (i = 0; i < nblk; i++) {
+		off = (uint64_t)(i * 7 % nblk) * blk;
+		len = size - off < blk ? size - off : blk;
+		CHECK(sink_write(&s, src + off, len, off, &cause) == 0);
+	}
+	CHECK(s.hashed < size);		/* the read-back path is tried */
+	CHECK(sink_write(&s, src, 10, size - 5, &cause) == -1);
+	CHECK(cause != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(sink_write(&s, src, 1, size, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(sink_finish(&s, dg, &cause) == 0);
+	digest_of(src, size, want);
+	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
+	CHECK(file_is("sink", "write.bin", src, size));
+	sink_close(&s);
+	close(fd);
+	CHECK(remove_file("sink", "write.bin") == 0);
+	free(cause);
+}
+
+/* SINK_WRITE in order, and without verifying: no digest at all. */
+static void
+test_sink_noverify(void)
+{
+	struct sink	 s;
+	uint8_t		 dg[ZC_DIGEST_LEN], zero[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	int		 fd, aio = 0;
+
+	fd = sink_file("plain.bin");
+	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, 10000, 0, &aio, &cause) == 0);
+	CHECK(!sink_verifying(&s));
+	CHECK(sink_write(&s, src, 8192, 0, &cause) == 0);
+	CHECK(sink_write(&s, src + 8192, 10000 - 8192, 8192, &cause) == 0);
+	memset(dg, 0, sizeof(dg));
+	memset(zero, 0, sizeof(zero));
+	CHECK(sink_finish(&s, dg, &cause) == 0);
+	CHECK(memcmp(dg, zero, sizeof(dg)) == 0);
+	CHECK(file_is("sink", "plain.bin", src, 10000));
+	sink_close(&s);
+	close(fd);
+	CHECK(remove_file("sink", "plain.bin") == 0);
+	free(cause);
+}
+
+/* Wait for the tickets of sink s; 0 if all went well. */
+static int
+sink_wait_tickets(struct sink *s, const int *t, int nt)
+{
+	char	*cause = NULL;
+	int	 i, r = 0;
+
+	for (i = 0; i < nt; i++) {
+		if (sink_wait(s, t[i], &cause) == -1) {
+			fprintf(stderr, "sink_wait %d: %s\n", t[i], cause);
+			r = -1;
+		}
+		free(cause);
+		cause = NULL;
+	}
+	return (r);
+}
+
+/* Are the nt tickets all different? */
+static int
+tickets_distinct(const int *t, int nt)
+{
+	int	 i, j;
+
+	for (i = 0; i < nt; i++)
+		for (j = i + 1; j < nt; j++)
+			if (t[i] == t[j])
+				return (0);
+	return (1);
+}
+
+/* SINK_DIRECT, async where it can: size and bytes exact after the tail. */
+static void
+test_sink_direct(void)
+{
+	struct sink	 s;
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	const uint64_t	 size = 3 * MIB + 100;
+	uint64_t	 off, n;
+	int		 fd, aio = 0, r, t[MAX_TICKETS], nt = 0;
+
+	if (!dio)
+		return;
+	fd = sink_file("direct.bin");
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(s.direct && s.dio_align > 0 && s.dio_align <= ZC_BLOCK);
+	for (off = 0; off < size; off += n) {
+		n = size - off < REC ? size - off : REC;
+		r = sink_write_async(&s, src + off, n, off, &t[nt], &cause);
+		CHECK(r == 0 || r == 1);
+		if (r == 1) {
+			CHECK(t[nt] >= 0 && t[nt] < SINK_AIO_SLOTS);
+			nt++;
+		}
+		if (off + n == size)
+			CHECK(r == 0);	/* a tail is never queued */
+	}
+	if (s.ring == NULL)
+		printf("test_xfer: no io_uring: async writes not tried\n");
+	else
+		CHECK(nt == 3 && aio == 3 && tickets_distinct(t, nt));
+	CHECK(sink_wait_tickets(&s, t, nt) == 0);
+	CHECK(aio == 0);
+	CHECK(sink_finish(&s, dg, &cause) == 0);
+	digest_of(src, size, want);
+	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
+	CHECK(file_is("sink", "direct.bin", src, size));
+	sink_close(&s);
+	close(fd);
+	CHECK(remove_file("sink", "direct.bin") == 0);
+	free(cause);
+}
+
+/* SINK_DIRECT given an unaligned write mid-file: buffered from then on. */
+static void
+test_sink_direct_unaligned(void)
+{
+	struct sink	 s;
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	const uint64_t	 size = 3 * ZC_BLOCK + 10;
+	int		 fd, aio = 0;
+
+	if (!dio)
+		return;
+	fd = sink_file("unaligned.bin");
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_write(&s, src, ZC_BLOCK, 0, &cause) == 0 && s.direct);
+	CHECK(sink_write(&s, src + ZC_BLOCK, 1000, ZC_BLOCK, &cause) == 0);
+	CHECK(!s.direct);
+	CHECK(sink_write(&s, src + ZC_BLOCK + 1000, size - ZC_BLOCK - 1000,
+	    ZC_BLOCK + 1000, &cause) == 0);
+	CHECK(sink_finish(&s, dg, &cause) == 0);
+	digest_of(src, size, want);
+	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
+	CHECK(file_is("sink", "unaligned.bin", src, size));
+	sink_close(&s);
+	close(fd);
+	CHECK(remove_file("sink", "unaligned.bin") == 0);
+	free(cause);
+}
+
+/* A FILE record for name of size bytes to destination dest. */
+static void
+file_rec(struct zc_file *f, const char *dest, const char *name, uint64_t size)
+{
+	memset(f, 0, sizeof(*f));
+	f->size = size;
+	f->mode = 0644;
+	f->digest_alg = ZC_DIGEST_XXH3_128;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->name_len = strlen(f->name);
+	snprintf(f->dest, sizeof(f->dest), "%s", dest);
+	f->dest_len = strlen(f->dest);
+}
+
+/* An xfer whose destination was found; NULL (checked) if it was not. */
+static struct xfer *
+start(const char *dest, const char *name, uint64_t size)
+{
+	struct zc_file	 f;
+	struct xfer	*x;
+	char		*cause = NULL;
+	int		 code = 0, r;
+
+	file_rec(&f, dest, name, size);
+	x = xfer_new(&w, "127.0.0.1:9", &f);
+	r = xfer_target(x, conf, (struct sockaddr *)&lo, &code, &cause);
+	CHECK(r == 0 && x->dest != NULL && x->io != NULL);
+	if (r == -1) {
+		fprintf(stderr, "xfer_target: %s\n", cause);
+		free(cause);
+		xfer_unref(x);
+		return (NULL);
+	}
+	return (x);
+}
+
+/* Start an xfer and open it with sink sk; NULL (checked) on failure. */
+static struct xfer *
+start_open(const char *dest, const char *name, uint64_t size,
+    enum sink_kind sk)
+{
+	struct xfer	*x;
+	char		*cause = NULL;
+	int		 code = 0, r;
+
+	if ((x = start(dest, name, size)) == NULL)
+		return (NULL);
+	r = xfer_open(x, sk, &code, &cause);
+	CHECK(r == 0);
+	if (r == -1) {
+		fprintf(stderr, "xfer_open: %s\n", cause);
+		free(cause);
+		xfer_abort(x, code, "open failed");
+		xfer_unref(x);
+		return (NULL);
+	}
+	return (x);
+}
+
+/*
+ * Feed bytes [from, to) of the source to x in records of REC bytes (the
+ * last one short), as the connection does; queued writes leave their
+ * tickets in t.  Returns the number of tickets, -1 on failure.
+ */
+static int
+feed(struct xfer *x, uint64_t from, uint64_t to, int async, int *t)
+{
+	uint64_t	 off, n;
+	char		*cause = NULL;
+	int		 code = 0, nt = 0, r;
+
+	for (off = from; off < to; off += n) {
+		n = to - off < REC ? to - off : REC;
+		if (xfer_place(x, off, n, &cause) == -1)
+			goto fail;
+		if (async && nt < MAX_TICKETS)
+			r = xfer_write_async(x, src + off, n, off, &t[nt],
+			    &code, &cause);
+		else
+			r = xfer_write(x, src + off, n, off, &code, &cause);
+		if (r == -1)
+			goto fail;
+		nt += r;
+		xfer_took(x, n, RX_MAP);
+	}
+	return (nt);
+fail:
+	fprintf(stderr, "feed %llu: %s\n", (unsigned long long)off, cause);
+	free(cause);
+	return (-1);
+}
+
+/* Run the worker's loop until the writes of t are done; 0 after 10 s. */
+static int
+await_written(struct xfer *x, const int *t, int nt)
+{
+	uint64_t	 deadline = util_now_ns() + 10 * UTIL_NS_PER_SEC;
+	int		 i, done;
+
+	for (;;) {
+		for (i = done = 0; i < nt; i++)
+			done += xfer_written(x, t[i]);
+		if (done == nt)
+			return (1);
+		if (util_now_ns() > deadline)
+			return (0);
+		event_base_loop(w.base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* xfer_on_written: count the calls. */
+static void
+written_cb(void *arg)
+{
+	written_arg = arg;
+	nwritten++;
+}
+
+/* Wait for the queued writes of x the way a connection does. */
+static void
+wait_queued(struct xfer *x, const int *t, int nt)
+{
+	char	*cause = NULL;
+	int	 code = 0, i;
+
+	if (nt == 0) {
+		if (x->sink.ring == NULL)
+			printf("test_xfer: no io_uring: async writes not "
+			    "tried\n");
+		return;
+	}
+	CHECK(tickets_distinct(t, nt) && w.aio == nt);
+	CHECK(await_written(x, t, nt));
+	CHECK(nwritten > 0 && written_arg == &w);
+	for (i = 0; i < nt; i++) {
+		CHECK(xfer_wait(x, t[i], &code, &cause) == 0);
+		free(cause);
+		cause = NULL;
+	}
+	CHECK(w.aio == 0);
+}
+
+/* An END record with the digest of the first size source bytes. */
+static void
+end_rec(struct zc_end *e, uint64_t size)
+{
+	memset(e, 0, sizeof(*e));
+	e->digest_alg = ZC_DIGEST_XXH3_128;
+	digest_of(src, size, e->digest);
+}
+
+/* A whole file through an xfer with sink sk into destination dest. */
+static void
+lifecycle(const char *dest, const char *sub, enum sink_kind sk,
+    uint64_t size, int async, int verify)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	uint64_t	 ok = STAT_GET(files_ok);
+	char		*cause = NULL;
+	int		 code = 0, ns, t[MAX_TICKETS], nt;
+
+	if ((x = start_open(dest, "life.bin", size, sk)) == NULL)
+		return;
+	CHECK(w.busy == 1 && STAT_GET(in_flight) == 1);
+	CHECK(strcmp(xfer_sink_name(x), sink_name(sk)) == 0);
+	CHECK(dir_count(sub, &ns) == 1 && ns == 1);
+	nwritten = 0;
+	xfer_on_written(x, written_cb, &w);
+	CHECK((nt = feed(x, 0, size, async, t)) >= 0);
+	if (sk == SINK_DIRECT && async)
+		wait_queued(x, t, nt > 0 ? nt : 0);
+	else
+		CHECK(nt == 0);		/* only O_DIRECT writes queue */
+	end_rec(&e, size);
+	memset(dg, 0, sizeof(dg));
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == verify);
+	if (verify)
+		CHECK(memcmp(dg, e.digest, sizeof(dg)) == 0);
+	CHECK(xfer_commit(x, verify ? dg : NULL, &code, &cause) == 0);
+	CHECK(w.busy == 0 && STAT_GET(in_flight) == 0);
+	CHECK(STAT_GET(files_ok) == ok + 1);
+	CHECK(x->ended && !x->open);
+	xfer_unref(x);
+	run_loop();
+	CHECK(file_is(sub, "life.bin", src, size));
+	CHECK(file_mode(sub, "life.bin") == (int)(0644 & ~mask));
+	CHECK(dir_count(sub, &ns) == 1 && ns == 0);
+	CHECK(remove_file(sub, "life.bin") == 0);
+	free(cause);
+}
+
+/* The lifecycle with each sink that writes a file. */
+static void
+test_xfer_lifecycle(void)
+{
+	lifecycle("", "dest", SINK_WRITE, 3 * MIB + 1234, 0, 1);
+	lifecycle("", "dest", SINK_WRITE, 2 * MIB, 1, 1);
+	lifecycle("", "dest", SINK_VMSPLICE, MIB + 4096 + 1, 0, 1);
+	lifecycle("noverify", "noverify", SINK_COPY, MIB + 17, 0, 0);
+	if (dio) {
+		lifecycle("direct", "direct", SINK_DIRECT, 5 * MIB + 1234, 1,
+		    1);
+		lifecycle("direct", "direct", SINK_DIRECT, 100, 0, 1);
+	}
+}
+
+/*
+ * O_DIRECT, async, and a last record longer than a block but not a block
+ * multiple: the sink waits for the queued writes, goes on buffered, and
+ * the file is still exact.
+ */
+static void
+test_xfer_direct_tail(void)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	const uint64_t	 size = 3 * MIB + 5000;
+	char		*cause = NULL;
+	int		 code = 0, i, nt, t[MAX_TICKETS];
+
+	if (!dio || (x = start_open("direct", "tail.bin", size,
+	    SINK_DIRECT)) == NULL)
+		return;
+	CHECK((nt = feed(x, 0, size, 1, t)) >= 0);
+	CHECK(nt == (x->sink.ring != NULL ? 3 : 0));
+	CHECK(w.aio == 0 && !x->sink.direct);
+	for (i = 0; i < nt; i++)
+		CHECK(xfer_wait(x, t[i], &code, &cause) == 0);
+	end_rec(&e, size);
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == 1);
+	CHECK(memcmp(dg, e.digest, sizeof(dg)) == 0);
+	CHECK(xfer_commit(x, dg, &code, &cause) == 0);
+	xfer_unref(x);
+	run_loop();
+	CHECK(file_is("direct", "tail.bin", src, size));
+	CHECK(dir_count("direct", NULL) == 1);
+	CHECK(remove_file("direct", "tail.bin") == 0);
+	free(cause);
+}
+
+/* Fail x with the code and cause of the step that failed; all is gone. */
+static void
+fail_and_check(struct xfer *x, const char *sub, int code, char *cause)
+{
+	uint64_t	 failed = STAT_GET(files_failed);
+
+	xfer_abort(x, code, cause != NULL ? cause : "failed");
+	free(cause);
+	CHECK(x->ended && !x->open);
+	CHECK(w.busy == 0 && STAT_GET(in_flight) == 0);
+	CHECK(STAT_GET(files_failed) == failed + 1);
+	xfer_unref(x);
+	run_loop();
+	CHECK(dir_empty(sub));
+}
+
+/* A digest that does not match: ZC_E_DIGEST, and nothing lands. */
+static void
+test_xfer_digest(void)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	const uint64_t	 size = 2 * MIB + 5;
+	char		*cause = NULL;
+	int		 code = 0;
+
+	if ((x = start_open("", "bad.bin", size, SINK_WRITE)) == NULL)
+		return;
+	CHECK(feed(x, 0, size, 0, NULL) == 0);
+	end_rec(&e, size);
+	e.digest[7] ^= 0x40;
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == -1);
+	CHECK(code == ZC_E_DIGEST && cause != NULL);
+	CHECK(cause != NULL && strstr(cause, "digest mismatch") != NULL);
+	fail_and_check(x, "dest", code, cause);
+}
+
+/* END before all DATA: ZC_E_SIZE, and nothing lands. */
+static void
+test_xfer_short(void)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	const uint64_t	 size = 2 * MIB + 5;
+	char		*cause = NULL;
+	int		 code = 0;
+
+	if ((x = start_open("", "short.bin", size, SINK_WRITE)) == NULL)
+		return;
+	CHECK(feed(x, 0, MIB, 0, NULL) == 0);
+	end_rec(&e, size);
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == -1);
+	CHECK(code == ZC_E_SIZE && cause != NULL);
+	fail_and_check(x, "dest", code, cause);
+}
+
+/* Does xfer_place refuse len@off?  Its cause is freed. */
+static int
+place_refused(struct xfer *x, uint64_t off, uint64_t len)
+{
+	char	*cause = NULL;
+	int	 r;
+
+	r = xfer_place(x, off, len, &cause);
+	if (r == -1 && cause == NULL)
+		return (0);	/* a refusal must say why */
+	free(cause);
+	return (r == -1);
+}
+
+/* DATA records that do not fit: unaligned, a gap, past the end. */
+static void
+test_xfer_place(void)
+{
+	struct xfer	*x;
+	char		*cause = NULL;
+	const uint64_t	 size = 5 * ZC_BLOCK + 10;
+
+	if ((x = start_open("", "place.bin", size, SINK_WRITE)) == NULL)
+		return;
+	CHECK(place_refused(x, 100, ZC_BLOCK));		/* unaligned */
+	CHECK(place_refused(x, 0, 1000));		/* short, not last */
+	CHECK(place_refused(x, ZC_BLOCK, ZC_BLOCK));	/* a gap */
+	CHECK(place_refused(x, 0, size + 1));		/* past the end */
+	CHECK(xfer_place(x, 0, ZC_BLOCK, &cause) == 0);
+	CHECK(place_refused(x, 0, ZC_BLOCK));		/* again */
+	CHECK(place_refused(x, 3 * ZC_BLOCK, ZC_BLOCK));	/* a gap */
+	CHECK(place_refused(x, ZC_BLOCK, 5 * ZC_BLOCK));	/* past end */
+	CHECK(place_refused(x, ZC_BLOCK, 4 * ZC_BLOCK + 11));
+	CHECK(place_refused(x, ZC_BLOCK, UINT64_MAX - 100));	/* wraps */
+	CHECK(x->next_off == ZC_BLOCK);
+	CHECK(xfer_place(x, ZC_BLOCK, 4 * ZC_BLOCK + 10, &cause) == 0);
+	CHECK(x->next_off == size);
+	CHECK(place_refused(x, size, ZC_BLOCK));	/* after the end */
+	free(cause);
+	fail_and_check(x, "dest", ZC_E_PROTO, NULL);
+}
+
+/* Does xfer_target refuse the file with code?  Nothing is created. */
+static int
+target_refused(const char *dest, const char *name,
+    const struct sockaddr *sa, int want)
+{
+	struct zc_file	 f;
+	struct xfer	*x;
+	char		*cause = NULL;
+	int		 code = 0, r;
+
+	file_rec(&f, dest, name, 1000);
+	x = xfer_new(&w, "127.0.0.1:9", &f);
+	r = xfer_target(x, conf, sa, &code, &cause) == -1 && code == want &&
+	    cause != NULL && x->dest == NULL && x->conf == NULL;
+	free(cause);
+	xfer_unref(x);
+	run_loop();
+	return (r && dir_empty("dest"));
+}
+
+/* Names and destinations xfer_target refuses. */
+static void
+test_xfer_target(void)
+{
+	const struct sockaddr	*sa = (struct sockaddr *)&lo;
+	struct sockaddr_in	 far = lo;
+
+	CHECK(target_refused("", "a/b", sa, ZC_E_NAME));
+	CHECK(target_refused("", "/etc/passwd", sa, ZC_E_NAME));
+	CHECK(target_refused("", "..", sa, ZC_E_NAME));
+	CHECK(target_refused("", ".", sa, ZC_E_NAME));
+	CHECK(target_refused("", "", sa, ZC_E_NAME));
+	CHECK(target_refused("", "../x", sa, ZC_E_NAME));
+	CHECK(target_refused("nosuch", "a", sa, ZC_E_DEST));
+	CHECK(target_refused("../dest", "a", sa, ZC_E_NAME));
+	far.sin_addr.s_addr = htonl(0x0a000001);	/* 10.0.0.1 */
+	CHECK(target_refused("", "a", (struct sockaddr *)&far, ZC_E_DENIED));
+	CHECK(w.busy == 0);
+}
+
+/* Does xfer_open refuse the file with code?  The xfer is gone after. */
+static int
+open_refused(const char *dest, const char *name, uint64_t size, int want)
+{
+	struct xfer	*x;
+	char		*cause = NULL;
+	int		 code = 0, r;
+
+	if ((x = start(dest, name, size)) == NULL)
+		return (0);
+	r = xfer_open(x, SINK_WRITE, &code, &cause) == -1 && code == want &&
+	    cause != NULL && !x->open && w.busy == 0;
+	xfer_abort(x, code, cause != NULL ? cause : "refused");
+	free(cause);
+	xfer_unref(x);
+	run_loop();
+	return (r);
+}
+
+/* Files xfer_open refuses: too big, no space, an existing name. */
+static void
+test_xfer_open(void)
+{
+	struct xfer	*x;
+
+	CHECK(open_refused("small", "big", MIB + 1, ZC_E_SIZE));
+	CHECK(dir_empty("small"));
+	CHECK(open_refused("", "huge", UINT64_MAX - 5, ZC_E_SIZE));
+	CHECK(dir_empty("dest"));
+	CHECK(open_refused("full", "f", 1, ZC_E_NOSPACE));
+	CHECK(dir_empty("full"));
+	make_file("dest", "exists");
+	CHECK(open_refused("", "exists", 1000, ZC_E_EXISTS));
+	CHECK(dir_count("dest", NULL) == 1);
+	CHECK(remove_file("dest", "exists") == 0);
+
+	/* At the limit is not over it. */
+	if ((x = start_open("small", "limit", MIB, SINK_WRITE)) != NULL)
+		fail_and_check(x, "small", ZC_E_PROTO, NULL);
+}
+
+/* The peer leaves mid-file: the last reference removes the staging file. */
+static void
+test_xfer_dropped(void)
+{
+	struct xfer	*x;
+	uint64_t	 failed = STAT_GET(files_failed);
+	int		 ns;
+
+	if ((x = start_open("", "dropped.bin", 3 * MIB, SINK_WRITE)) == NULL)
+		return;
+	CHECK(feed(x, 0, MIB, 0, NULL) == 0);
+	CHECK(dir_count("dest", &ns) == 1 && ns == 1);
+	xfer_ref(x);
+	xfer_unref(x);
+	CHECK(!x->ended && w.busy == 1);	/* a reference is left */
+	xfer_unref(x);
+	CHECK(w.busy == 0 && STAT_GET(files_failed) == failed + 1);
+	run_loop();
+	CHECK(dir_empty("dest"));
+}
+
+/* io = discard: bytes are hashed and dropped, nothing lands. */
+static void
+test_xfer_discard(void)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	const uint64_t	 size = 3 * MIB + 3;
+	char		*cause = NULL;
+	int		 code = 0;
+
+	if ((x = start("discard", "gone.bin", size)) == NULL)
+		return;
+	CHECK(x->io->flags & IO_NO_FILE);
+	CHECK(x->io->sink == SINK_DISCARD);
+	CHECK(xfer_open(x, x->io->sink, &code, &cause) == 0);
+	CHECK(dir_empty("discard"));
+	CHECK(feed(x, 0, size, 0, NULL) == 0);
+	end_rec(&e, size);
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == 1);
+	CHECK(memcmp(dg, e.digest, sizeof(dg)) == 0);
+	CHECK(xfer_commit(x, dg, &code, &cause) == 0);
+	CHECK(w.busy == 0);
+	xfer_unref(x);
+	run_loop();
+	CHECK(dir_empty("discard"));
+	free(cause);
+}
+
+/* iomode_find and iomode_name are inverse, for every row. */
+static void
+test_iomode_names(void)
+{
+	int	 i;
+
+	CHECK(iomode_count() == IO_LAST + 1);
+	for (i = 0; i < iomode_count(); i++) {
+		CHECK(iomode_find(iomode_name(i)) == i);
+		CHECK(iomode_get(i)->name == iomode_name(i));
+	}
+	CHECK(iomode_find("auto") == IO_AUTO);
+	CHECK(iomode_find("discard") == IO_DISCARD);
+	CHECK(iomode_find("nope") == -1);
+	CHECK(iomode_find("") == -1);
+	CHECK(iomode_find("Direct") == -1);
+	CHECK(iomode_find("direct ") == -1);
+}
+
+/* Does iomode_choose give rx and sink for io, dio_ok and switched? */
+static int
+chooses(int io, int dio_ok, int switched, enum rx_kind rx,
+    enum sink_kind sink)
+{
+	enum rx_kind	 r = RX_DISCARD;
+	enum sink_kind	 s = SINK_DISCARD;
+
+	iomode_choose(io, dio_ok, switched, &r, &s);
+	return (r == rx && s == sink);
+}
+
+/* iomode_choose: auto decides, every other row is what its name says. */
+static void
+test_iomode_choose(void)
+{
+	int	 i, d, sw;
+
+	CHECK(chooses(IO_AUTO, 1, 0, RX_MAP, SINK_DIRECT));
+	CHECK(chooses(IO_AUTO, 0, 0, RX_MAP, SINK_WRITE));
+	CHECK(chooses(IO_AUTO, 0, 1, RX_SPLICE, SINK_SPLICE));
+	CHECK(chooses(IO_AUTO, 1, 1, RX_SPLICE, SINK_SPLICE));
+	for (d = 0; d < 2; d++) {
+		for (sw = 0; sw < 2; sw++) {
+			CHECK(chooses(IO_DIRECT, d, sw, RX_MAP, SINK_DIRECT));
+			CHECK(chooses(IO_WRITE, d, sw, RX_MAP, SINK_WRITE));
+			CHECK(chooses(IO_VMSPLICE, d, sw, RX_MAP,
+			    SINK_VMSPLICE));
+			CHECK(chooses(IO_SPLICE, d, sw, RX_SPLICE,
+			    SINK_SPLICE));
+			CHECK(chooses(IO_COPY, d, sw, RX_COPY, SINK_COPY));
+			CHECK(chooses(IO_DISCARD, d, sw, RX_MAP,
+			    SINK_DISCARD));
+		}
+	}
+	/* Every row but auto writes with the sink of its own name. */
+	for (i = IO_AUTO + 1; i < iomode_count(); i++)
+		CHECK(strcmp(sink_name(iomode_get(i)->sink),
+		    iomode_name(i)) == 0);
+	for (i = 0; i < iomode_count(); i++)
+		CHECK(!!(iomode_get(i)->flags & IO_NO_FILE) ==
+		    (i == IO_DISCARD));
+}
+
+int
+main(void)
+{
+	log_init("test_xfer", LOG_LEVEL_WARN, 0);
+	setup();
+	test_land_names();
+	test_land_commit();
+	test_land_refuse();
+	test_land_overwrite();
+	test_sink_write();
+	test_sink_noverify();
+	test_sink_direct();
+	test_sink_direct_unaligned();
+	test_xfer_lifecycle();
+	test_xfer_direct_tail();
+	test_xfer_digest();
+	test_xfer_short();
+	test_xfer_place();
+	test_xfer_target();
+	test_xfer_open();
+	test_xfer_dropped();
+	test_xfer_discard();
+	test_iomode_names();
+	test_iomode_choose();
+	teardown();
+	return (unit_done("test_xfer"));
+}
