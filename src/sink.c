@@ -331,24 +331,39 @@ sink_vmsplice(struct sink *s, const void *buf, size_t len, uint64_t off,
 	return (0);
 }
 
+/*
+ * The write that ends the file, aligned at its start: whole blocks as they
+ * are, the last partial one padded in an aligned buffer (the file is
+ * truncated to size at the end).
+ */
+static int
+sink_direct_tail(struct sink *s, const uint8_t *buf, size_t len, uint64_t off,
+    char **cause)
+{
+	size_t	 a = s->dio_align, whole = len / a * a, padded;
+
+	if (whole > 0 && sink_pwrite(s, buf, whole, off, cause) == -1)
+		return (-1);
+	len -= whole;
+	padded = (len + a - 1) / a * a;
+	memcpy(s->pad, buf + whole, len);
+	memset(s->pad + len, 0, padded - len);
+	s->truncate = 1;
+	return (sink_pwrite(s, s->pad, padded, off + whole, cause));
+}
+
 /* O_DIRECT write; falls back as described at the top of the file. */
 static int
 sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
     char **cause)
 {
-	size_t	 a = s->dio_align, padded;
+	size_t	 a = s->dio_align;
 
 	if (s->direct && off % a == 0 && (uintptr_t)buf % s->dio_mem == 0) {
 		if (len % a == 0)
 			return (sink_pwrite(s, buf, len, off, cause));
-		if (off + len == s->size && len < ZC_BLOCK) {
-			/* The tail: pad to the block, truncate later. */
-			padded = (len + a - 1) / a * a;
-			memcpy(s->pad, buf, len);
-			memset(s->pad + len, 0, padded - len);
-			s->truncate = 1;
-			return (sink_pwrite(s, s->pad, padded, off, cause));
-		}
+		if (off + len == s->size)
+			return (sink_direct_tail(s, buf, len, off, cause));
 	}
 	if (s->direct) {
 		log_debug("unaligned write %zu@%llu: O_DIRECT off", len,
@@ -459,11 +474,14 @@ sink_reap(struct sink *s)
 		sink_complete(s, cqe);
 }
 
-/* Is the write of ticket done (sink_wait will not wait)? */
+/*
+ * Is the write of ticket done (sink_wait will not wait)?  A ticket that
+ * was waited for already (sink_wait_all) is done too.
+ */
 int
 sink_done(struct sink *s, int ticket)
 {
-	return (s->aio[ticket].len != 0 && s->aio[ticket].done);
+	return (s->aio[ticket].len == 0 || s->aio[ticket].done);
 }
 
 /*

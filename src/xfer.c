@@ -233,7 +233,7 @@ xfer_on_written(struct xfer *x, void (*fn)(void *), void *arg)
 int
 xfer_place(struct xfer *x, uint64_t off, uint64_t len, char **cause)
 {
-	if (off != x->next_off || off + len > x->f.size ||
+	if (off != x->next_off || len > x->f.size - off ||
 	    (len % ZC_BLOCK != 0 && off + len != x->f.size)) {
 		*cause = xasprintf("DATA %llu@%llu does not fit: expected "
 		    "offset %llu, file size %llu, block multiples except at "
