@@ -86,7 +86,7 @@ systemd_reloading(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	    (unsigned long long)ts.tv_sec * UTIL_US_PER_SEC + ts.tv_nsec / 1000);
 }
 
 /* SIGTERM: on the way out. */
@@ -125,8 +125,8 @@ systemd_start_timers(struct event_base *base)
 	event_add(ev_status, &tv);
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		/* Twice per period, as sd_watchdog_enabled(3) advises. */
-		tv.tv_sec = usec / 2 / 1000000;
-		tv.tv_usec = usec / 2 % 1000000;
+		tv.tv_sec = usec / 2 / UTIL_US_PER_SEC;
+		tv.tv_usec = usec / 2 % UTIL_US_PER_SEC;
 		ev_watchdog = event_new(base, -1, EV_PERSIST,
 		    systemd_watchdog_cb, NULL);
 		if (ev_watchdog == NULL)

@@ -45,5 +45,6 @@ const char	*util_visn(const char *, size_t, char *, size_t);
 
 #define UTIL_VIS_MAX		(4 * 1024 + 1)	/* util_vis of a message */
 #define UTIL_NS_PER_SEC		1000000000ULL
+#define UTIL_US_PER_SEC		1000000ULL
 
 #endif /* UTIL_H */
