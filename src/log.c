@@ -50,7 +50,7 @@ log_getlevel(void)
 static void __attribute__((format(printf, 3, 0)))
 vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 {
-	char	 msg[2048], line[2400];
+	char	 msg[8192], line[8300];	/* zcsend: a receiver's message, escaped */
 	int	 saved = errno;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -5,7 +5,11 @@
 # sender does next.  zcsend is stopped (SIGSTOP) once the daemon has
 # written 8 MiB of a 512 MiB file: within 10 s no page of the daemon's
 # socket mapping is resident, the staging file holds what was written,
-# and when the sender goes on, the file lands whole, all of it mapped.
+# and when the sender goes on, the file lands whole, at least 99% of it
+# mapped: what the project promises, not 100%, because the kernel may hand
+# over a segment it could not map (a retransmitted or collapsed one) and
+# the receiver then copies it.  zcsend runs with -v so that its zero-copy
+# counters (sends, completions, chunks sent plainly) are in the test log.
 . "$(dirname "$0")/lib.sh"
 
 SIZE=$((512 * 1024 * 1024))
@@ -26,7 +30,7 @@ written() {
 DEFAULT_EXTRA="io = direct"
 start_daemon
 
-"$ZCSEND" -t 60 "$T/src/big" "127.0.0.1:$PORT" >"$T/send.out" \
+"$ZCSEND" -v -t 60 "$T/src/big" "127.0.0.1:$PORT" >"$T/send.out" \
     2>"$T/send.err" </dev/null &
 spid=$!
 BGPIDS+=("$spid")
@@ -66,7 +70,10 @@ wait "$spid" || rc=$?
 prefix 'zcsend: ' "$T/send.err" >&2
 [ "$rc" -eq 0 ] || fail "zcsend exited $rc"
 line=$(check_file big "$SIZE" direct)
-[ "$(field "$line" zc_pct)" = 100.00 ] || fail "big: not all mapped: $line"
+pct=$(field "$line" zc_pct)
+note "big: $pct% mapped, $(field "$line" copied_bytes) bytes copied"
+awk -v p="$pct" 'BEGIN { exit !(p >= 99) }' ||
+    fail "big: only $pct% mapped, expected 99% or more: $line"
 no_staging
 
 stop_daemon

@@ -1,0 +1,544 @@
+/*
+ * peer.c -- zcsend's conversation with the receiver.
+ *
+ * Connect and exchange HELLO; then, per file, FILE and its answer (ACCEPT,
+ * a refusal, or CHALLENGE and the key exchange), DATA records, END, and
+ * the RESULT.  Control records go out one send(MSG_EOR) each, so that none
+ * shares an skb with payload.  Whatever the receiver answers instead of
+ * what the conversation expects is judged by one function, peer_verdict(),
+ * which turns it into the exit code and the message the user sees.  Every
+ * wait on the receiver is bounded by the socket timeouts.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zcsend.h"
+
+/* One send(): retried on EINTR; a send timeout is ETIMEDOUT. */
+ssize_t
+peer_send1(struct peer *p, const void *buf, size_t len, int flags)
+{
+	ssize_t	 n;
+
+	do
+		n = send(p->fd, buf, len, flags | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == EAGAIN)
+		errno = ETIMEDOUT;
+	return (n);
+}
+
+/* Send a control record whole, ending its skb.  0, or -1 with errno. */
+static int
+peer_send(struct peer *p, const void *buf, size_t len)
+{
+	const uint8_t	*b = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = peer_send1(p, b, len, MSG_EOR)) == -1)
+			return (-1);
+		b += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* Read exactly len bytes; -1 with errno (0 for EOF). */
+static int
+peer_read(struct peer *p, void *buf, size_t len)
+{
+	uint8_t	*b = buf;
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = recv(p->fd, b, len, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			else if (errno == EAGAIN)
+				errno = ETIMEDOUT;
+			return (-1);
+		}
+		b += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/*
+ * Read one record from the receiver into body (ZC_CTL_MAX bytes).
+ * Returns 0, or -1 with a message in *cause.
+ */
+static int
+peer_record(struct peer *p, struct zc_hdr *h, uint8_t *body, char **cause)
+{
+	uint8_t	 hdr[ZC_HDR_LEN];
+
+	*cause = NULL;
+	if (peer_read(p, hdr, sizeof(hdr)) == -1)
+		goto readerr;
+	if (proto_hdr_decode(hdr, h, cause) == -1)
+		return (-1);
+	if (h->len > ZC_CTL_MAX) {
+		*cause = xasprintf("%s record too long",
+		    proto_type_name(h->type));
+		return (-1);
+	}
+	if (peer_read(p, body, h->len) == -1)
+		goto readerr;
+	return (0);
+readerr:
+	*cause = xasprintf("%s", errno == 0 ? "connection closed by receiver" :
+	    strerror(errno));
+	return (-1);
+}
+
+/* Bound the wait for the next record to secs seconds. */
+static void
+peer_rcvtimeo(struct peer *p, uint64_t secs)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/* Say what an ERROR record from the receiver says. */
+static void
+peer_error(struct peer *p, const uint8_t *body, size_t len)
+{
+	struct zc_error	 e;
+	char		*cause = NULL;
+
+	if (proto_error_decode(body, len, &e, &cause) == -1) {
+		log_errx("%s: malformed ERROR: %s", p->text, cause);
+		free(cause);
+		return;
+	}
+	log_errx("%s: receiver error (%s): %s", p->text,
+	    proto_code_name(e.code), sout_vis(e.msg));
+}
+
+/* Connect one address within timeout seconds; the socket, or -1 with errno. */
+static int
+peer_dial(const struct addrinfo *ai, int timeout)
+{
+	struct pollfd	 pfd;
+	socklen_t	 len = sizeof(int);
+	int		 fd, r, err = 0;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, ai->ai_protocol);
+	if (fd == -1)
+		return (-1);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return (fd);
+	if (errno == EINPROGRESS) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if ((r = poll(&pfd, 1, timeout * 1000)) == 0)
+			err = ETIMEDOUT;
+		else if (r == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+		    &len) == -1)
+			err = errno;
+	} else
+		err = errno;
+	if (err == 0 || err == EISCONN)
+		return (fd);
+	close(fd);
+	errno = err;
+	return (-1);
+}
+
+/* Connect, then bound every later wait with socket timeouts. */
+int
+peer_connect(struct peer *p, const char *host, const char *port)
+{
+	struct addrinfo	 hints, *res, *ai;
+	struct timeval	 tv = { p->timeout, 0 };
+	int		 fd = -1, r, err = 0, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_errx("%s: connection failed: %s", p->text, gai_strerror(r));
+		return (-1);
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
+		if ((fd = peer_dial(ai, p->timeout)) == -1)
+			err = errno;
+	freeaddrinfo(res);
+	if (fd == -1) {
+		log_errx("%s: connection failed: %s", p->text, strerror(err));
+		return (-1);
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		fatal("socket options");
+	p->fd = fd;
+	p->zc = opt.zerocopy;
+	if (p->zc && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one,
+	    sizeof(one)) == -1) {
+		log_debug("SO_ZEROCOPY: %s: using plain send()",
+		    strerror(errno));
+		p->zc = 0;
+	}
+	return (0);
+}
+
+/* Exchange HELLO records. */
+int
+peer_hello(struct peer *p)
+{
+	struct zc_hello	 hello;
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+	char		*cause = NULL;
+
+	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf))) == -1) {
+		log_errx("%s: connection failed: %s", p->text, strerror(errno));
+		return (-1);
+	}
+	if (peer_record(p, &h, buf, &cause) == -1)
+		goto bad;
+	if (h.type == ZC_T_ERROR) {
+		peer_error(p, buf, h.len);
+		return (-1);
+	}
+	if (h.type != ZC_T_HELLO) {
+		cause = xasprintf("expected HELLO, got %s",
+		    proto_type_name(h.type));
+		goto bad;
+	}
+	if (proto_hello_decode(buf, h.len, &hello, &cause) == -1)
+		goto bad;
+	if (hello.version != ZC_PROTO_VERSION) {
+		cause = xasprintf("receiver speaks protocol version %u, we "
+		    "speak %u", hello.version, ZC_PROTO_VERSION);
+		goto bad;
+	}
+	return (0);
+bad:
+	log_errx("%s: connection failed: %s", p->text, cause);
+	free(cause);
+	return (-1);
+}
+
+/*
+ * A landed file: does what the receiver landed match what was sent?
+ * Returns an exit code.
+ */
+static int
+peer_landed(const struct source *s, const struct zc_result *r,
+    const uint8_t *digest)
+{
+	if (r->bytes != s->size) {
+		log_errx("%s: verification failed: receiver landed %llu of %llu "
+		    "bytes", s->name, (unsigned long long)r->bytes,
+		    (unsigned long long)s->size);
+		return (ZS_VERIFY);
+	}
+	if (!opt.verify)
+		return (ZS_OK);
+	if (r->digest_alg != ZC_DIGEST_XXH3_128) {
+		log_errx("%s: verification failed: landed, but the receiver did "
+		    "not compute a digest (verify = none)", s->name);
+		return (ZS_VERIFY);
+	}
+	if (memcmp(r->digest, digest, ZC_DIGEST_LEN) != 0) {
+		log_errx("%s: verification failed: receiver's digest differs",
+		    s->name);
+		return (ZS_VERIFY);
+	}
+	return (ZS_OK);
+}
+
+/*
+ * The receiver's verdict on file s: the RESULT or ERROR record it sent (or
+ * whatever it sent instead of what the conversation expected) becomes the
+ * exit code, and the reason is said on stderr.  Only a RESULT "ok" after
+ * END (digest is then what was sent) whose bytes and digest match gives
+ * ZS_OK.  *dead is set when the connection cannot carry another file.
+ */
+static int
+peer_verdict(struct peer *p, const struct source *s, const struct zc_hdr *h,
+    const uint8_t *body, const uint8_t *digest, int *dead)
+{
+	struct zc_result	 r;
+	char			*cause = NULL;
+
+	*dead = 1;
+	if (h->type == ZC_T_ERROR) {
+		peer_error(p, body, h->len);
+		return (ZS_CONNECT);
+	}
+	if (h->type != ZC_T_RESULT) {
+		log_errx("%s: unexpected %s record", s->name,
+		    proto_type_name(h->type));
+		return (ZS_CONNECT);
+	}
+	if (proto_result_decode(body, h->len, &r, &cause) == -1) {
+		log_errx("%s: no result from receiver: %s", s->name, cause);
+		free(cause);
+		return (ZS_CONNECT);
+	}
+	*dead = 0;
+	if (r.code == ZC_OK && digest != NULL)
+		return (peer_landed(s, &r, digest));
+	if (r.code == ZC_E_DIGEST) {
+		log_errx("%s: verification failed: %s", s->name,
+		    sout_vis(r.msg));
+		return (ZS_VERIFY);
+	}
+	log_errx("%s: rejected by receiver (%s): %s", s->name,
+	    proto_code_name(r.code), sout_vis(r.msg));
+	return (ZS_REJECTED);
+}
+
+/*
+ * Has the receiver said something while we stream (a failure)?  Returns 0
+ * if not; else reads it, judges it and returns the exit code.
+ */
+static int
+peer_check_early(struct peer *p, const struct source *s)
+{
+	struct pollfd	 pfd = { p->fd, POLLIN, 0 };
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_CTL_MAX];
+	char		*cause = NULL;
+	int		 dead;
+
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP)))
+		return (0);
+	if (peer_record(p, &h, buf, &cause) == -1) {
+		log_errx("%s: %s", s->name, cause);
+		free(cause);
+		return (ZS_CONNECT);
+	}
+	return (peer_verdict(p, s, &h, buf, NULL, &dead));
+}
+
+/*
+ * The destination has a key: answer the CHALLENGE in buf with AUTH, check
+ * the receiver's AUTHOK, and leave the record that follows in h and buf.
+ * Returns -1 (and *dead) when the file cannot go.
+ */
+static int
+peer_prove(struct peer *p, const struct source *s, const char *dest,
+    uint8_t *buf, struct zc_hdr *h, int *dead)
+{
+	uint8_t		 nonce_r[ZC_NONCE_LEN], nonce_s[ZC_NONCE_LEN];
+	uint8_t		 mac[ZC_MAC_LEN], rec[ZC_HDR_LEN + ZC_AUTH_LEN];
+	const char	*dname = *dest != '\0' ? dest : "default";
+	char		*cause = NULL;
+
+	if (opt.key == NULL) {
+		log_errx("%s: rejected by receiver (denied): destination %s "
+		    "requires a key (--key-file)", s->name, dname);
+		goto fail;
+	}
+	memcpy(nonce_r, buf, ZC_NONCE_LEN);
+	auth_nonce(nonce_s);
+	auth_mac(opt.key, 0, nonce_r, nonce_s, dname, mac);
+	if (peer_send(p, rec, proto_blob_encode(rec, sizeof(rec), ZC_T_AUTH,
+	    nonce_s, ZC_NONCE_LEN, mac, ZC_MAC_LEN)) == -1 ||
+	    peer_record(p, h, buf, &cause) == -1)
+		goto readerr;
+	if (h->type != ZC_T_AUTHOK) {
+		peer_verdict(p, s, h, buf, NULL, dead);
+		goto fail;
+	}
+	auth_mac(opt.key, 1, nonce_s, nonce_r, dname, mac);
+	if (!auth_equal(mac, buf)) {
+		log_errx("%s: the receiver could not prove it knows the key of "
+		    "%s", s->name, dname);
+		goto fail;
+	}
+	if (peer_record(p, h, buf, &cause) == -1)
+		goto readerr;
+	return (0);
+readerr:
+	log_errx("%s: %s", s->name, cause != NULL ? cause : strerror(errno));
+	free(cause);
+fail:
+	*dead = 1;	/* the receiver closes after a failed proof */
+	return (-1);
+}
+
+/*
+ * Announce file s; returns 0 with the offset to send from, or an exit code
+ * (a key exchange that fails is a refusal).
+ */
+static int
+peer_announce(struct peer *p, const struct source *s, const char *dest,
+    uint64_t *offset, int *dead)
+{
+	struct zc_file	 f;
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+	char		*cause = NULL;
+
+	memset(&f, 0, sizeof(f));
+	f.size = s->size;
+	f.mode = s->mode & 0777;
+	f.digest_alg = opt.verify ? ZC_DIGEST_XXH3_128 : ZC_DIGEST_NONE;
+	snprintf(f.name, sizeof(f.name), "%s", s->name);
+	snprintf(f.dest, sizeof(f.dest), "%s", dest);
+	if (peer_send(p, buf, proto_file_encode(buf, sizeof(buf), &f)) == -1) {
+		log_errx("%s: send failed: %s", s->name, strerror(errno));
+		*dead = 1;
+		return (ZS_CONNECT);
+	}
+	if (peer_record(p, &h, buf, &cause) == -1)
+		goto bad;
+	if (h.type == ZC_T_CHALLENGE &&
+	    peer_prove(p, s, dest, buf, &h, dead) == -1)
+		return (ZS_REJECTED);
+	if (h.type != ZC_T_ACCEPT)
+		return (peer_verdict(p, s, &h, buf, NULL, dead));
+	if (proto_accept_decode(buf, h.len, offset, &cause) == -1)
+		goto bad;
+	if (*offset > f.size) {
+		cause = xasprintf("unexpected %s record",
+		    proto_type_name(h.type));
+		goto bad;
+	}
+	return (0);
+bad:
+	log_errx("%s: %s", s->name, cause);
+	free(cause);
+	*dead = 1;
+	return (ZS_CONNECT);
+}
+
+/* A send failed with err: the receiver may have said why before it closed. */
+static int
+peer_send_failed(struct peer *p, const struct source *s, int err)
+{
+	int	 r;
+
+	if ((err == EPIPE || err == ECONNRESET) &&
+	    (r = peer_check_early(p, s)) != 0)
+		return (r);
+	log_errx("%s: send failed: %s", s->name, strerror(err));
+	return (ZS_CONNECT);
+}
+
+/*
+ * Stream [off, size) of file s as DATA records, looking for an early
+ * verdict between records.  Returns 0 or an exit code (the connection is
+ * then unusable).
+ */
+static int
+peer_stream(struct peer *p, struct source *s, uint64_t off)
+{
+	struct progress	 pg;
+	uint8_t		 hdr[ZC_HDR_LEN];
+	uint64_t	 rec, n;
+	int		 r = 0, err = 0;
+
+	sout_progress_start(&pg, s->name, s->size);
+	while (off < s->size && r == 0 && err == 0) {
+		rec = s->size - off < DATA_RECORD ? s->size - off : DATA_RECORD;
+		if (rec >= ZC_BLOCK)
+			rec &= ~(uint64_t)(ZC_BLOCK - 1);
+		proto_hdr_encode(hdr, ZC_T_DATA, rec, off);
+		if (peer_send(p, hdr, sizeof(hdr)) == -1)
+			err = errno;
+		for (; rec > 0 && err == 0; off += n, rec -= n) {
+			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
+			if (source_send(s, p, off, n, n == rec) == -1)
+				err = errno;
+			else
+				sout_progress(&pg, off + n);
+		}
+		if (err == 0)
+			r = peer_check_early(p, s);
+	}
+	sout_progress_end();
+	if (err != 0)
+		return (peer_send_failed(p, s, err));
+	return (r);
+}
+
+/*
+ * Wait for the RESULT of file s and take the verdict.  Returns an exit
+ * code; *dead is set when the connection cannot carry another file.
+ */
+static int
+peer_result(struct peer *p, const struct source *s, uint64_t start,
+    const uint8_t *digest, int *dead)
+{
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_CTL_MAX];
+	char		*cause = NULL;
+	double		 secs;
+	int		 r;
+
+	/* fsync of a large file may take a while on the receiver. */
+	peer_rcvtimeo(p, p->timeout + s->size / RESULT_RATE);
+	r = peer_record(p, &h, buf, &cause);
+	peer_rcvtimeo(p, p->timeout);
+	if (r == -1) {
+		log_errx("%s: no result from receiver: %s", s->name, cause);
+		free(cause);
+		*dead = 1;
+		return (ZS_CONNECT);
+	}
+	secs = (util_now_ns() - start) / 1e9;
+	if ((r = peer_verdict(p, s, &h, buf, digest, dead)) == ZS_OK)
+		sout_landed(s->name, s->size, secs, digest);
+	return (r);
+}
+
+/*
+ * Send one file: announce it, stream it, end it and take the verdict.
+ * Returns an exit code; *dead is set when the connection is unusable.
+ */
+int
+peer_file(struct peer *p, const char *path, const char *dest, int *dead)
+{
+	struct source	 s;
+	struct zc_end	 e;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_END_LEN];
+	uint64_t	 offset = 0, start;
+	int		 r;
+
+	if ((r = source_open(&s, path)) != ZS_OK)
+		return (r);
+	start = util_now_ns();
+	if ((r = peer_announce(p, &s, dest, &offset, dead)) != ZS_OK)
+		goto out;
+	source_hash_begin(&s, offset);
+	if ((r = peer_stream(p, &s, offset)) != ZS_OK) {
+		*dead = 1;
+		goto out;
+	}
+	source_digest(&s, &e);
+	if (peer_send(p, buf, proto_end_encode(buf, sizeof(buf), &e)) == -1) {
+		log_errx("%s: send failed: %s", s.name, strerror(errno));
+		*dead = 1;
+		r = ZS_CONNECT;
+		goto out;
+	}
+	r = peer_result(p, &s, start, e.digest, dead);
+out:
+	source_close(&s, p, start, *dead);
+	return (r);
+}
