@@ -139,7 +139,7 @@ zcsend_files(struct peer *p, char **files, int n, const char *host,
 	for (i = 0; i < n; i++) {
 		if (p->fd == -1 && (peer_connect(p, host, port) == -1 ||
 		    peer_hello(p) == -1))
-			return (ZS_CONNECT);
+			return (status > ZS_CONNECT ? status : ZS_CONNECT);
 		dead = 0;
 		r = peer_file(p, files[i], dest, &dead);
 		if (r > status)
