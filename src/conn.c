@@ -93,7 +93,10 @@ conn_set_state(struct conn *c, enum conn_state state)
 		    conn_states[state].name, conn_in_file(c) ? "out" : "");
 }
 
-/* The current file is over: give its pages back and let it go. */
+/*
+ * The current file is over: give back the pages of its writes (done by
+ * now: finishing or aborting waited for them) and let it go.
+ */
 static void
 conn_detach(struct conn *c)
 {
@@ -142,7 +145,6 @@ conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 	if (c->cur != NULL) {
 		bytes = c->cur->st.received;
 		conn_io_cpu(c);
-		rx_release(&c->rx);
 		xfer_abort(c->cur, code, msg);
 		conn_detach(c);
 	}
