@@ -224,6 +224,50 @@ tlog_add(char *buf, size_t size, size_t *off, const char *fmt, ...)
 		*off = *off + n < size ? *off + n : size - 1;
 }
 
+/* One file's outcome, with the figures both lines show. */
+struct tlog_rec {
+	const char		*peer, *dest, *io, *io_config, *result, *msg;
+	const struct zc_file	*f;
+	const struct xfer_stats	*x;
+	size_t			 nlen;		/* of the name, as logged */
+	double			 secs, gbps, pct, cpu_mb;
+	char			 hex[ZC_DIGEST_HEXLEN];	/* "" without digest */
+};
+
+/* Write the JSON line of r to the transfer log. */
+static void
+tlog_json(const struct tlog_rec *r)
+{
+	char		 buf[16384], ts[32];
+	size_t		 o = 0;
+	time_t		 now = time(NULL);
+	struct tm	 tm;
+
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	tlog_add(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
+	tlog_json_str(buf, sizeof(buf), &o, r->peer);
+	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
+	tlog_json_str(buf, sizeof(buf), &o, r->dest);
+	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
+	tlog_json_strn(buf, sizeof(buf), &o, r->f->name, r->nlen);
+	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
+	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
+	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
+	    "\"cpu_us_per_mb\":%.1f,\"io\":\"%s\",\"io_config\":\"%s\","
+	    "\"digest\":\"%s%s\",\"result\":\"%s\",\"message\":",
+	    (unsigned long long)r->f->size, (unsigned long long)r->x->received,
+	    (unsigned long long)r->x->zc_bytes,
+	    (unsigned long long)r->x->copied,
+	    (unsigned long long)r->x->spliced, r->pct, r->secs,
+	    (unsigned long long)(r->x->cpu_ns / 1000), r->cpu_mb, r->io,
+	    r->io_config, r->hex[0] != '\0' ? "xxh3:" : "", r->hex, r->result);
+	tlog_json_str(buf, sizeof(buf), &o, r->msg);
+	tlog_add(buf, sizeof(buf), &o, "}\n");
+	if (write(tlog_fd, buf, o) != (ssize_t)o)
+		log_warn("transfer log write");
+}
+
 /*
  * Record the outcome of one file: code ZC_OK (landed) or an error, with a
  * message.  digest may be NULL when none was computed.
@@ -233,60 +277,29 @@ tlog_file(const char *peer, const char *dest, const struct zc_file *f,
     const struct xfer_stats *x, const char *io, const char *io_config,
     int code, const char *msg, const uint8_t *digest)
 {
-	char		 buf[16384], hex[ZC_DIGEST_HEXLEN], ts[32];
+	struct tlog_rec	 r = { peer, dest, io, io_config, NULL, msg, f, x,
+			    0, 0, 0, 0, 0, "" };
 	char		 vname[UTIL_VIS_MAX];
-	size_t		 o = 0, nlen;
-	double		 secs, mb, gbps, pct, cpu_mb;
-	uint64_t	 cpu_us;
-	time_t		 now = time(NULL);
-	struct tm	 tm;
-	const char	*result = code == PEER_GONE ? "aborted" :
-			 proto_code_name(code);
+	double		 mb = x->received / 1e6;
 
-	secs = (double)(util_now_ns() - x->start_ns) / UTIL_NS_PER_SEC;
-	mb = x->received / 1e6;
-	gbps = secs > 0 ? x->received * 8 / secs / 1e9 : 0;
-	pct = x->received > 0 ? 100.0 * x->zc_bytes / x->received : 0;
-	cpu_us = x->cpu_ns / 1000;
-	cpu_mb = mb > 0 ? cpu_us / mb : 0;
+	r.result = code == PEER_GONE ? "aborted" : proto_code_name(code);
+	r.secs = (double)(util_now_ns() - x->start_ns) / UTIL_NS_PER_SEC;
+	r.gbps = r.secs > 0 ? x->received * 8 / r.secs / 1e9 : 0;
+	r.pct = x->received > 0 ? 100.0 * x->zc_bytes / x->received : 0;
+	r.cpu_mb = mb > 0 ? x->cpu_ns / 1000 / mb : 0;
 	if (digest != NULL)
-		proto_digest_hex(digest, hex);
-	else
-		hex[0] = '\0';
-
-	nlen = f->name_len < ZC_NAME_MAX ? f->name_len : ZC_NAME_MAX;
-	util_visn(f->name, nlen, vname, sizeof(vname));
+		proto_digest_hex(digest, r.hex);
+	r.nlen = f->name_len < ZC_NAME_MAX ? f->name_len : ZC_NAME_MAX;
+	util_visn(f->name, r.nlen, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
 		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,
-		    peer, (unsigned long long)x->received, secs, gbps, pct,
-		    cpu_mb, io, digest != NULL ? ", xxh3 " : "", hex);
+		    peer, (unsigned long long)x->received, r.secs, r.gbps,
+		    r.pct, r.cpu_mb, io, digest != NULL ? ", xxh3 " : "",
+		    r.hex);
 	else if (tlog_quota())
-		log_warnx("failed %s from %s: %s: %s", vname, peer, result,
+		log_warnx("failed %s from %s: %s: %s", vname, peer, r.result,
 		    msg);
-	if (!__atomic_load_n(&tlog_on, __ATOMIC_ACQUIRE))
-		return;
-
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	tlog_add(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
-	tlog_json_str(buf, sizeof(buf), &o, peer);
-	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
-	tlog_json_str(buf, sizeof(buf), &o, dest);
-	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
-	tlog_json_strn(buf, sizeof(buf), &o, f->name, nlen);
-	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
-	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
-	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
-	    "\"cpu_us_per_mb\":%.1f,\"io\":\"%s\",\"io_config\":\"%s\","
-	    "\"digest\":\"%s%s\",\"result\":\"%s\",\"message\":",
-	    (unsigned long long)f->size, (unsigned long long)x->received,
-	    (unsigned long long)x->zc_bytes, (unsigned long long)x->copied,
-	    (unsigned long long)x->spliced, pct, secs,
-	    (unsigned long long)cpu_us, cpu_mb, io, io_config,
-	    digest != NULL ? "xxh3:" : "", hex, result);
-	tlog_json_str(buf, sizeof(buf), &o, msg);
-	tlog_add(buf, sizeof(buf), &o, "}\n");
-	if (write(tlog_fd, buf, o) != (ssize_t)o)
-		log_warn("transfer log write");
+	if (__atomic_load_n(&tlog_on, __ATOMIC_ACQUIRE))
+		tlog_json(&r);
 }
