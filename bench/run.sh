@@ -468,7 +468,7 @@ awk -F'\t' 'NR == 1 {
 }
 {
 	if ($3 == 0) { printf "%-14s %8s %11s %11s %8s %7s  %-9s %11s\n", $1, "FAILED", "-", "-", "-", "-", "no", "-"; next }
-	zc = ($1 ~ /^(zc-|discard)/) ? sprintf("%.2f", $8) : "0"
+	zc = ($1 ~ /^(zc-|base-|discard)/) ? sprintf("%.2f", $8) : "0"
 	if ($1 ~ /^dd-/) zc = "-"
 	printf "%-14s %8.2f %11.1f %11.1f %8.2f %7s  %-9s %11s\n", $1, $4, $5, $6, $7, zc, $9, ($1 ~ /^dd-/ ? "-" : sprintf("%.1f", $10))
 }' "$MEDIANS"
