@@ -19,6 +19,7 @@
 static const char	*log_procname = "zcrecvd";
 static int		 log_level = LOG_LEVEL_INFO;	/* atomic: reload sets it */
 static int		 log_prefix;	/* sd-daemon <N> priority prefixes */
+static void		(*log_clear)(void);	/* zcsend: erase its progress line */
 
 /* Set the program name, level and whether to use sd-daemon prefixes. */
 void
@@ -34,6 +35,16 @@ void
 log_setlevel(int level)
 {
 	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+}
+
+/*
+ * Have fn called before every line is written: zcsend erases its progress
+ * line with it, so that a message never lands in the middle of that line.
+ */
+void
+log_setclear(void (*fn)(void))
+{
+	log_clear = fn;
 }
 
 /* Current level. */
@@ -60,6 +71,8 @@ vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 	else
 		snprintf(line, sizeof(line), "%s: %s%s%s\n", log_procname, msg,
 		    errstr != NULL ? ": " : "", errstr != NULL ? errstr : "");
+	if (log_clear != NULL)
+		log_clear();
 	fputs(line, stderr);
 	fflush(stderr);
 	errno = saved;
@@ -79,6 +92,8 @@ log_plain(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (log_clear != NULL)
+		log_clear();
 	if (log_prefix)
 		fprintf(stderr, "<%d>%s\n", LOG_ERR, msg);
 	else

@@ -117,20 +117,22 @@ peer_rcvtimeo(struct peer *p, uint64_t secs)
 	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-/* Say what an ERROR record from the receiver says. */
-static void
-peer_error(struct peer *p, const uint8_t *body, size_t len)
+/* Say what an ERROR record from the receiver says; returns ZS_CONNECT. */
+static int
+peer_error(struct peer *p, struct report *rp, const uint8_t *body,
+    size_t len)
 {
 	struct zc_error	 e;
 	char		*cause = NULL;
 
 	if (proto_error_decode(body, len, &e, &cause) == -1) {
-		log_errx("%s: malformed ERROR: %s", p->text, cause);
+		sout_peerfail(rp, p->text, ZS_CONNECT, "protocol",
+		    "malformed ERROR: %s", cause);
 		free(cause);
-		return;
+		return (ZS_CONNECT);
 	}
-	log_errx("%s: receiver error (%s): %s", p->text,
-	    proto_code_name(e.code), sout_vis(e.msg));
+	return (sout_peerfail(rp, p->text, ZS_CONNECT, proto_code_name(e.code),
+	    "receiver error (%s): %s", proto_code_name(e.code), e.msg));
 }
 
 /* Connect one address within timeout seconds; the socket, or -1 with errno. */
@@ -164,9 +166,13 @@ peer_dial(const struct addrinfo *ai, int timeout)
 	return (-1);
 }
 
-/* Connect, then bound every later wait with socket timeouts. */
+/*
+ * Connect, then bound every later wait with socket timeouts.  A failure
+ * is told as that of the file of rp.
+ */
 int
-peer_connect(struct peer *p, const char *host, const char *port)
+peer_connect(struct peer *p, const char *host, const char *port,
+    struct report *rp)
 {
 	struct addrinfo	 hints, *res, *ai;
 	struct timeval	 tv = { p->timeout, 0 };
@@ -176,7 +182,8 @@ peer_connect(struct peer *p, const char *host, const char *port)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_errx("%s: connection failed: %s", p->text, gai_strerror(r));
+		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
+		    "connection failed: %s", gai_strerror(r));
 		return (-1);
 	}
 	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
@@ -184,7 +191,8 @@ peer_connect(struct peer *p, const char *host, const char *port)
 			err = errno;
 	freeaddrinfo(res);
 	if (fd == -1) {
-		log_errx("%s: connection failed: %s", p->text, strerror(err));
+		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
+		    "connection failed: %s", strerror(err));
 		return (-1);
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 ||
@@ -202,9 +210,9 @@ peer_connect(struct peer *p, const char *host, const char *port)
 	return (0);
 }
 
-/* Exchange HELLO records. */
+/* Exchange HELLO records; a failure is told as that of the file of rp. */
 int
-peer_hello(struct peer *p)
+peer_hello(struct peer *p, struct report *rp)
 {
 	struct zc_hello	 hello;
 	struct zc_hdr	 h;
@@ -212,13 +220,14 @@ peer_hello(struct peer *p)
 	char		*cause = NULL;
 
 	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf))) == -1) {
-		log_errx("%s: connection failed: %s", p->text, strerror(errno));
+		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
+		    "connection failed: %s", strerror(errno));
 		return (-1);
 	}
 	if (peer_record(p, &h, buf, &cause) == -1)
 		goto bad;
 	if (h.type == ZC_T_ERROR) {
-		peer_error(p, buf, h.len);
+		peer_error(p, rp, buf, h.len);
 		return (-1);
 	}
 	if (h.type != ZC_T_HELLO) {
@@ -235,7 +244,8 @@ peer_hello(struct peer *p)
 	}
 	return (0);
 bad:
-	log_errx("%s: connection failed: %s", p->text, cause);
+	sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
+	    "connection failed: %s", cause);
 	free(cause);
 	return (-1);
 }
@@ -248,24 +258,19 @@ static int
 peer_landed(const struct source *s, const struct zc_result *r,
     const uint8_t *digest)
 {
-	if (r->bytes != s->size) {
-		log_errx("%s: verification failed: receiver landed %llu of %llu "
-		    "bytes", s->name, (unsigned long long)r->bytes,
-		    (unsigned long long)s->size);
-		return (ZS_VERIFY);
-	}
+	if (r->bytes != s->size)
+		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+		    "failed: receiver landed %llu of %llu bytes",
+		    (unsigned long long)r->bytes, (unsigned long long)s->size));
 	if (!opt.verify)
 		return (ZS_OK);
-	if (r->digest_alg != ZC_DIGEST_XXH3_128) {
-		log_errx("%s: verification failed: landed, but the receiver did "
-		    "not compute a digest (verify = none)", s->name);
-		return (ZS_VERIFY);
-	}
-	if (memcmp(r->digest, digest, ZC_DIGEST_LEN) != 0) {
-		log_errx("%s: verification failed: receiver's digest differs",
-		    s->name);
-		return (ZS_VERIFY);
-	}
+	if (r->digest_alg != ZC_DIGEST_XXH3_128)
+		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+		    "failed: landed, but the receiver did not compute a digest "
+		    "(verify = none)"));
+	if (memcmp(r->digest, digest, ZC_DIGEST_LEN) != 0)
+		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+		    "failed: receiver's digest differs"));
 	return (ZS_OK);
 }
 
@@ -284,31 +289,25 @@ peer_verdict(struct peer *p, const struct source *s, const struct zc_hdr *h,
 	char			*cause = NULL;
 
 	*dead = 1;
-	if (h->type == ZC_T_ERROR) {
-		peer_error(p, body, h->len);
-		return (ZS_CONNECT);
-	}
-	if (h->type != ZC_T_RESULT) {
-		log_errx("%s: unexpected %s record", s->name,
-		    proto_type_name(h->type));
-		return (ZS_CONNECT);
-	}
+	if (h->type == ZC_T_ERROR)
+		return (peer_error(p, s->rp, body, h->len));
+	if (h->type != ZC_T_RESULT)
+		return (sout_fail(s->rp, ZS_CONNECT, "protocol", "unexpected %s "
+		    "record", proto_type_name(h->type)));
 	if (proto_result_decode(body, h->len, &r, &cause) == -1) {
-		log_errx("%s: no result from receiver: %s", s->name, cause);
+		sout_fail(s->rp, ZS_CONNECT, "protocol", "no result from "
+		    "receiver: %s", cause);
 		free(cause);
 		return (ZS_CONNECT);
 	}
 	*dead = 0;
 	if (r.code == ZC_OK && digest != NULL)
 		return (peer_landed(s, &r, digest));
-	if (r.code == ZC_E_DIGEST) {
-		log_errx("%s: verification failed: %s", s->name,
-		    sout_vis(r.msg));
-		return (ZS_VERIFY);
-	}
-	log_errx("%s: rejected by receiver (%s): %s", s->name,
-	    proto_code_name(r.code), sout_vis(r.msg));
-	return (ZS_REJECTED);
+	if (r.code == ZC_E_DIGEST)
+		return (sout_fail(s->rp, ZS_VERIFY, "digest", "verification "
+		    "failed: %s", r.msg));
+	return (sout_fail(s->rp, ZS_REJECTED, proto_code_name(r.code),
+	    "rejected by receiver (%s): %s", proto_code_name(r.code), r.msg));
 }
 
 /*
@@ -327,7 +326,7 @@ peer_check_early(struct peer *p, const struct source *s)
 	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP)))
 		return (0);
 	if (peer_record(p, &h, buf, &cause) == -1) {
-		log_errx("%s: %s", s->name, cause);
+		sout_fail(s->rp, ZS_CONNECT, "connect", "%s", cause);
 		free(cause);
 		return (ZS_CONNECT);
 	}
@@ -349,8 +348,9 @@ peer_prove(struct peer *p, const struct source *s, const char *dest,
 	char		*cause = NULL;
 
 	if (opt.key == NULL) {
-		log_errx("%s: rejected by receiver (denied): destination %s "
-		    "requires a key (--key-file)", s->name, dname);
+		sout_fail(s->rp, ZS_REJECTED, "denied", "rejected by receiver "
+		    "(denied): destination %s requires a key (--key-file or "
+		    "ZCSEND_KEY_FILE)", dname);
 		goto fail;
 	}
 	memcpy(nonce_r, buf, ZC_NONCE_LEN);
@@ -366,15 +366,16 @@ peer_prove(struct peer *p, const struct source *s, const char *dest,
 	}
 	auth_mac(opt.key, 1, nonce_s, nonce_r, dname, mac);
 	if (!auth_equal(mac, buf)) {
-		log_errx("%s: the receiver could not prove it knows the key of "
-		    "%s", s->name, dname);
+		sout_fail(s->rp, ZS_REJECTED, "denied", "the receiver could not "
+		    "prove it knows the key of %s", dname);
 		goto fail;
 	}
 	if (peer_record(p, h, buf, &cause) == -1)
 		goto readerr;
 	return (0);
 readerr:
-	log_errx("%s: %s", s->name, cause != NULL ? cause : strerror(errno));
+	sout_fail(s->rp, ZS_REJECTED, "connect", "%s", cause != NULL ? cause :
+	    strerror(errno));
 	free(cause);
 fail:
 	*dead = 1;	/* the receiver closes after a failed proof */
@@ -401,9 +402,9 @@ peer_announce(struct peer *p, const struct source *s, const char *dest,
 	snprintf(f.name, sizeof(f.name), "%s", s->name);
 	snprintf(f.dest, sizeof(f.dest), "%s", dest);
 	if (peer_send(p, buf, proto_file_encode(buf, sizeof(buf), &f)) == -1) {
-		log_errx("%s: send failed: %s", s->name, strerror(errno));
 		*dead = 1;
-		return (ZS_CONNECT);
+		return (sout_fail(s->rp, ZS_CONNECT, "connect", "send failed: %s",
+		    strerror(errno)));
 	}
 	if (peer_record(p, &h, buf, &cause) == -1)
 		goto bad;
@@ -419,9 +420,10 @@ peer_announce(struct peer *p, const struct source *s, const char *dest,
 		    proto_type_name(h.type));
 		goto bad;
 	}
+	s->rp->offset = *offset;
 	return (0);
 bad:
-	log_errx("%s: %s", s->name, cause);
+	sout_fail(s->rp, ZS_CONNECT, "connect", "%s", cause);
 	free(cause);
 	*dead = 1;
 	return (ZS_CONNECT);
@@ -436,8 +438,8 @@ peer_send_failed(struct peer *p, const struct source *s, int err)
 	if ((err == EPIPE || err == ECONNRESET) &&
 	    (r = peer_check_early(p, s)) != 0)
 		return (r);
-	log_errx("%s: send failed: %s", s->name, strerror(err));
-	return (ZS_CONNECT);
+	return (sout_fail(s->rp, ZS_CONNECT, "connect", "send failed: %s",
+	    strerror(err)));
 }
 
 /*
@@ -448,12 +450,10 @@ peer_send_failed(struct peer *p, const struct source *s, int err)
 static int
 peer_stream(struct peer *p, struct source *s, uint64_t off)
 {
-	struct progress	 pg;
 	uint8_t		 hdr[ZC_HDR_LEN];
 	uint64_t	 rec, n;
 	int		 r = 0, err = 0;
 
-	sout_progress_start(&pg, s->name, s->size);
 	while (off < s->size && r == 0 && err == 0) {
 		rec = s->size - off < DATA_RECORD ? s->size - off : DATA_RECORD;
 		if (rec >= ZC_BLOCK)
@@ -465,13 +465,14 @@ peer_stream(struct peer *p, struct source *s, uint64_t off)
 			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
 			if (source_send(s, p, off, n, n == rec) == -1)
 				err = errno;
-			else
-				sout_progress(&pg, off + n);
+			else {
+				s->rp->bytes += n;
+				sout_progress(s->rp);
+			}
 		}
 		if (err == 0)
 			r = peer_check_early(p, s);
 	}
-	sout_progress_end();
 	if (err != 0)
 		return (peer_send_failed(p, s, err));
 	return (r);
@@ -482,13 +483,12 @@ peer_stream(struct peer *p, struct source *s, uint64_t off)
  * code; *dead is set when the connection cannot carry another file.
  */
 static int
-peer_result(struct peer *p, const struct source *s, uint64_t start,
-    const uint8_t *digest, int *dead)
+peer_result(struct peer *p, const struct source *s, const uint8_t *digest,
+    int *dead)
 {
 	struct zc_hdr	 h;
 	uint8_t		 buf[ZC_CTL_MAX];
 	char		*cause = NULL;
-	double		 secs;
 	int		 r;
 
 	/* fsync of a large file may take a while on the receiver. */
@@ -496,49 +496,44 @@ peer_result(struct peer *p, const struct source *s, uint64_t start,
 	r = peer_record(p, &h, buf, &cause);
 	peer_rcvtimeo(p, p->timeout);
 	if (r == -1) {
-		log_errx("%s: no result from receiver: %s", s->name, cause);
+		sout_fail(s->rp, ZS_CONNECT, "connect", "no result from "
+		    "receiver: %s", cause);
 		free(cause);
 		*dead = 1;
 		return (ZS_CONNECT);
 	}
-	secs = (util_now_ns() - start) / 1e9;
 	if ((r = peer_verdict(p, s, &h, buf, digest, dead)) == ZS_OK)
-		sout_landed(s->name, s->size, secs, digest);
+		sout_landed(s->rp);
 	return (r);
 }
 
 /*
- * Send one file: announce it, stream it, end it and take the verdict.
- * Returns an exit code; *dead is set when the connection is unusable.
+ * Send the open file s to dest: announce it, stream it, end it and take
+ * the verdict.  Returns an exit code; *dead is set when the connection is
+ * unusable.
  */
 int
-peer_file(struct peer *p, const char *path, const char *dest, int *dead)
+peer_file(struct peer *p, struct source *s, const char *dest, int *dead)
 {
-	struct source	 s;
 	struct zc_end	 e;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_END_LEN];
-	uint64_t	 offset = 0, start;
+	uint64_t	 offset = 0;
 	int		 r;
 
-	if ((r = source_open(&s, path)) != ZS_OK)
+	if ((r = peer_announce(p, s, dest, &offset, dead)) != ZS_OK)
 		return (r);
-	start = util_now_ns();
-	if ((r = peer_announce(p, &s, dest, &offset, dead)) != ZS_OK)
-		goto out;
-	source_hash_begin(&s, offset);
-	if ((r = peer_stream(p, &s, offset)) != ZS_OK) {
+	source_hash_begin(s, offset);
+	if ((r = peer_stream(p, s, offset)) != ZS_OK) {
 		*dead = 1;
-		goto out;
+		return (r);
 	}
-	source_digest(&s, &e);
+	source_digest(s, &e);
+	if (e.digest_alg == ZC_DIGEST_XXH3_128)
+		proto_digest_hex(e.digest, s->rp->digest);
 	if (peer_send(p, buf, proto_end_encode(buf, sizeof(buf), &e)) == -1) {
-		log_errx("%s: send failed: %s", s.name, strerror(errno));
 		*dead = 1;
-		r = ZS_CONNECT;
-		goto out;
+		return (sout_fail(s->rp, ZS_CONNECT, "connect", "send failed: "
+		    "%s", strerror(errno)));
 	}
-	r = peer_result(p, &s, start, e.digest, dead);
-out:
-	source_close(&s, p, start, *dead);
-	return (r);
+	return (peer_result(p, s, e.digest, dead));
 }

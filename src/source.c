@@ -35,38 +35,52 @@
 
 #include "zcsend.h"
 
-/* Open and map path; ZS_OK, or ZS_LOCAL after saying why. */
+/* Why a file is not one to send, or NULL. */
+static const char *
+source_unfit(const struct stat *sb, const char *name)
+{
+	if (S_ISDIR(sb->st_mode))
+		return ("is a directory, not a regular file");
+	if (!S_ISREG(sb->st_mode))
+		return ("not a regular file");
+	if (*name == '\0')
+		return ("bad file name: empty");
+	if (strlen(name) > ZC_NAME_MAX)
+		return ("bad file name: longer than 255 bytes");
+	return (NULL);
+}
+
+/* Open and map the file of report rp; ZS_OK, or ZS_LOCAL after saying why. */
 int
-source_open(struct source *s, const char *path)
+source_open(struct source *s, struct report *rp)
 {
 	struct stat	 sb;
-	const char	*slash = strrchr(path, '/');
+	const char	*why;
 	int		 fd;
 
 	memset(s, 0, sizeof(*s));
-	s->path = path;
-	s->name = slash != NULL ? slash + 1 : path;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	s->rp = rp;
+	s->path = rp->path;
+	s->name = rp->name;
+	if ((fd = open(s->path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &sb) == -1) {
-		log_errx("%s: %s", path, strerror(errno));
+		sout_fail(rp, ZS_LOCAL, "local", "%s", strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return (ZS_LOCAL);
 	}
-	if (!S_ISREG(sb.st_mode) || *s->name == '\0' ||
-	    strlen(s->name) > ZC_NAME_MAX) {
-		log_errx("%s: %s", path, !S_ISREG(sb.st_mode) ?
-		    "not a regular file" : "bad file name");
+	if ((why = source_unfit(&sb, s->name)) != NULL) {
 		close(fd);
-		return (ZS_LOCAL);
+		return (sout_fail(rp, ZS_LOCAL, "local", "%s", why));
 	}
-	s->size = sb.st_size;
+	s->size = rp->size = sb.st_size;
 	s->mode = sb.st_mode;
 	if (s->size > 0) {
 		s->map = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
 		if (s->map == MAP_FAILED) {
-			log_errx("%s: mmap: %s", path, strerror(errno));
 			s->map = NULL;
+			sout_fail(rp, ZS_LOCAL, "local", "mmap: %s",
+			    strerror(errno));
 			close(fd);
 			return (ZS_LOCAL);
 		}

@@ -131,99 +131,6 @@ tlog_quota(void)
 	return (0);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-tlog_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		 len, i;
-	uint32_t	 cp;
-
-	if (s[0] < 0x80)
-		return (1);
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return (0);
-	if (len > n)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return (0);	/* overlong, out of range or a surrogate */
-	return (len);
-}
-
-/*
- * Append the n bytes at s to buf as a JSON string: quoted, escaped, with
- * every byte that is not part of valid UTF-8 as U+FFFD, so the line stays
- * valid JSON whatever a peer sent.
- */
-static void
-tlog_json_strn(char *buf, size_t size, size_t *off, const char *s, size_t n)
-{
-	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i, k, o = *off;
-
-	if (o + 1 < size)
-		buf[o++] = '"';
-	for (i = 0; i < n && o + 7 < size; i++) {
-		unsigned char c = u[i];
-
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = c;
-		} else if (c < 0x20 || c == 0x7f)
-			o += snprintf(buf + o, size - o, "\\u%04x", c);
-		else if (c < 0x80)
-			buf[o++] = c;
-		else if ((k = tlog_utf8_len(u + i, n - i)) == 0)
-			o += snprintf(buf + o, size - o, "\\ufffd");
-		else {
-			memcpy(buf + o, u + i, k);
-			o += k;
-			i += k - 1;
-		}
-	}
-	if (o + 1 < size)
-		buf[o++] = '"';
-	buf[o] = '\0';
-	*off = o;
-}
-
-/* A NUL-terminated string as a JSON string. */
-static void
-tlog_json_str(char *buf, size_t size, size_t *off, const char *s)
-{
-	tlog_json_strn(buf, size, off, s, strlen(s));
-}
-
-/* Append printf output to buf. */
-static void __attribute__((format(printf, 4, 5)))
-tlog_add(char *buf, size_t size, size_t *off, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	if (*off >= size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *off, size - *off, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*off = *off + n < size ? *off + n : size - 1;
-}
-
 /* One file's outcome, with the figures both lines show. */
 struct tlog_rec {
 	const char		*peer, *dest, *io, *io_config, *result, *msg;
@@ -245,13 +152,13 @@ tlog_json(const struct tlog_rec *r)
 
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	tlog_add(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
-	tlog_json_str(buf, sizeof(buf), &o, r->peer);
-	tlog_add(buf, sizeof(buf), &o, ",\"dest\":");
-	tlog_json_str(buf, sizeof(buf), &o, r->dest);
-	tlog_add(buf, sizeof(buf), &o, ",\"name\":");
-	tlog_json_strn(buf, sizeof(buf), &o, r->f->name, r->nlen);
-	tlog_add(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
+	util_addf(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
+	util_json_str(buf, sizeof(buf), &o, r->peer);
+	util_addf(buf, sizeof(buf), &o, ",\"dest\":");
+	util_json_str(buf, sizeof(buf), &o, r->dest);
+	util_addf(buf, sizeof(buf), &o, ",\"name\":");
+	util_json_strn(buf, sizeof(buf), &o, r->f->name, r->nlen);
+	util_addf(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
 	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
 	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
 	    "\"cpu_us_per_mb\":%.1f,\"io\":\"%s\",\"io_config\":\"%s\","
@@ -262,8 +169,8 @@ tlog_json(const struct tlog_rec *r)
 	    (unsigned long long)r->x->spliced, r->pct, r->secs,
 	    (unsigned long long)(r->x->cpu_ns / 1000), r->cpu_mb, r->io,
 	    r->io_config, r->hex[0] != '\0' ? "xxh3:" : "", r->hex, r->result);
-	tlog_json_str(buf, sizeof(buf), &o, r->msg);
-	tlog_add(buf, sizeof(buf), &o, "}\n");
+	util_json_str(buf, sizeof(buf), &o, r->msg);
+	util_addf(buf, sizeof(buf), &o, "}\n");
 	if (write(tlog_fd, buf, o) != (ssize_t)o)
 		log_warn("transfer log write");
 }

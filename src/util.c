@@ -1,6 +1,6 @@
 /*
- * util.c -- allocation, address parsing, clocks and number formatting
- * shared by zcrecvd and zcsend.  Allocation failure is fatal.
+ * util.c -- allocation, address parsing, clocks, number formatting and
+ * JSON strings shared by zcrecvd and zcsend.  Allocation failure is fatal.
  */
 #include "config.h"
 
@@ -188,4 +188,97 @@ util_visn(const char *s, size_t n, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return (buf);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t
+util_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	uint32_t	 cp;
+
+	if (s[0] < 0x80)
+		return (1);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);	/* overlong, out of range or a surrogate */
+	return (len);
+}
+
+/*
+ * Append the n bytes at s to buf as a JSON string: quoted, escaped, with
+ * every byte that is not part of valid UTF-8 as U+FFFD, so the line stays
+ * valid JSON whatever a peer sent.
+ */
+void
+util_json_strn(char *buf, size_t size, size_t *off, const char *s, size_t n)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i, k, o = *off;
+
+	if (o + 1 < size)
+		buf[o++] = '"';
+	for (i = 0; i < n && o + 7 < size; i++) {
+		unsigned char c = u[i];
+
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = c;
+		} else if (c < 0x20 || c == 0x7f)
+			o += snprintf(buf + o, size - o, "\\u%04x", c);
+		else if (c < 0x80)
+			buf[o++] = c;
+		else if ((k = util_utf8_len(u + i, n - i)) == 0)
+			o += snprintf(buf + o, size - o, "\\ufffd");
+		else {
+			memcpy(buf + o, u + i, k);
+			o += k;
+			i += k - 1;
+		}
+	}
+	if (o + 1 < size)
+		buf[o++] = '"';
+	buf[o] = '\0';
+	*off = o;
+}
+
+/* A NUL-terminated string as a JSON string. */
+void
+util_json_str(char *buf, size_t size, size_t *off, const char *s)
+{
+	util_json_strn(buf, size, off, s, strlen(s));
+}
+
+/* Append printf output to buf. */
+void
+util_addf(char *buf, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (*off >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off = *off + n < size ? *off + n : size - 1;
 }

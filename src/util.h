@@ -16,6 +16,7 @@
 /* log.c */
 void		 log_init(const char *, int, int);
 void		 log_setlevel(int);
+void		 log_setclear(void (*)(void));
 int		 log_getlevel(void);
 void		 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 log_errx(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -42,6 +43,11 @@ uint64_t	 util_cpu_ns(int);
 const char	*util_bytes(uint64_t, char *, size_t);
 const char	*util_vis(const char *, char *, size_t);
 const char	*util_visn(const char *, size_t, char *, size_t);
+void		 util_json_strn(char *, size_t, size_t *, const char *,
+		     size_t);
+void		 util_json_str(char *, size_t, size_t *, const char *);
+void		 util_addf(char *, size_t, size_t *, const char *, ...)
+		     __attribute__((format(printf, 4, 5)));
 
 #define UTIL_VIS_MAX		(4 * 1024 + 1)	/* util_vis of a message */
 #define UTIL_NS_PER_SEC		1000000000ULL

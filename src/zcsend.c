@@ -2,12 +2,16 @@
  * zcsend.c -- send files to zcrecvd: options, and one connection that
  * carries the files in turn (a new one after the receiver drops it).
  *
- * The conversation is in peer.c, the file being sent (mapping, digest,
- * MSG_ZEROCOPY sends) in source.c, the user's output in sout.c.  Exit 0
- * only when every file was landed by the receiver and verified; otherwise
- * the largest of the files' exit codes (zcsend.h).
+ * The options are one table, which getopt's table, the short options and
+ * --help are made from.  The conversation is in peer.c, the file being
+ * sent (mapping, digest, MSG_ZEROCOPY sends) in source.c, the user's
+ * output in sout.c.  Exit 0 only when every file was landed by the
+ * receiver and verified; otherwise the largest of the files' exit codes
+ * (zcsend.h).
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -18,26 +22,94 @@
 
 #include "zcsend.h"
 
-struct opts	 opt = { NULL, 1, 1, 0, 0, 30 };
+struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30 };
 
-/* Say how to call us, and exit. */
+#define ZCSEND_USAGE	"usage: zcsend [-hqVv] [--json] [--key-file file] " \
+			"[--no-verify] [--no-zerocopy]\n" \
+			"              [-t seconds] file ... " \
+			"host[:port][/dest]\n"
+
+/* Option ids of the long options without a short one. */
+enum {
+	OPT_JSON = 256,
+	OPT_KEY_FILE,
+	OPT_NO_VERIFY,
+	OPT_NO_ZEROCOPY
+};
+
+/* One option: a row makes it known to getopt and to --help. */
+struct zcsend_option {
+	const char	*name;
+	int		 ch;		/* the short option if < 256 */
+	const char	*arg;		/* its argument's name, or NULL */
+	const char	*help;		/* what it does, and the default */
+};
+
+static const struct zcsend_option zcsend_optab[] = {
+	{ "help", 'h', NULL, "show this help and exit" },
+	{ "json", OPT_JSON, NULL,
+	    "JSON lines on stdout instead of text (default: off)" },
+	{ "key-file", OPT_KEY_FILE, "file",
+	    "key for keyed destinations (default: $ZCSEND_KEY_FILE)" },
+	{ "no-verify", OPT_NO_VERIFY, NULL,
+	    "skip the digests (default: XXH3-128 compared)" },
+	{ "no-zerocopy", OPT_NO_ZEROCOPY, NULL,
+	    "send with plain send() (default: MSG_ZEROCOPY)" },
+	{ "quiet", 'q', NULL,
+	    "only errors, no summary or progress (default: off)" },
+	{ "timeout", 't', "seconds",
+	    "limit on every wait on the receiver (default: 30)" },
+	{ "verbose", 'v', NULL,
+	    "also zero-copy counters on stderr (default: off)" },
+	{ "version", 'V', NULL, "print the version and exit" },
+};
+#define ZCSEND_NOPTS	(sizeof(zcsend_optab) / sizeof(zcsend_optab[0]))
+
+/* Say how to call us, and exit 2. */
 static __attribute__((noreturn)) void
 usage(void)
 {
-	fprintf(stderr, "usage: zcsend [-hqVv] [--key-file file] [--no-verify] "
-	    "[--no-zerocopy] [-t seconds] file ... host:port[/dest]\n");
+	fprintf(stderr, "%sTry 'zcsend --help' for more.\n", ZCSEND_USAGE);
 	exit(ZS_USAGE);
 }
 
-/* Load the --key-file key, or exit. */
+/* Describe every option, the operands and the environment; exit 0. */
+static __attribute__((noreturn)) void
+zcsend_help(void)
+{
+	const struct zcsend_option	*o;
+	char				 left[64];
+
+	printf("%s\nSend files to a zcrecvd receiver.\n\n", ZCSEND_USAGE);
+	for (o = zcsend_optab; o < zcsend_optab + ZCSEND_NOPTS; o++) {
+		snprintf(left, sizeof(left), "%c%c%c --%s%s%s", o->ch < 256 ?
+		    '-' : ' ', o->ch < 256 ? o->ch : ' ', o->ch < 256 ? ',' :
+		    ' ', o->name, o->arg != NULL ? " " : "", o->arg != NULL ?
+		    o->arg : "");
+		printf("  %-22s %s\n", left, o->help);
+	}
+	printf("\n  %-22s %s\n  %-22s %s\n", "file ...",
+	    "regular files; each lands under its base name",
+	    "host[:port][/dest]", "receiver (port " ZC_DEFAULT_PORT
+	    ") and destination (default)");
+	printf("\nenvironment:\n  %-22s %s\n", "ZCSEND_KEY_FILE",
+	    "key file when --key-file is not given");
+	printf("\nexit: 0 all landed and verified, 1 local file, 2 usage, "
+	    "3 connection,\n      4 rejected, 5 verification failed\n");
+	exit(ZS_OK);
+}
+
+/* Load the key file at path (named by what), or exit 2. */
 static void
-zcsend_key(const char *path)
+zcsend_key(const char *path, const char *what)
 {
 	char	*cause;
 
-	opt.key = xmalloc(sizeof(*opt.key));
+	if (opt.key == NULL)
+		opt.key = xmalloc(sizeof(*opt.key));
 	if (auth_key_load(path, opt.key, 0, &cause) == -1) {
-		log_errx("%s", cause);
+		log_errx("%s%s%s", what != NULL ? what : "", what != NULL ?
+		    ": " : "", cause);
 		exit(ZS_USAGE);
 	}
 }
@@ -58,63 +130,116 @@ zcsend_timeout(const char *s)
 	return (n);
 }
 
-/* Parse options; returns the index of the first operand. */
+/* getopt_long's tables, made from zcsend_optab. */
+static void
+zcsend_getopt_tables(struct option *lo, char *so)
+{
+	const struct zcsend_option	*o;
+
+	for (o = zcsend_optab; o < zcsend_optab + ZCSEND_NOPTS; o++, lo++) {
+		lo->name = o->name;
+		lo->has_arg = o->arg != NULL ? required_argument : no_argument;
+		lo->flag = NULL;
+		lo->val = o->ch;
+		if (o->ch < 256) {
+			*so++ = o->ch;
+			if (o->arg != NULL)
+				*so++ = ':';
+		}
+	}
+	memset(lo, 0, sizeof(*lo));
+	*so = '\0';
+}
+
+/* Take one option. */
+static void
+zcsend_option(int ch)
+{
+	switch (ch) {
+	case 'h':
+		zcsend_help();
+	case OPT_JSON:
+		opt.json = 1;
+		break;
+	case OPT_KEY_FILE:
+		zcsend_key(optarg, NULL);
+		break;
+	case OPT_NO_VERIFY:
+		opt.verify = 0;
+		break;
+	case OPT_NO_ZEROCOPY:
+		opt.zerocopy = 0;
+		break;
+	case 'q':
+		opt.quiet = 1;
+		break;
+	case 't':
+		opt.timeout = zcsend_timeout(optarg);
+		break;
+	case 'v':
+		log_setlevel(LOG_LEVEL_DEBUG);
+		break;
+	case 'V':
+		printf("zcsend %s\n", PACKAGE_VERSION);
+		exit(ZS_OK);
+	default:
+		usage();
+	}
+}
+
+/*
+ * Parse options, then take ZCSEND_KEY_FILE if no --key-file was given;
+ * returns the index of the first operand.
+ */
 static int
 zcsend_options(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "key-file", required_argument, NULL, 'K' },
-		{ "no-verify", no_argument, NULL, 'N' },
-		{ "no-zerocopy", no_argument, NULL, 'Z' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int	 ch;
+	struct option	 lo[ZCSEND_NOPTS + 1];
+	char		 so[2 * ZCSEND_NOPTS + 1];
+	const char	*env;
+	int		 ch;
 
-	while ((ch = getopt_long(argc, argv, "hqt:vV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'K':
-			zcsend_key(optarg);
-			break;
-		case 'N':
-			opt.verify = 0;
-			break;
-		case 'Z':
-			opt.zerocopy = 0;
-			break;
-		case 'q':
-			opt.quiet = 1;
-			break;
-		case 't':
-			opt.timeout = zcsend_timeout(optarg);
-			break;
-		case 'v':
-			log_setlevel(LOG_LEVEL_DEBUG);
-			break;
-		case 'V':
-			printf("zcsend %s\n", PACKAGE_VERSION);
-			exit(ZS_OK);
-		default:
-			usage();
-		}
-	}
+	zcsend_getopt_tables(lo, so);
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1)
+		zcsend_option(ch);
 	if (argc - optind < 2)
 		usage();
+	if (opt.key == NULL && (env = getenv("ZCSEND_KEY_FILE")) != NULL &&
+	    *env != '\0')
+		zcsend_key(env, "ZCSEND_KEY_FILE");
 	return (optind);
 }
 
-/* Split HOST:PORT[/DEST]; ZS_OK, or ZS_USAGE after saying why. */
+/*
+ * HOST[:PORT][/DEST] with ZC_DEFAULT_PORT put in where PORT is left out
+ * ("host", "host/dest", "[v6]", "[v6]/dest"); anything else as it is, for
+ * util_parse_hostport to take or refuse.
+ */
+static char *
+zcsend_withport(const char *s)
+{
+	size_t		 n = strcspn(s, "/");
+	const char	*end;
+
+	if (s[0] == '[') {
+		if ((end = memchr(s, ']', n)) == NULL || end + 1 != s + n)
+			return (xstrdup(s));
+	} else if (n == 0 || memchr(s, ':', n) != NULL)
+		return (xstrdup(s));
+	return (xasprintf("%.*s:%s%s", (int)n, s, ZC_DEFAULT_PORT, s + n));
+}
+
+/* Split HOST[:PORT][/DEST]; ZS_OK, or ZS_USAGE after saying why. */
 static int
 zcsend_target(const char *s, char **host, char **port, char **dest)
 {
-	char	*cause = NULL;
+	char	*cause = NULL, *full = zcsend_withport(s);
+	int	 r;
 
-	if (util_parse_hostport(s, host, port, dest) == -1 || *host == NULL) {
-		log_errx("%s: expected HOST:PORT[/DEST]", s);
+	r = util_parse_hostport(full, host, port, dest);
+	free(full);
+	if (r == -1 || *host == NULL) {
+		log_errx("%s: expected HOST[:PORT][/DEST]", s);
 		return (ZS_USAGE);
 	}
 	if (*dest != NULL && proto_dest_check(*dest, strlen(*dest),
@@ -126,29 +251,76 @@ zcsend_target(const char *s, char **host, char **port, char **dest)
 	return (ZS_OK);
 }
 
+/* Size every regular file for the progress line; sizes[i] of files[i]. */
+static uint64_t
+zcsend_sizes(char **files, int n, uint64_t *sizes)
+{
+	struct stat	 sb;
+	uint64_t	 total = 0;
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		sizes[i] = 0;
+		if (stat(files[i], &sb) == 0 && S_ISREG(sb.st_mode))
+			sizes[i] = sb.st_size;
+		total += sizes[i];
+	}
+	return (total);
+}
+
+/*
+ * Send the file of rp, connecting first if need be.  Returns its exit
+ * code; *down is set when no connection could be made.
+ */
+static int
+zcsend_one(struct peer *p, struct report *rp, const char *host,
+    const char *port, const char *dest, int *down)
+{
+	struct source	 s;
+	int		 r, dead = 0;
+
+	if ((r = source_open(&s, rp)) != ZS_OK)
+		return (r);
+	if (p->fd == -1 && (peer_connect(p, host, port, rp) == -1 ||
+	    peer_hello(p, rp) == -1)) {
+		*down = dead = 1;
+		r = ZS_CONNECT;
+	} else
+		r = peer_file(p, &s, dest, &dead);
+	source_close(&s, p, rp->start, dead);
+	if (dead && p->fd != -1) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	return (r);
+}
+
 /*
  * Send the files, connecting again after the receiver drops a connection;
- * stop when a connection cannot be made.  Returns the largest exit code.
+ * when a connection cannot be made, the files left are not sent.  Returns
+ * the largest exit code.
  */
 static int
 zcsend_files(struct peer *p, char **files, int n, const char *host,
     const char *port, const char *dest)
 {
-	int	 i, r, status = ZS_OK, dead;
+	struct report	 rp;
+	uint64_t	*sizes = xcalloc(n, sizeof(*sizes));
+	int		 i, status = ZS_OK, down = 0;
 
+	sout_start(n, zcsend_sizes(files, n, sizes));
 	for (i = 0; i < n; i++) {
-		if (p->fd == -1 && (peer_connect(p, host, port) == -1 ||
-		    peer_hello(p) == -1))
-			return (status > ZS_CONNECT ? status : ZS_CONNECT);
-		dead = 0;
-		r = peer_file(p, files[i], dest, &dead);
-		if (r > status)
-			status = r;
-		if (dead) {
-			close(p->fd);
-			p->fd = -1;
-		}
+		sout_begin(&rp, files[i], dest, sizes[i]);
+		if (down)
+			sout_peerfail(&rp, p->text, ZS_CONNECT, "connect",
+			    "no connection");
+		else
+			rp.code = zcsend_one(p, &rp, host, port, dest, &down);
+		if (rp.code > status)
+			status = rp.code;
+		sout_end(&rp);
 	}
+	free(sizes);
 	return (status);
 }
 
@@ -166,7 +338,7 @@ main(int argc, char **argv)
 	if ((status = zcsend_target(argv[argc - 1], &host, &port,
 	    &dest)) != ZS_OK)
 		goto out;
-	opt.progress = !opt.quiet && isatty(STDERR_FILENO);
+	opt.progress = !opt.quiet && !opt.json && isatty(STDERR_FILENO);
 
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
@@ -174,6 +346,7 @@ main(int argc, char **argv)
 	p.timeout = opt.timeout;
 	status = zcsend_files(&p, argv + first, argc - 1 - first, host, port,
 	    dest != NULL ? dest : "");
+	sout_summary(status);
 	if (opt.zerocopy)
 		sout_zcstat(&p.zs);
 	if (p.fd != -1)

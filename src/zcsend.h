@@ -5,9 +5,12 @@
  *	zcsend.c	options and main: one connection, the files in turn
  *	peer.c		the conversation with the receiver, and its verdicts
  *	source.c	a file being sent: mapping, digest, zero-copy sends
- *	sout.c		what the user sees: progress line, summary lines
+ *	sout.c		what the user sees: progress line, summary lines, the
+ *			error line of a failed file, JSON lines
  *
- * Errors go through log.c, as the daemon's do: "zcsend: ..." on stderr.
+ * Errors go through log.c, as the daemon's do: "zcsend: ..." on stderr;
+ * those about one file go through sout_fail(), which also keeps them for
+ * --json.
  */
 #ifndef ZCSEND_H
 #define ZCSEND_H
@@ -37,6 +40,7 @@ struct opts {
 	int		 zerocopy;
 	int		 verify;
 	int		 quiet;
+	int		 json;		/* --json: JSON lines on stdout */
 	int		 progress;	/* progress line on a terminal */
 	int		 timeout;	/* seconds, every wait */
 };
@@ -59,10 +63,28 @@ struct peer {
 	struct zcstat	 zs;
 };
 
+#define ZS_MSG_MAX		(ZC_MSG_MAX + 256)
+
+/* The outcome of one file, as the user is told it (sout.c). */
+struct report {
+	const char	*path;		/* as given */
+	const char	*name;		/* its base name, sent to the receiver */
+	const char	*dest;		/* "default" when not given */
+	uint64_t	 size;
+	uint64_t	 offset;	/* the receiver had the bytes before */
+	uint64_t	 bytes;		/* payload sent */
+	uint64_t	 start;		/* ns */
+	int		 code;		/* exit code, ZS_* */
+	const char	*result;	/* "ok", the receiver's code, or ours */
+	char		 msg[ZS_MSG_MAX];	/* why not "ok" */
+	char		 digest[ZC_DIGEST_HEXLEN];	/* "" unless END went */
+};
+
 struct XXH3_state_s;
 
 /* A file being sent: mapped read-only, hashed as it goes out. */
 struct source {
+	struct report		*rp;	/* path, name and outcome */
 	const char		*path;	/* as given */
 	const char		*name;	/* its base name, sent to the receiver */
 	const uint8_t		*map;	/* NULL for an empty file */
@@ -71,22 +93,15 @@ struct source {
 	struct XXH3_state_s	*hs;	/* digest state; NULL with --no-verify */
 };
 
-/* A progress line in the making. */
-struct progress {
-	const char	*name;
-	uint64_t	 size;
-	uint64_t	 start;		/* ns */
-	uint64_t	 last;		/* ns, last shown */
-};
-
 /* peer.c */
-int		 peer_connect(struct peer *, const char *, const char *);
-int		 peer_hello(struct peer *);
+int		 peer_connect(struct peer *, const char *, const char *,
+		     struct report *);
+int		 peer_hello(struct peer *, struct report *);
 ssize_t		 peer_send1(struct peer *, const void *, size_t, int);
-int		 peer_file(struct peer *, const char *, const char *, int *);
+int		 peer_file(struct peer *, struct source *, const char *, int *);
 
 /* source.c */
-int		 source_open(struct source *, const char *);
+int		 source_open(struct source *, struct report *);
 void		 source_close(struct source *, struct peer *, uint64_t, int);
 void		 source_hash_begin(struct source *, uint64_t);
 void		 source_digest(struct source *, struct zc_end *);
@@ -96,11 +111,19 @@ void		 source_reap(struct peer *, int);
 
 /* sout.c */
 const char	*sout_vis(const char *);
-void		 sout_progress_start(struct progress *, const char *,
+void		 sout_start(int, uint64_t);
+void		 sout_begin(struct report *, const char *, const char *,
 		     uint64_t);
-void		 sout_progress(struct progress *, uint64_t);
-void		 sout_progress_end(void);
-void		 sout_landed(const char *, uint64_t, double, const uint8_t *);
+int		 sout_fail(struct report *, int, const char *, const char *,
+		     ...) __attribute__((format(printf, 4, 5)));
+int		 sout_peerfail(struct report *, const char *, int,
+		     const char *, const char *, ...)
+		     __attribute__((format(printf, 5, 6)));
+void		 sout_landed(struct report *);
+void		 sout_end(struct report *);
+void		 sout_progress(const struct report *);
+void		 sout_clear(void);
+void		 sout_summary(int);
 void		 sout_zcstat(const struct zcstat *);
 
 #endif /* ZCSEND_H */
