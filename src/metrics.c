@@ -48,7 +48,9 @@
 #define METRICS_HEADERS_MAX	8192		/* request line and headers */
 #define METRICS_BODY_MAX	1024		/* a GET has none */
 #define METRICS_BACKLOG		16
-#define HTTP_FORBIDDEN		403		/* libevent names none */
+#ifndef HTTP_FORBIDDEN
+#define HTTP_FORBIDDEN		403		/* libevent 2.1 names none */
+#endif
 
 /* Files and their bytes, by result, for one destination. */
 struct metrics_dest {

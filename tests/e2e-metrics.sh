@@ -7,7 +7,8 @@
 #   (b) a real Prometheus (the packaged binary, on a port of its own,
 #       storage in the temp dir) scrapes the daemon every second, and a
 #       query through its HTTP API returns the bytes of a file just sent;
-#   (c) a reload to metrics_allow = 10.0.0.0/8 refuses the scrape from
+#   (c) a connection refused by max_connections_per_address is counted;
+#       a reload to metrics_allow = 10.0.0.0/8 refuses the scrape from
 #       127.0.0.1 (403); a reload that changes metrics_listen says a
 #       restart is needed and the old socket serves on;
 #   (d) the socket is closed when the daemon stops.
@@ -20,7 +21,7 @@ done
 
 CONF=$T/zcrecvd.conf
 R_CONF=$(re_quote "$CONF")
-ALLOW_LOG="^zcrecvd: (serving metrics on 127\.0\.0\.1:[0-9]+\$|SIGHUP: reloading $R_CONF\$|configuration reloaded\$|reload: metrics_listen changed: restart to apply\$|failed f1 from 127\.0\.0\.1:[0-9]+: exists: |failed f3 from 127\.0\.0\.1:[0-9]+: destination: )"
+ALLOW_LOG="^zcrecvd: (serving metrics on 127\.0\.0\.1:[0-9]+\$|SIGHUP: reloading $R_CONF\$|configuration reloaded\$|reload: metrics_listen changed: restart to apply\$|refused a connection: 1 connection open from that address \(max_connections_per_address\)\$|failed f1 from 127\.0\.0\.1:[0-9]+: exists: |failed f3 from 127\.0\.0\.1:[0-9]+: destination: )"
 METRICS_TYPE='text/plain; version=0.0.4; charset=utf-8'
 
 # scrape OUT [CURL ARGS...]: ask /metrics, body to OUT; sets CODE (000 if
@@ -198,7 +199,25 @@ note "Prometheus: $query = $got"
 kill -TERM "$PROM"
 wait "$PROM" 2>/dev/null || true
 
-note "(c) metrics_allow refuses, metrics_listen needs a restart"
+note "(c) a refused connection, metrics_allow, metrics_listen"
+# A connection held open (bash's /dev/tcp, no HELLO) uses up a limit of 1
+# per address; the next one is refused, and counted.
+reload "metrics_listen = 127.0.0.1:0" "max_connections_per_address = 1"
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+for ((i = 0; i < 100; i++)); do
+	scrape "$T/m6"
+	[ "$(metric "$T/m6" zcrecvd_connections)" != 1 ] || break
+	sleep 0.1
+done
+expect "$T/m6" zcrecvd_connections 1
+rc=0
+"$ZCSEND" "$T/src/f2" "127.0.0.1:$PORT" >"$T/over.out" 2>"$T/over.err" ||
+    rc=$?
+[ "$rc" -ne 0 ] || fail "a connection over max_connections_per_address was taken"
+exec 3>&-
+scrape "$T/m6"
+expect "$T/m6" \
+    'zcrecvd_connections_refused_total{reason="max_connections_per_address"}' 1
 reload "metrics_listen = 127.0.0.1:0" "metrics_allow = 10.0.0.0/8"
 scrape "$T/m3"
 [ "$CODE" = 403 ] || [ "$CODE" = 000 ] ||
