@@ -108,6 +108,8 @@ struct conf_opt {
 	size_t			  off;		/* field in struct conf or
 						   struct dest */
 	size_t			  noff;		/* lists: the count field */
+	const char		 *with;		/* dumped only when this option
+						   is set */
 };
 
 #define SERVER(f)	.scope = CONF_SERVER, .off = offsetof(struct conf, f)
@@ -138,6 +140,12 @@ static const struct conf_opt conf_opts[] = {
 	  SERVER(shutdown_grace), .min = 0, .max = 86400, .def = "30" },
 	{ .name = "log_level", .type = CONF_ENUM, SERVER(log_level),
 	  .words = conf_log_levels, .def = "info" },
+	{ .name = "metrics_listen", .type = CONF_LISTEN,
+	  SERVER_LIST(metrics_listen, nmetrics_listen) },
+	/* Loopback only, like allow; said by -T only with metrics_listen. */
+	{ .name = "metrics_allow", .type = CONF_CIDRS,
+	  SERVER_LIST(metrics_allow, nmetrics_allow),
+	  .def = "127.0.0.0/8, ::1", .with = "metrics_listen" },
 
 	{ .name = "path", .type = CONF_PATH, DEST(path) },
 	{ .name = "io", .type = CONF_ENUM, DEST(io), .names = conf_io_word,
@@ -889,6 +897,13 @@ conf_dest_line(struct parse_state *ps, size_t i, const char *key)
 	return (ps->dest_lines[i][conf_opt_find(CONF_DEST, key) - conf_opts]);
 }
 
+/* The line where [server] was given key; 0: not given. */
+static int
+conf_server_line(struct parse_state *ps, const char *key)
+{
+	return (ps->server_lines[conf_opt_find(CONF_SERVER, key) - conf_opts]);
+}
+
 /* Read a destination's key now: at start-up that is before the drop. */
 static void
 conf_load_key(struct parse_state *ps, struct dest *d, int line)
@@ -936,6 +951,9 @@ conf_check(struct parse_state *ps)
 	}
 	if (c->group != NULL && c->user == NULL)
 		conf_error(ps, 0, "group is set but user is not");
+	if (c->nmetrics_allow == 0)
+		conf_error(ps, conf_server_line(ps, "metrics_allow"),
+		    "metrics_allow lists no network");
 }
 
 /* The file must not be writable by anyone but its owner. */
@@ -1098,15 +1116,35 @@ conf_check_writable(const struct conf *c, char **cause)
 	return (0);
 }
 
-/* Print the options of one section. */
+/* Has an option a value: a list with an entry, a string, anything else. */
+static int
+conf_opt_isset(const struct conf_opt *o, const void *base)
+{
+	if (o->noff != 0)
+		return (*CONF_CFIELD(base, o->noff, size_t) > 0);
+	if (conf_types[o->type].free == conf_free_string)
+		return (*CONF_CFIELD(base, o->off, char *) != NULL);
+	return (1);
+}
+
+/*
+ * Print the options of one section.  An option that matters only with
+ * another (its "with") is left out without it, so that a file without
+ * that other option dumps as it did before the pair existed.
+ */
 static void
 conf_dump_section(const void *base, int scope, FILE *fp)
 {
 	const struct conf_opt	*o;
 
-	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++)
-		if (o->scope == scope)
-			conf_types[o->type].dump(o, base, fp);
+	for (o = conf_opts; o < conf_opts + CONF_NOPTS; o++) {
+		if (o->scope != scope)
+			continue;
+		if (o->with != NULL &&
+		    !conf_opt_isset(conf_opt_find(scope, o->with), base))
+			continue;
+		conf_types[o->type].dump(o, base, fp);
+	}
 }
 
 /* Print the effective configuration in a form conf_load reads back. */
@@ -1141,6 +1179,14 @@ conf_find_dest(struct conf *c, const char *name)
 int
 conf_allowed(const struct dest *d, const struct sockaddr *sa)
 {
+	return (conf_cidrs_match(d->allow, d->nallow, sa));
+}
+
+/* Is the peer address sa (AF_INET or AF_INET6) in one of n networks? */
+int
+conf_cidrs_match(const struct cidr *list, size_t nlist,
+    const struct sockaddr *sa)
+{
 	const uint8_t	*a;
 	uint8_t		 v4[4];
 	int		 family = sa->sa_family, bits, i;
@@ -1157,16 +1203,16 @@ conf_allowed(const struct dest *d, const struct sockaddr *sa)
 			family = AF_INET;
 		}
 	}
-	for (n = 0; n < d->nallow; n++) {
-		if (d->allow[n].family != family)
+	for (n = 0; n < nlist; n++) {
+		if (list[n].family != family)
 			continue;
-		bits = d->allow[n].prefix;
+		bits = list[n].prefix;
 		for (i = 0; bits >= 8; i++, bits -= 8)
-			if (a[i] != d->allow[n].addr[i])
+			if (a[i] != list[n].addr[i])
 				break;
 		if (bits >= 8)
 			continue;
-		if (bits == 0 || ((a[i] ^ d->allow[n].addr[i]) &
+		if (bits == 0 || ((a[i] ^ list[n].addr[i]) &
 		    (0xff << (8 - bits))) == 0)
 			return (1);
 	}

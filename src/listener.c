@@ -192,6 +192,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	if (STAT_GET(conns) >= (uint64_t)total) {
 		log_warnx("refused a connection: %d connection%s open "
 		    "(max_connections)", total, total == 1 ? "" : "s");
+		STAT_ADD(refused_max, 1);
 		listener_refuse(fd, "too many connections");
 		return;
 	}
@@ -199,6 +200,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		log_warnx("refused a connection: %d connection%s open from "
 		    "that address (max_connections_per_address)", per,
 		    per == 1 ? "" : "s");
+		STAT_ADD(refused_addr, 1);
 		listener_refuse(fd, "too many connections from your address");
 		return;
 	}

@@ -207,7 +207,8 @@ sink_async_close(struct sink *s)
 /*
  * Prepare a sink on the staging file fd (in directory path) for a file of
  * the given size.  verify says whether to compute the digest; aio_count
- * counts the queued writes of every sink of the worker.
+ * counts the queued writes of every sink of the worker (atomically: the
+ * metrics read it from the main thread).
  */
 int
 sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
@@ -443,7 +444,7 @@ sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
 	sink_hash(s, buf, len, off);
 	s->aio[slot].len = len;
 	s->aio[slot].done = 0;
-	(*s->aio_count)++;
+	__atomic_add_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
 	*ticket = slot;
 	return (1);
 }
@@ -509,7 +510,7 @@ sink_wait(struct sink *s, int ticket, char **cause)
 	if (a->len == 0)
 		return (0);
 	e = a->res;
-	(*s->aio_count)--;
+	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
 	if (e >= 0 && (size_t)e == a->len) {
 		a->len = 0;
 		return (0);

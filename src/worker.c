@@ -129,6 +129,7 @@ worker_start(int n, char **cause)
 		nworkers++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	metrics_workers(workers, nworkers);
 	log_debug("%d worker%s", n, n == 1 ? "" : "s");
 	return (0);
 }
@@ -169,6 +170,7 @@ worker_join_all(void)
 {
 	int	 i;
 
+	metrics_workers(NULL, 0);
 	for (i = 0; i < nworkers; i++) {
 		pthread_join(workers[i].thread, NULL);
 		event_free(workers[i].ev_pipe);

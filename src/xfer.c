@@ -325,9 +325,11 @@ xfer_took(struct xfer *x, size_t n, enum rx_kind how)
 		x->st.zc_bytes += n;
 		break;
 	case RX_SPLICE:
+		STAT_ADD(spliced, n);
 		x->st.spliced += n;
 		break;
 	default:
+		STAT_ADD(copied, n);
 		x->st.copied += n;
 		break;
 	}
@@ -436,6 +438,8 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 	    x->f.dest : "default";
 	tlog_file(x->peer, dest, &x->f, &x->st, xfer_sink_name(x),
 	    x->open ? x->io->name : "none", code, msg, dg);
+	metrics_file(dest, code, x->st.received,
+	    util_now_ns() - x->st.start_ns);
 	if (x->open) {
 		sink_close(&x->sink);	/* waits for queued writes */
 		if (code != ZC_OK)

@@ -2,9 +2,11 @@
  * zcrecvd.c -- start-up, signals, reload and shutdown.
  *
  * Start-up: read the configuration, open the destinations and the transfer
- * log, bind the listeners (or adopt socket-activated ones), drop
- * privileges, start the workers, then tell systemd READY=1.  The main
- * thread keeps the listeners and the signals; the workers do the rest.
+ * log, bind the listeners (or adopt socket-activated ones) and the metrics
+ * socket, drop privileges, start the workers, then tell systemd READY=1.
+ * The main thread keeps the listeners, the metrics server and the signals;
+ * the workers do the rest.  The metrics server answers until the workers
+ * have stopped, so that a scrape can watch a graceful shutdown drain.
  */
 #include "config.h"
 
@@ -67,17 +69,31 @@ cfg_replace(struct conf *c)
 	conf_unref(old);
 }
 
+/* Do two lists of listen addresses say the same? */
+static int
+reload_same_listen(const struct listen_addr *a, size_t na,
+    const struct listen_addr *b, size_t nb)
+{
+	size_t	 i;
+
+	if (na != nb)
+		return (0);
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i].text, b[i].text) != 0)
+			return (0);
+	return (1);
+}
+
 /* Settings a reload cannot change: say so rather than ignore silently. */
 static void
 reload_warn_fixed(const struct conf *old, const struct conf *new)
 {
-	size_t	 i;
-	int	 same = old->nlisten == new->nlisten;
-
-	for (i = 0; same && i < old->nlisten; i++)
-		same = strcmp(old->listen[i].text, new->listen[i].text) == 0;
-	if (!same)
+	if (!reload_same_listen(old->listen, old->nlisten, new->listen,
+	    new->nlisten))
 		log_warnx("reload: listen changed: restart to apply");
+	if (!reload_same_listen(old->metrics_listen, old->nmetrics_listen,
+	    new->metrics_listen, new->nmetrics_listen))
+		log_warnx("reload: metrics_listen changed: restart to apply");
 	if ((old->user == NULL) != (new->user == NULL) ||
 	    (old->user != NULL && strcmp(old->user, new->user) != 0) ||
 	    (old->group == NULL) != (new->group == NULL) ||
@@ -125,6 +141,7 @@ reload(void)
 	} else if (new->transfer_log == NULL)
 		tlog_disable();
 	cfg_replace(new);
+	metrics_reload(new);
 	/* Said at the more verbose of the old and the new level. */
 	if (!debug && new->log_level > log_getlevel())
 		log_setlevel(new->log_level);
@@ -270,6 +287,8 @@ start(void)
 	if ((ev_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	open_listeners(cfg);
+	if (metrics_open(ev_base, cfg, &cause) == -1)
+		fatalx("%s", cause);
 	if (privs_drop(cfg, &cause) == -1 ||
 	    conf_check_writable(cfg, &cause) == -1)
 		fatalx("%s", cause);
@@ -292,6 +311,7 @@ stop(struct event **ev_sig, int nsig)
 	if (ev_poll != NULL)
 		event_free(ev_poll);
 	listener_close();
+	metrics_close();
 	event_base_free(ev_base);
 	tlog_close();
 	conf_unref(cfg);

@@ -85,6 +85,10 @@ struct conf {
 	int			 stall_timeout;
 	int			 shutdown_grace;
 	int			 log_level;
+	struct listen_addr	*metrics_listen;	/* at most one */
+	size_t			 nmetrics_listen;
+	struct cidr		*metrics_allow;
+	size_t			 nmetrics_allow;
 	struct dest		*dests;
 	size_t			 ndests;
 };
@@ -97,17 +101,23 @@ void		 conf_free(struct conf *);
 void		 conf_dump(const struct conf *, FILE *);
 struct dest	*conf_find_dest(struct conf *, const char *);
 int		 conf_allowed(const struct dest *, const struct sockaddr *);
+int		 conf_cidrs_match(const struct cidr *, size_t,
+		     const struct sockaddr *);
 int		 conf_open_dests(struct conf *, char **);
 int		 conf_check_writable(const struct conf *, char **);
 
-/* Process-wide counters, for STATUS= and the logs. */
+/* Process-wide counters, for STATUS=, the logs and the metrics. */
 struct stats {
 	uint64_t	 conns;		/* open connections */
 	uint64_t	 files_ok;
 	uint64_t	 files_failed;
 	uint64_t	 bytes;		/* payload received */
 	uint64_t	 zc_bytes;	/* ... of which mapped */
+	uint64_t	 copied;	/* ... of which copied (recv) */
+	uint64_t	 spliced;	/* ... of which spliced */
 	uint64_t	 in_flight;	/* files being received */
+	uint64_t	 refused_max;	/* connections over max_connections */
+	uint64_t	 refused_addr;	/* ... over the per-address limit */
 };
 extern struct stats	 stats;
 #define STAT_ADD(f, n)	__atomic_add_fetch(&stats.f, (n), __ATOMIC_RELAXED)
@@ -126,7 +136,8 @@ struct worker {
 	struct conn_list	 conns;
 	int			 draining;	/* finish transfers, then stop */
 	int			 busy;		/* files in flight */
-	int			 aio;		/* windows under a queued write */
+	int			 aio;		/* windows under a queued write;
+						   atomic: metrics read it */
 };
 
 #define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker */
@@ -467,6 +478,13 @@ int		 listener_open(struct conf *);
 int		 listener_adopt(struct conf *, int);
 void		 listener_close(void);
 void		 listener_conn_gone(const struct sockaddr_storage *);
+
+/* metrics.c: Prometheus metrics, served by the main thread. */
+int		 metrics_open(struct event_base *, struct conf *, char **);
+void		 metrics_reload(struct conf *);
+void		 metrics_workers(struct worker *, int);
+void		 metrics_file(const char *, int, uint64_t, uint64_t);
+void		 metrics_close(void);
 
 /* zcrecvd.c: process-wide state. */
 extern struct event_base	*ev_base;	/* the main thread's loop */
