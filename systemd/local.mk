@@ -43,3 +43,6 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 # Boots a minimal Debian under systemd-nspawn and drives zcrecvd.service
 # with systemctl (root only; skips otherwise).
 E2E_TESTS += tests/e2e-nspawn.sh
+# Builds the Debian packages and installs, upgrades and purges them in
+# such a container (root only; skips otherwise).
+E2E_TESTS += tests/e2e-deb.sh
