@@ -124,7 +124,8 @@ files=$(deb_files "$D1")
 for f in /usr/sbin/zcrecvd /etc/zcrecvd.conf \
     /lib/systemd/system/zcrecvd.service /lib/systemd/system/zcrecvd.socket \
     /usr/lib/sysusers.d/zcrecvd.conf /usr/share/man/man8/zcrecvd.8.gz \
-    /usr/share/man/man5/zcrecvd.conf.5.gz; do
+    /usr/share/man/man5/zcrecvd.conf.5.gz \
+    /usr/share/bash-completion/completions/zcrecvd; do
 	grep -qxF "$f" <<<"$files" || fail "$(basename "$D1") lacks $f"
 done
 conffiles=$(dpkg-deb --ctrl-tarfile "$D1" | tar -xOf - ./conffiles)
@@ -134,7 +135,9 @@ files=$(deb_files "$S1")
 grep -qxF /usr/bin/zcsend <<<"$files" || fail "$(basename "$S1") lacks zcsend"
 grep -qxF /usr/share/man/man1/zcsend.1.gz <<<"$files" ||
     fail "$(basename "$S1") lacks zcsend.1"
-bad=$(grep -vE '^/usr/(bin/zcsend|share/(man/man1/zcsend\.1\.gz|doc/zcsend/.*|lintian/overrides/zcsend))$' \
+grep -qxF /usr/share/bash-completion/completions/zcsend <<<"$files" ||
+    fail "$(basename "$S1") lacks the bash completion of zcsend"
+bad=$(grep -vE '^/usr/(bin/zcsend|share/(man/man1/zcsend\.1\.gz|bash-completion/completions/zcsend|doc/zcsend/.*|lintian/overrides/zcsend))$' \
     <<<"$files" || true)
 [ -z "$bad" ] || fail "$(basename "$S1") holds more than the client: $bad"
 dpkg-deb -f "$S1" Depends | grep -q zcrecvd &&
