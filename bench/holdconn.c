@@ -71,7 +71,7 @@ hello(uint8_t *p)
 	put16(p, ZC_T_HELLO);
 	put32(p + 4, ZC_HELLO_LEN);
 	put32(p + ZC_HDR_LEN, ZC_PROTO_MAGIC);
-	put16(p + ZC_HDR_LEN + 4, ZC_PROTO_VERSION);
+	put16(p + ZC_HDR_LEN + 4, ZC_PROTO_V1);
 	put32(p + ZC_HDR_LEN + 8, ZC_BLOCK);
 	return (ZC_HDR_LEN + ZC_HELLO_LEN);
 }

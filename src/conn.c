@@ -198,16 +198,17 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	if (h.version != ZC_PROTO_VERSION) {
+	if (h.version != ZC_PROTO_V1) {
 		log_warnx("%s: unsupported protocol version %u", c->peer,
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
-		    "receiver speaks %u)", h.version, ZC_PROTO_VERSION);
+		    "receiver speaks %u)", h.version, ZC_PROTO_V1);
 		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
 	}
-	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf)));
+	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	    0));
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
 }
@@ -253,7 +254,7 @@ conn_file_start(struct conn *c)
 		rx_start(&c->rx, RX_COPY, NULL);
 	}
 	conn_io_cpu(c);		/* what came before was not this file's */
-	conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0));
+	conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0, 0));
 	conn_set_state(c, CONN_FILE);
 	conn_io_arm(c);
 }

@@ -219,7 +219,8 @@ peer_hello(struct peer *p, struct report *rp)
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
 	char		*cause = NULL;
 
-	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf))) == -1) {
+	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	    0)) == -1) {
 		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
 		    "connection failed: %s", strerror(errno));
 		return (-1);
@@ -237,9 +238,9 @@ peer_hello(struct peer *p, struct report *rp)
 	}
 	if (proto_hello_decode(buf, h.len, &hello, &cause) == -1)
 		goto bad;
-	if (hello.version != ZC_PROTO_VERSION) {
+	if (hello.version != ZC_PROTO_V1) {
 		cause = xasprintf("receiver speaks protocol version %u, we "
-		    "speak %u", hello.version, ZC_PROTO_VERSION);
+		    "speak %u", hello.version, ZC_PROTO_V1);
 		goto bad;
 	}
 	return (0);
@@ -393,6 +394,7 @@ peer_announce(struct peer *p, const struct source *s, const char *dest,
 	struct zc_file	 f;
 	struct zc_hdr	 h;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+	uint64_t	 id;
 	char		*cause = NULL;
 
 	memset(&f, 0, sizeof(f));
@@ -413,8 +415,13 @@ peer_announce(struct peer *p, const struct source *s, const char *dest,
 		return (ZS_REJECTED);
 	if (h.type != ZC_T_ACCEPT)
 		return (peer_verdict(p, s, &h, buf, NULL, dead));
-	if (proto_accept_decode(buf, h.len, offset, &cause) == -1)
+	if (proto_accept_decode(buf, h.len, offset, &id, &cause) == -1)
 		goto bad;
+	if (id != 0) {
+		cause = xasprintf("ACCEPT for entry %llu in version 1",
+		    (unsigned long long)id);
+		goto bad;
+	}
 	if (*offset > f.size) {
 		cause = xasprintf("unexpected %s record",
 		    proto_type_name(h.type));

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "zcproto.h"
@@ -30,6 +31,7 @@ static const struct {
 	[ZC_T_CHALLENGE] = { "CHALLENGE", ZC_CHALLENGE_LEN, ZC_CHALLENGE_LEN },
 	[ZC_T_AUTH] = { "AUTH", ZC_AUTH_LEN, ZC_AUTH_LEN },
 	[ZC_T_AUTHOK] = { "AUTHOK", ZC_AUTHOK_LEN, ZC_AUTHOK_LEN },
+	[ZC_T_ENTRY] = { "ENTRY", ZC_ENTRY_LEN + 1, ZC_ENTRY_MAX },
 };
 
 static const char *code_names[] = {
@@ -148,19 +150,23 @@ proto_hdr_decode(const uint8_t *p, struct zc_hdr *h, char **cause)
 	return (0);
 }
 
-/* Encode our HELLO record; returns the record length. */
+/*
+ * Encode a HELLO record for version (the window only in a receiver's
+ * version 2 HELLO, else 0); returns the record length.
+ */
 size_t
-proto_hello_encode(uint8_t *p, size_t size)
+proto_hello_encode(uint8_t *p, size_t size, uint16_t version,
+    uint32_t window)
 {
 	if (size < ZC_HDR_LEN + ZC_HELLO_LEN)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_HELLO, ZC_HELLO_LEN, 0);
 	p += ZC_HDR_LEN;
 	put32(p, ZC_PROTO_MAGIC);
-	put16(p + 4, ZC_PROTO_VERSION);
+	put16(p + 4, version);
 	put16(p + 6, 0);
 	put32(p + 8, ZC_BLOCK);
-	put32(p + 12, 0);
+	put32(p + 12, window);
 	return (ZC_HDR_LEN + ZC_HELLO_LEN);
 }
 
@@ -179,12 +185,14 @@ proto_hello_decode(const uint8_t *p, size_t len, struct zc_hello *hello,
 	hello->magic = get32(p);
 	hello->version = get16(p + 4);
 	hello->block = get32(p + 8);
+	hello->window = get32(p + 12);
 	if (hello->magic != ZC_PROTO_MAGIC) {
 		*cause = xasprintf("bad magic %#x: not a zcsend peer",
 		    hello->magic);
 		return (-1);
 	}
-	if (get16(p + 6) != 0 || get32(p + 12) != 0) {
+	if (get16(p + 6) != 0 || (hello->version < ZC_PROTO_V2 &&
+	    hello->window != 0)) {
 		*cause = xasprintf("HELLO reserved fields not zero");
 		return (-1);
 	}
@@ -265,27 +273,147 @@ proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
 	return (0);
 }
 
-/* Encode an ACCEPT record; returns the record length. */
+/*
+ * Encode an ENTRY record; returns the record length.  The lengths in e
+ * must be within the protocol's limits (the caller's bug otherwise).
+ */
 size_t
-proto_accept_encode(uint8_t *p, size_t size, uint64_t offset)
+proto_entry_encode(uint8_t *p, size_t size, const struct zc_entry *e)
+{
+	size_t	blen = ZC_ENTRY_LEN + e->path_len + e->dest_len + e->extra_len;
+
+	if (e->path_len > ZC_PATH_MAX || e->dest_len > ZC_DEST_MAX ||
+	    e->extra_len > ZC_INLINE_MAX || size < ZC_HDR_LEN + blen)
+		fatalx("%s: entry too long or buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_ENTRY, blen, 0);
+	p += ZC_HDR_LEN;
+	put64(p, e->id);
+	put64(p + 8, e->size);
+	put32(p + 16, e->mode);
+	p[20] = e->kind;
+	p[21] = e->digest_alg;
+	put16(p + 22, e->flags);
+	put64(p + 24, (uint64_t)e->mtime_sec);
+	put32(p + 32, e->mtime_nsec);
+	put16(p + 36, e->path_len);
+	put16(p + 38, e->dest_len);
+	put32(p + 40, e->extra_len);
+	put32(p + 44, 0);
+	memcpy(p + 48, e->digest, ZC_DIGEST_LEN);
+	p += ZC_ENTRY_LEN;
+	memcpy(p, e->path, e->path_len);
+	memcpy(p + e->path_len, e->dest, e->dest_len);
+	if (e->extra_len > 0)
+		memcpy(p + e->path_len + e->dest_len, e->extra, e->extra_len);
+	return (ZC_HDR_LEN + blen);
+}
+
+/* What an entry of its kind and flags must look like, or NULL. */
+static const char *
+proto_entry_shape(const struct zc_entry *e)
+{
+	if (e->kind > ZC_K_MAX)
+		return ("unknown entry kind");
+	if (e->flags & ~ZC_EF_ALL)
+		return ("unknown entry flags");
+	if (e->digest_alg > ZC_DIGEST_XXH3_128)
+		return ("unknown digest algorithm");
+	if (e->mtime_nsec >= 1000000000U)
+		return ("mtime nanoseconds out of range");
+	if (e->path_len == 0 || e->path_len > ZC_PATH_MAX)
+		return ("path length out of range");
+	if (e->dest_len > ZC_DEST_MAX)
+		return ("destination name too long");
+	if (e->kind != ZC_K_FILE && (e->size != 0 || e->flags != 0 ||
+	    e->digest_alg != ZC_DIGEST_NONE))
+		return ("a directory or symlink with a size, flags or digest");
+	if (e->kind == ZC_K_SYMLINK && (e->extra_len == 0 ||
+	    e->extra_len > ZC_TARGET_MAX))
+		return ("symlink target length out of range");
+	if (e->kind == ZC_K_DIR && e->extra_len != 0)
+		return ("a directory with extra bytes");
+	if (e->kind == ZC_K_FILE && (e->flags & ZC_EF_INLINE)) {
+		if (e->flags & ZC_EF_WAIT)
+			return ("an inline file that waits");
+		if (e->extra_len != e->size)
+			return ("inline content length differs from size");
+	} else if (e->kind == ZC_K_FILE && e->extra_len != 0)
+		return ("extra bytes in a file that is not inline");
+	return (NULL);
+}
+
+/*
+ * Decode an ENTRY body.  The record is well-formed when its lengths add up
+ * to the body and its kind, flags and lengths agree; path, dest and extra
+ * then point into p.  The path is not judged here (proto_path_check()).
+ */
+int
+proto_entry_decode(const uint8_t *p, size_t len, struct zc_entry *e,
+    char **cause)
+{
+	const char	*why;
+
+	if (len < ZC_ENTRY_LEN) {
+		*cause = xasprintf("ENTRY length %zu too short", len);
+		return (-1);
+	}
+	e->id = get64(p);
+	e->size = get64(p + 8);
+	e->mode = get32(p + 16);
+	e->kind = p[20];
+	e->digest_alg = p[21];
+	e->flags = get16(p + 22);
+	e->mtime_sec = (int64_t)get64(p + 24);
+	e->mtime_nsec = get32(p + 32);
+	e->path_len = get16(p + 36);
+	e->dest_len = get16(p + 38);
+	e->extra_len = get32(p + 40);
+	if (get32(p + 44) != 0) {
+		*cause = xasprintf("ENTRY reserved field not zero");
+		return (-1);
+	}
+	if (e->extra_len > ZC_INLINE_MAX || (size_t)ZC_ENTRY_LEN +
+	    e->path_len + e->dest_len + e->extra_len != len) {
+		*cause = xasprintf("ENTRY lengths %u+%u+%u do not match record "
+		    "length %zu", e->path_len, e->dest_len, e->extra_len, len);
+		return (-1);
+	}
+	if ((why = proto_entry_shape(e)) != NULL) {
+		*cause = xasprintf("ENTRY %llu: %s",
+		    (unsigned long long)e->id, why);
+		return (-1);
+	}
+	memcpy(e->digest, p + 48, ZC_DIGEST_LEN);
+	e->path = (const char *)p + ZC_ENTRY_LEN;
+	e->dest = e->path + e->path_len;
+	e->extra = (const uint8_t *)e->dest + e->dest_len;
+	if (e->extra_len == 0)
+		e->extra = NULL;
+	return (0);
+}
+
+/* Encode an ACCEPT record (id 0 in version 1); returns the length. */
+size_t
+proto_accept_encode(uint8_t *p, size_t size, uint64_t offset, uint64_t id)
 {
 	if (size < ZC_HDR_LEN + ZC_ACCEPT_LEN)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_ACCEPT, ZC_ACCEPT_LEN, 0);
 	put64(p + ZC_HDR_LEN, offset);
-	put64(p + ZC_HDR_LEN + 8, 0);
+	put64(p + ZC_HDR_LEN + 8, id);
 	return (ZC_HDR_LEN + ZC_ACCEPT_LEN);
 }
 
-/* Decode an ACCEPT body. */
+/* Decode an ACCEPT body; the caller checks the id against its version. */
 int
 proto_accept_decode(const uint8_t *p, size_t len, uint64_t *offset,
-    char **cause)
+    uint64_t *id, char **cause)
 {
-	if (len != ZC_ACCEPT_LEN || get64(p + 8) != 0) {
+	if (len != ZC_ACCEPT_LEN) {
 		*cause = xasprintf("malformed ACCEPT");
 		return (-1);
 	}
+	*id = get64(p + 8);
 	*offset = get64(p);
 	if (*offset % ZC_BLOCK != 0) {
 		*cause = xasprintf("ACCEPT offset %llu not block aligned",
@@ -305,19 +433,20 @@ proto_end_encode(uint8_t *p, size_t size, const struct zc_end *e)
 	p += ZC_HDR_LEN;
 	put32(p, e->digest_alg);
 	put32(p + 4, 0);
-	put64(p + 8, 0);
+	put64(p + 8, e->id);
 	memcpy(p + 16, e->digest, ZC_DIGEST_LEN);
 	return (ZC_HDR_LEN + ZC_END_LEN);
 }
 
-/* Decode an END body. */
+/* Decode an END body; the caller checks the id against its version. */
 int
 proto_end_decode(const uint8_t *p, size_t len, struct zc_end *e, char **cause)
 {
-	if (len != ZC_END_LEN || get32(p + 4) != 0 || get64(p + 8) != 0) {
+	if (len != ZC_END_LEN || get32(p + 4) != 0) {
 		*cause = xasprintf("malformed END");
 		return (-1);
 	}
+	e->id = get64(p + 8);
 	e->digest_alg = get32(p);
 	if (e->digest_alg > ZC_DIGEST_XXH3_128) {
 		*cause = xasprintf("unknown digest algorithm %u",
@@ -342,7 +471,7 @@ proto_result_encode(uint8_t *p, size_t size, const struct zc_result *r)
 	put16(p + 2, mlen);
 	put32(p + 4, r->digest_alg);
 	put64(p + 8, r->bytes);
-	put64(p + 16, 0);
+	put64(p + 16, r->id);
 	memcpy(p + 24, r->digest, ZC_DIGEST_LEN);
 	memcpy(p + ZC_RESULT_LEN, r->msg, mlen);
 	return (ZC_HDR_LEN + ZC_RESULT_LEN + mlen);
@@ -368,7 +497,8 @@ proto_result_decode(const uint8_t *p, size_t len, struct zc_result *r,
 		    "record length %zu", mlen, len);
 		return (-1);
 	}
-	if (get64(p + 16) != 0 || r->digest_alg > ZC_DIGEST_XXH3_128) {
+	r->id = get64(p + 16);
+	if (r->digest_alg > ZC_DIGEST_XXH3_128) {
 		*cause = xasprintf("malformed RESULT");
 		return (-1);
 	}
@@ -468,6 +598,50 @@ proto_name_check(const char *name, size_t len, char **cause)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Judge a path from an ENTRY (version 2): relative, '/'-separated, every
+ * component a name proto_name_check() accepts (so no empty component, no
+ * "." or "..", no control character, no staging prefix), at most
+ * ZC_PATH_MAX bytes.  The receiver's own depth and length limits come on
+ * top of this.
+ */
+int
+proto_path_check(const char *path, size_t len, char **cause)
+{
+	const char	*p = path, *end = path + len, *slash;
+	char		*why;
+	int		 n;
+
+	if (len == 0) {
+		*cause = xasprintf("empty path");
+		return (-1);
+	}
+	if (len > ZC_PATH_MAX) {
+		*cause = xasprintf("path longer than %u bytes", ZC_PATH_MAX);
+		return (-1);
+	}
+	if (path[0] == '/') {
+		*cause = xasprintf("absolute path");
+		return (-1);
+	}
+	for (n = 1;; n++) {
+		if ((slash = memchr(p, '/', end - p)) == NULL)
+			slash = end;
+		if (slash == p) {
+			*cause = xasprintf("path component %d is empty", n);
+			return (-1);
+		}
+		if (proto_name_check(p, slash - p, &why) == -1) {
+			*cause = xasprintf("path component %d: %s", n, why);
+			free(why);
+			return (-1);
+		}
+		if (slash == end)
+			return (0);
+		p = slash + 1;
+	}
 }
 
 /* Judge a destination name: empty (default) or [A-Za-z0-9_.-]. */

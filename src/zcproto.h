@@ -26,6 +26,20 @@
  *	S: END			R: RESULT (landed + digest, or an error)
  *	S closes the connection when it has no more files.
  *
+ * Version 2 (negotiated in HELLO: R answers with the lower of the two
+ * versions, and its window) sends a tree as ENTRY records, back to back:
+ *
+ *	S: HELLO(2)		R: HELLO(2, window)
+ *	then per entry, without waiting (at most window without RESULT):
+ *	S: ENTRY(id)		file: DATA... END(id) follow at once
+ *				(flag WAIT: R answers ACCEPT(id) or RESULT
+ *				first, as FILE in version 1; flag INLINE:
+ *				the content is in the ENTRY, no DATA, END)
+ *				dir, symlink: nothing follows
+ *	R: RESULT(id), in any order, once the entry is durable (or failed)
+ *
+ * A refused entry's DATA and END are read and discarded by R.
+ *
  * A receiver that fails while payload is in flight sends RESULT with the
  * error, reads and discards what the sender still sends, and closes.
  * ERROR ends the connection in either direction.
@@ -39,7 +53,9 @@
 #include <stdint.h>
 
 #define ZC_PROTO_MAGIC		0x5a435250U	/* "ZCRP" */
-#define ZC_PROTO_VERSION	1
+#define ZC_PROTO_VERSION	2		/* the newest version spoken */
+#define ZC_PROTO_V1		1		/* one file at a time */
+#define ZC_PROTO_V2		2		/* trees, pipelined entries */
 
 #define ZC_HDR_LEN		16
 #define ZC_BLOCK		4096		/* payload alignment unit */
@@ -49,6 +65,10 @@
 #define ZC_MSG_MAX		1024		/* longest human message */
 #define ZC_DATA_MAX		(1U << 30)	/* largest DATA body */
 #define ZC_DIGEST_LEN		16
+#define ZC_PATH_MAX		4095		/* longest path in ENTRY (v2) */
+#define ZC_TARGET_MAX		4095		/* longest symlink target */
+#define ZC_INLINE_MAX		65536		/* largest inline content */
+#define ZC_WINDOW_MAX		65536		/* largest window in HELLO */
 
 #define ZC_DEFAULT_PORT		"7733"
 
@@ -63,8 +83,9 @@ enum zc_type {
 	ZC_T_CHALLENGE = 8,	/* R->S: the destination has a key: nonce */
 	ZC_T_AUTH = 9,		/* S->R: sender's nonce and MAC */
 	ZC_T_AUTHOK = 10,	/* R->S: receiver's MAC, then ACCEPT follows */
+	ZC_T_ENTRY = 11,	/* S->R (v2): one entry of a tree */
 };
-#define ZC_T_MAX		ZC_T_AUTHOK
+#define ZC_T_MAX		ZC_T_ENTRY
 
 /* Result and error codes carried in RESULT and ERROR. */
 enum zc_code {
@@ -97,12 +118,17 @@ struct zc_hdr {
 	uint64_t	arg;
 };
 
-/* HELLO body, 16 bytes: u32 magic, u16 version, u16 flags (0), u32 block, u32 0 */
+/*
+ * HELLO body, 16 bytes: u32 magic, u16 version, u16 flags (0), u32 block,
+ * u32 window (v2, receiver's HELLO only: entries in flight it allows; 0
+ * otherwise).
+ */
 #define ZC_HELLO_LEN		16
 struct zc_hello {
 	uint32_t	magic;
 	uint16_t	version;
 	uint32_t	block;
+	uint32_t	window;
 };
 
 /*
@@ -121,25 +147,70 @@ struct zc_file {
 	char		dest[ZC_DEST_MAX + 1];
 };
 
-/* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 0 */
+/*
+ * ENTRY body (v2), 64 bytes + path + dest + extra:
+ *	u64 id, u64 size, u32 mode, u8 kind, u8 digest alg, u16 flags,
+ *	i64 mtime seconds, u32 mtime nanoseconds, u16 path_len,
+ *	u16 dest_len, u32 extra_len, u32 0, digest[16] (inline: the
+ *	sender's digest of the content; else zero); then the path (relative,
+ *	'/'-separated, no NUL), the destination name, and extra: a symlink's
+ *	target, or an inline file's content.
+ */
+#define ZC_ENTRY_LEN		64
+#define ZC_ENTRY_MAX		(ZC_ENTRY_LEN + ZC_PATH_MAX + ZC_DEST_MAX + \
+				    ZC_INLINE_MAX)
+enum zc_kind {
+	ZC_K_FILE = 0,		/* regular file */
+	ZC_K_DIR = 1,		/* directory: after its contents */
+	ZC_K_SYMLINK = 2,	/* symbolic link, target in extra */
+};
+#define ZC_K_MAX		ZC_K_SYMLINK
+#define ZC_EF_WAIT		0x0001	/* R answers ACCEPT before DATA */
+#define ZC_EF_INLINE		0x0002	/* content in extra; no DATA, END */
+#define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE)
+struct zc_entry {
+	uint64_t	 id;
+	uint64_t	 size;
+	uint32_t	 mode;
+	uint8_t		 kind;
+	uint8_t		 digest_alg;
+	uint16_t	 flags;
+	int64_t		 mtime_sec;
+	uint32_t	 mtime_nsec;
+	uint16_t	 path_len;
+	uint16_t	 dest_len;
+	uint32_t	 extra_len;
+	uint8_t		 digest[ZC_DIGEST_LEN];
+	const char	*path;		/* into the body, not NUL-terminated */
+	const char	*dest;		/* likewise */
+	const uint8_t	*extra;		/* likewise */
+};
+
+/* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 id (v2) */
 #define ZC_ACCEPT_LEN		16
 
-/* END body, 32 bytes: u32 digest alg, u32 0, u64 0 (reserved), digest[16] */
+/*
+ * END body, 32 bytes: u32 digest alg, u32 0, u64 id (v2; 0 in v1),
+ * digest[16]
+ */
 #define ZC_END_LEN		32
 struct zc_end {
 	uint32_t	digest_alg;
+	uint64_t	id;
 	uint8_t		digest[ZC_DIGEST_LEN];
 };
 
 /*
  * RESULT body, 40 bytes + message: u16 code, u16 msg_len, u32 digest alg,
- * u64 bytes landed, u64 0, digest[16]; then msg_len bytes of message.
+ * u64 bytes landed, u64 id (v2; 0 in v1), digest[16]; then msg_len bytes
+ * of message.
  */
 #define ZC_RESULT_LEN		40
 struct zc_result {
 	uint16_t	code;
 	uint32_t	digest_alg;
 	uint64_t	bytes;
+	uint64_t	id;
 	uint8_t		digest[ZC_DIGEST_LEN];
 	char		msg[ZC_MSG_MAX + 1];
 };
@@ -188,15 +259,19 @@ const char	*proto_type_name(unsigned int);
 const char	*proto_code_name(unsigned int);
 void		 proto_hdr_encode(uint8_t *, uint16_t, uint32_t, uint64_t);
 int		 proto_hdr_decode(const uint8_t *, struct zc_hdr *, char **);
-size_t		 proto_hello_encode(uint8_t *, size_t);
+size_t		 proto_hello_encode(uint8_t *, size_t, uint16_t, uint32_t);
 int		 proto_hello_decode(const uint8_t *, size_t, struct zc_hello *,
 		     char **);
 size_t		 proto_file_encode(uint8_t *, size_t, const struct zc_file *);
 int		 proto_file_decode(const uint8_t *, size_t, struct zc_file *,
 		     char **);
-size_t		 proto_accept_encode(uint8_t *, size_t, uint64_t);
-int		 proto_accept_decode(const uint8_t *, size_t, uint64_t *,
+size_t		 proto_entry_encode(uint8_t *, size_t, const struct zc_entry *);
+int		 proto_entry_decode(const uint8_t *, size_t, struct zc_entry *,
 		     char **);
+int		 proto_path_check(const char *, size_t, char **);
+size_t		 proto_accept_encode(uint8_t *, size_t, uint64_t, uint64_t);
+int		 proto_accept_decode(const uint8_t *, size_t, uint64_t *,
+		     uint64_t *, char **);
 size_t		 proto_end_encode(uint8_t *, size_t, const struct zc_end *);
 int		 proto_end_decode(const uint8_t *, size_t, struct zc_end *,
 		     char **);

@@ -437,7 +437,7 @@ print_rec(const struct rec *r)
 	struct zc_hello		 hello;
 	struct zc_result	 res;
 	struct zc_error		 err;
-	uint64_t		 off;
+	uint64_t		 off, id;
 	uint8_t			 mac[ZC_MAC_LEN];
 	char			*cause = NULL, vis[UTIL_VIS_MAX];
 	const char		*v;
@@ -448,7 +448,8 @@ print_rec(const struct rec *r)
 			out("HELLO version %u", hello.version);
 		break;
 	case ZC_T_ACCEPT:
-		if (proto_accept_decode(r->body, r->h.len, &off, &cause) == 0)
+		if (proto_accept_decode(r->body, r->h.len, &off, &id,
+		    &cause) == 0)
 			out("ACCEPT offset %llu", (unsigned long long)off);
 		break;
 	case ZC_T_RESULT:
@@ -691,7 +692,8 @@ start(int fd)
 	struct rec	 r;
 	enum rd		 rd;
 
-	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf))) == -1) {
+	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	    0)) == -1) {
 		h_drain(fd);
 		return (0);
 	}
@@ -877,10 +879,10 @@ case_truncated(int fd, const char *state)
 	int		 challenged;
 
 	if (strcmp(state, "hello") == 0) {
-		proto_hello_encode(buf, sizeof(buf));
+		proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 		h_send(fd, buf, 7);
 	} else if (strcmp(state, "hello-body") == 0) {
-		proto_hello_encode(buf, sizeof(buf));
+		proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 		h_send(fd, buf, ZC_HDR_LEN + ZC_HELLO_LEN / 2);
 	} else if (strcmp(state, "idle") == 0 ||
 	    strcmp(state, "idle-body") == 0) {
@@ -1075,7 +1077,7 @@ case_reset_at(int fd, const char *state)
 
 	if (strcmp(state, "hello") == 0) {
 		if (h_send(fd, buf, proto_hello_encode(buf,
-		    sizeof(buf))) == -1)
+		    sizeof(buf), ZC_PROTO_V1, 0)) == -1)
 			return;
 	} else if (strcmp(state, "idle") == 0) {
 		if (!start(fd))
@@ -1356,7 +1358,7 @@ case_hold(const char *host, const char *port, uint64_t n, uint64_t secs)
 	}
 	h = xcalloc(n, sizeof(*h));
 	pfd = xcalloc(n, sizeof(*pfd));
-	proto_hello_encode(buf, sizeof(buf));
+	proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 	for (i = 0; i < n; i++) {
 		if ((h[i].fd = h_connect(host, port, &err)) == -1) {
 			fprintf(stderr, "hostile: connection %lu: %s\n", i,

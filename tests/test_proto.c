@@ -100,11 +100,12 @@ test_hello(void)
 	struct zc_hdr	 hdr;
 	char		*cause = NULL;
 
-	CHECK(proto_hello_encode(buf, sizeof(buf)) == ZC_HDR_LEN + ZC_HELLO_LEN);
+	CHECK(proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0) ==
+	    ZC_HDR_LEN + ZC_HELLO_LEN);
 	CHECK(proto_hdr_decode(buf, &hdr, &cause) == 0);
 	CHECK(hdr.type == ZC_T_HELLO && hdr.len == ZC_HELLO_LEN);
 	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == 0);
-	CHECK(h.magic == ZC_PROTO_MAGIC && h.version == ZC_PROTO_VERSION &&
+	CHECK(h.magic == ZC_PROTO_MAGIC && h.version == ZC_PROTO_V1 &&
 	    h.block == ZC_BLOCK);
 	CHECK(proto_hello_decode(b, ZC_HELLO_LEN - 1, &h, &cause) == -1);
 	free(cause);
@@ -117,12 +118,12 @@ test_hello(void)
 	CHECK(cause != NULL && strstr(cause, "magic") != NULL);
 	free(cause);
 	cause = NULL;
-	proto_hello_encode(buf, sizeof(buf));
+	proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 	b[10] = 0x20;	/* block size 8192 */
 	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
 	free(cause);
 	cause = NULL;
-	proto_hello_encode(buf, sizeof(buf));
+	proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 	b[15] = 1;	/* reserved */
 	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
 	free(cause);
@@ -232,22 +233,27 @@ test_replies(void)
 	struct zc_error		 e;
 	struct zc_end		 end, end2;
 	struct zc_hdr		 h;
-	uint64_t		 off;
+	uint64_t		 off, id;
 	char			*cause = NULL, msg[ZC_MSG_MAX + 100];
 	size_t			 n;
 
-	proto_accept_encode(buf, sizeof(buf), 8192);
-	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &cause) == 0 &&
-	    off == 8192);
-	proto_accept_encode(buf, sizeof(buf), 100);
-	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &cause) == -1);
+	proto_accept_encode(buf, sizeof(buf), 8192, 0);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &id, &cause) == 0 &&
+	    off == 8192 && id == 0);
+	proto_accept_encode(buf, sizeof(buf), 4096, 77);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &id, &cause) == 0 &&
+	    off == 4096 && id == 77);
+	proto_accept_encode(buf, sizeof(buf), 100, 0);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN, &off, &id, &cause) == -1);
 	free(cause);
 	cause = NULL;
-	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN + 1, &off, &cause) == -1);
+	CHECK(proto_accept_decode(b, ZC_ACCEPT_LEN + 1, &off, &id, &cause) ==
+	    -1);
 	free(cause);
 	cause = NULL;
 
 	memset(&end, 0, sizeof(end));
+	end.id = 0x0102030405060708ULL;
 	end.digest_alg = ZC_DIGEST_XXH3_128;
 	memset(end.digest, 0xab, sizeof(end.digest));
 	CHECK(proto_end_encode(buf, sizeof(buf), &end) == ZC_HDR_LEN +
@@ -265,11 +271,13 @@ test_replies(void)
 	memset(&r, 0, sizeof(r));
 	r.code = ZC_E_EXISTS;
 	r.bytes = 42;
+	r.id = 9;
 	strcpy(r.msg, "f exists");
 	n = proto_result_encode(buf, sizeof(buf), &r);
 	CHECK(proto_hdr_decode(buf, &h, &cause) == 0 && h.len == n - ZC_HDR_LEN);
 	CHECK(proto_result_decode(b, h.len, &r2, &cause) == 0 &&
-	    r2.code == r.code && r2.bytes == 42 && strcmp(r2.msg, r.msg) == 0);
+	    r2.code == r.code && r2.bytes == 42 && r2.id == 9 &&
+	    strcmp(r2.msg, r.msg) == 0);
 	CHECK(proto_result_decode(b, h.len + 1, &r2, &cause) == -1);
 	free(cause);
 	cause = NULL;
@@ -311,6 +319,124 @@ name_ok(const char *name, size_t len)
 #define NAME_OK(s)	name_ok(s, sizeof(s) - 1)
 
 /* The name sanitiser. */
+/* Version 2: HELLO's window, ENTRY and its shapes, paths. */
+static void
+test_v2(void)
+{
+	uint8_t			 buf[ZC_HDR_LEN + ZC_ENTRY_MAX];
+	uint8_t			*b = buf + ZC_HDR_LEN, content[5] = "hello";
+	struct zc_entry		 e, e2;
+	struct zc_hello		 h;
+	struct zc_hdr		 hdr;
+	char			*cause = NULL;
+	size_t			 n;
+	static const char	*bad[] = { "/x", "a//b", "a/", "a/../../x",
+	    "./a", "a/.", "..", "a/.zcrecvd.0000000000000000.part",
+	    "a/b\001c", "" };
+	size_t			 i;
+
+	proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V2, 256);
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == 0 &&
+	    h.version == ZC_PROTO_V2 && h.window == 256);
+	proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 256);
+	CHECK(proto_hello_decode(b, ZC_HELLO_LEN, &h, &cause) == -1);
+	free(cause);
+	cause = NULL;
+
+	memset(&e, 0, sizeof(e));
+	e.id = 1234567;
+	e.size = sizeof(content);
+	e.mode = 0640;
+	e.kind = ZC_K_FILE;
+	e.digest_alg = ZC_DIGEST_XXH3_128;
+	e.flags = ZC_EF_INLINE;
+	e.mtime_sec = -5;	/* before 1970 */
+	e.mtime_nsec = 999999999;
+	e.path = "d\xc3\xa9j\xc3\xa0 vu/a b.txt";
+	e.path_len = strlen(e.path);
+	e.dest = "photos";
+	e.dest_len = 6;
+	e.extra = content;
+	e.extra_len = sizeof(content);
+	memset(e.digest, 0x5a, sizeof(e.digest));
+	n = proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(n == (size_t)ZC_HDR_LEN + ZC_ENTRY_LEN + e.path_len + 6 + 5);
+	CHECK(proto_hdr_decode(buf, &hdr, &cause) == 0 &&
+	    hdr.type == ZC_T_ENTRY && hdr.len == n - ZC_HDR_LEN);
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == 0);
+	CHECK(e2.id == e.id && e2.size == 5 && e2.mode == 0640 &&
+	    e2.kind == ZC_K_FILE && e2.flags == ZC_EF_INLINE &&
+	    e2.mtime_sec == -5 && e2.mtime_nsec == 999999999 &&
+	    e2.path_len == e.path_len && memcmp(e2.path, e.path,
+	    e.path_len) == 0 && e2.dest_len == 6 &&
+	    memcmp(e2.dest, "photos", 6) == 0 && e2.extra_len == 5 &&
+	    memcmp(e2.extra, "hello", 5) == 0 &&
+	    memcmp(e2.digest, e.digest, ZC_DIGEST_LEN) == 0);
+	CHECK(proto_path_check(e2.path, e2.path_len, &cause) == 0);
+	CHECK(proto_entry_decode(b, hdr.len - 1, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[ZC_ENTRY_LEN - 20] = 1;	/* reserved */
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+
+	/* Shapes that do not hold together. */
+	e.size = 6;		/* inline length differs */
+	proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == -1 &&
+	    strstr(cause, "inline") != NULL);
+	free(cause);
+	cause = NULL;
+	e.size = 5;
+	e.flags = ZC_EF_INLINE | ZC_EF_WAIT;
+	proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	e.flags = 0x80;
+	proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	e.flags = 0;
+	e.kind = ZC_K_DIR;	/* a directory with content */
+	proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, hdr.len, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	e.kind = ZC_K_SYMLINK;
+	e.size = 0;
+	e.digest_alg = 0;
+	n = proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) == 0 &&
+	    e2.kind == ZC_K_SYMLINK && e2.extra_len == 5);
+	e.kind = 3;
+	n = proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	e.kind = ZC_K_DIR;
+	e.extra = NULL;
+	e.extra_len = 0;
+	e.mtime_nsec = 1000000000;
+	n = proto_entry_encode(buf, sizeof(buf), &e);
+	CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(proto_path_check(bad[i], strlen(bad[i]), &cause) == -1);
+		free(cause);
+		cause = NULL;
+	}
+	CHECK(proto_path_check("a\0b", 3, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_path_check("a/b/c", 5, &cause) == 0);
+	CHECK(proto_path_check("..a/b..", 7, &cause) == 0);
+}
+
 static void
 test_names(void)
 {
@@ -408,6 +534,7 @@ main(void)
 	test_hello();
 	test_file();
 	test_replies();
+	test_v2();
 	test_names();
 	test_hostport();
 	test_hex();

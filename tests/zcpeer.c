@@ -214,7 +214,7 @@ peer_print(const struct zc_hdr *h, const uint8_t *body)
 	struct zc_hello		 hello;
 	struct zc_result	 result;
 	struct zc_error		 error;
-	uint64_t		 offset;
+	uint64_t		 offset, id;
 	char			*cause = NULL;
 	int			 rc = 0;
 
@@ -225,7 +225,7 @@ peer_print(const struct zc_hdr *h, const uint8_t *body)
 			printf("HELLO version %u\n", hello.version);
 		break;
 	case ZC_T_ACCEPT:
-		if ((rc = proto_accept_decode(body, h->len, &offset,
+		if ((rc = proto_accept_decode(body, h->len, &offset, &id,
 		    &cause)) == 0)
 			printf("ACCEPT offset %llu\n",
 			    (unsigned long long)offset);
@@ -394,7 +394,7 @@ peer_name(int fd, const char *name, uint32_t alg)
 	struct zc_end	 end;
 	uint16_t	 type;
 
-	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf)));
+	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0));
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
 		return;
 	peer_send(fd, buf, peer_file(buf, sizeof(buf), name, alg));
@@ -428,7 +428,7 @@ peer_idle(int fd, const char *secs)
 	n = strtol(secs, &end, 10);
 	if (errno != 0 || end == secs || *end != '\0' || n < 0 || n > 86400)
 		usage();
-	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf)));
+	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0));
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
 		return;
 	printf("IDLE\n");
@@ -471,10 +471,10 @@ main(int argc, char **argv)
 		peer_drain(fd);
 	} else if (strcmp(mode, "magic") == 0) {
 		peer_send(fd, buf, peer_hello(buf, 0xdeadbeefU,
-		    ZC_PROTO_VERSION));
+		    ZC_PROTO_V1));
 		peer_drain(fd);
 	} else if (strcmp(mode, "short") == 0) {
-		proto_hello_encode(buf, sizeof(buf));
+		proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0);
 		peer_send(fd, buf, 5);
 		if (shutdown(fd, SHUT_WR) == -1) {
 			perror("zcpeer: shutdown");

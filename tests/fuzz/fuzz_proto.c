@@ -48,6 +48,23 @@ fuzz_file(const uint8_t *b, size_t len)
 		abort();
 }
 
+/* ENTRY: decode; judge the path and destination as the daemon does. */
+static void
+fuzz_entry(const uint8_t *b, size_t len)
+{
+	struct zc_entry	 en;
+	char		*cause = NULL;
+
+	if (proto_entry_decode(b, len, &en, &cause) == 0) {
+		if (proto_path_check(en.path, en.path_len, &cause) == -1) {
+			free(cause);
+			cause = NULL;
+		}
+		(void)proto_dest_check(en.dest, en.dest_len, &cause);
+	}
+	free(cause);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -56,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct zc_end		 end;
 	struct zc_result	 r;
 	struct zc_error		 e;
-	uint64_t		 off;
+	uint64_t		 off, id;
 	char			*cause = NULL;
 	const uint8_t		*b = data + ZC_HDR_LEN;
 	size_t			 len;
@@ -79,7 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_file(b, len);
 		break;
 	case ZC_T_ACCEPT:
-		(void)proto_accept_decode(b, len, &off, &cause);
+		(void)proto_accept_decode(b, len, &off, &id, &cause);
 		break;
 	case ZC_T_END:
 		(void)proto_end_decode(b, len, &end, &cause);
@@ -89,6 +106,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ZC_T_ERROR:
 		(void)proto_error_decode(b, len, &e, &cause);
+		break;
+	case ZC_T_ENTRY:
+		fuzz_entry(b, len);
 		break;
 	}
 	free(cause);
