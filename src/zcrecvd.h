@@ -56,6 +56,9 @@ struct dest {
 	int64_t		 min_free;	/* bytes, or -percent (-1..-99) */
 	char		*key_file;
 	struct zc_key	*key;		/* NULL: no authentication */
+	int		 max_path_depth;	/* components in a v2 path */
+	int		 max_path_length;	/* bytes in a v2 path */
+	int		 allow_symlinks;	/* v2 SYMLINK entries */
 	int		 line;		/* where its section began */
 
 	int		 dirfd;		/* open directory, set by dest_open */
@@ -274,17 +277,43 @@ const char	*sink_name(enum sink_kind);
 				 LAND_STAGING_HEX + sizeof(LAND_STAGING_SUFFIX))
 
 struct landing {
-	int		 dirfd;
-	int		 fd;
+	int		 dirfd;		/* parent directory, owned; -1: none */
+	int		 fd;		/* staging file; -1: closed */
 	char		 staging[LAND_STAGING_LEN];
-	char		 name[ZC_NAME_MAX + 1];
+	char		 name[ZC_NAME_MAX + 1];	/* last component of path */
+	char		 path[ZC_PATH_MAX + 1];	/* beneath the destination */
 };
 
+/*
+ * A path from the network, judged: proto_path_check() and the
+ * destination's max_path_depth and max_path_length (ZC_E_NAME).
+ */
+int		 land_path_ok(const struct dest *, const char *, size_t,
+		     int *, char **);
+/*
+ * Create the staging file for path (a base name in version 1) in its
+ * parent directory, resolved beneath the destination without following
+ * any symlink and created (mode 0700) where missing.
+ */
 int		 land_open(struct landing *, const struct dest *, const char *,
 		     int *, char **);
-int		 land_commit(struct landing *, const struct dest *, uint32_t,
+int		 land_write(struct landing *, const void *, size_t, uint64_t,
 		     int *, char **);
+/* Mode, mtime (NULL: leave it), fsync when sync, close the file. */
+int		 land_finish(struct landing *, uint32_t,
+		     const struct timespec *, int, int *, char **);
+/* Rename to its name (no replacing unless the destination overwrites). */
+int		 land_rename(struct landing *, const struct dest *, int *,
+		     char **);
+/* land_finish, land_rename, fsync the directory: one file, durable. */
+int		 land_commit(struct landing *, const struct dest *, uint32_t,
+		     const struct timespec *, int *, char **);
 void		 land_abort(struct landing *);
+void		 land_release(struct landing *);
+int		 land_dir(const struct dest *, const char *, uint32_t,
+		     const struct timespec *, int *, char **);
+int		 land_symlink(const struct dest *, const char *, const char *,
+		     const struct timespec *, int *, char **);
 void		 land_cleanup(const struct dest *);
 int		 land_is_staging(const char *);
 
