@@ -85,8 +85,8 @@ land_open(struct landing *l, const struct dest *d, const char *name,
  * (without set-id or sticky bits, less the umask).
  */
 int
-land_commit(struct landing *l, const struct dest *d, uint32_t mode, int *code,
-    char **cause)
+land_commit(struct landing *l, const struct dest *d, uint32_t mode,
+    const struct timespec *mtime, int *code, char **cause)
 {
 	mode_t	 mask;
 

@@ -395,7 +395,7 @@ int
 xfer_commit(struct xfer *x, const uint8_t *dg, int *code, char **cause)
 {
 	if (!(x->io->flags & IO_NO_FILE) && land_commit(&x->land, x->dest,
-	    x->f.mode, code, cause) == -1)
+	    x->f.mode, NULL, code, cause) == -1)
 		return (-1);
 	xfer_end(x, ZC_OK, "landed", dg);
 	return (0);
