@@ -143,9 +143,11 @@ conn_next(struct conn *c)
 }
 
 /* An entry of ours has landed, or failed to (xfer_landed): answer it. */
-void
-conn_answered(struct conn *c, struct xfer *x)
+static void
+conn_answered(struct xfer *x)
 {
+	struct conn	*c = x->conn;
+
 	c->cpu_mark = util_cpu_ns(0);
 	conn_io_result(c, x->lcode, x->lcode == ZC_OK ? (x->kind ==
 	    ZC_K_FILE ? "landed" : "created") : x->lcause, x->st.received,
@@ -433,6 +435,7 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 	}
 	c->cur = xfer_new_entry(c->w, c->peer, &e);
 	c->cur->conn = c;
+	c->cur->landed = conn_answered;
 	c->inflight++;
 	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
 	if (conn_target(c, &code, &cause) == -1) {

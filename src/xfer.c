@@ -531,8 +531,8 @@ xfer_landed(struct xfer *x)
 		    "created", x->has_dg ? x->dg : NULL);
 	else
 		xfer_end(x, x->lcode, x->lcause, NULL);
-	if (x->conn != NULL)
-		conn_answered(x->conn, x);
+	if (x->conn != NULL && x->landed != NULL)
+		x->landed(x);
 	xfer_unref(x);
 }
 

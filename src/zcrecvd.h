@@ -359,6 +359,7 @@ struct xfer {
 	uint8_t			 sdigest[ZC_DIGEST_LEN];	/* inline */
 	int			 skip;		/* refused: discard payload */
 	struct conn		*conn;		/* to answer; NULL: gone */
+	void			(*landed)(struct xfer *);	/* answer */
 
 	/* Handed to the lander: it owns the landing until done. */
 	int			 queued;
@@ -517,7 +518,6 @@ struct conn {
 };
 
 int		 conn_in_file(const struct conn *);
-void		 conn_answered(struct conn *, struct xfer *);
 void		 conn_set_state(struct conn *, enum conn_state);
 void		 conn_fail(struct conn *, int, const char *, enum conn_then);
 void		 conn_input(struct conn *);
