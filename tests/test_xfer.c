@@ -322,7 +322,7 @@ test_land_commit(void)
 	CHECK(write(l.fd, src, 5000) == 5000);
 	memcpy(staging, l.staging, sizeof(staging));
 	old = umask(027);
-	CHECK(land_commit(&l, d, 04764, &code, &cause) == 0);
+	CHECK(land_commit(&l, d, 04764, NULL, &code, &cause) == 0);
 	umask(old);
 	CHECK(l.fd == -1);
 	CHECK(file_is("dest", "landed", src, 5000));
@@ -380,7 +380,7 @@ test_land_overwrite(void)
 	make_file("over", "f");
 	CHECK(land_open(&l, d, "f", &code, &cause) == 0);
 	CHECK(write(l.fd, src, 3000) == 3000);
-	CHECK(land_commit(&l, d, 0600, &code, &cause) == 0);
+	CHECK(land_commit(&l, d, 0600, NULL, &code, &cause) == 0);
 	CHECK(file_is("over", "f", src, 3000));
 	CHECK(dir_count("over", NULL) == 1);
 	CHECK(remove_file("over", "f") == 0);
