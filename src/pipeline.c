@@ -22,7 +22,9 @@
  * While a send would block, what the receiver says is read (the peer's
  * pump), so that neither side waits for the other.  An entry in flight
  * has a struct pending, which owns its report; the connection ending ends
- * every entry in flight, as failed.
+ * every entry in flight, as failed.  Entries end in any order, but are
+ * counted and written as JSON in the order they were taken: an ended one
+ * waits in the queue for those before it.
  */
 #include "config.h"
 
@@ -62,6 +64,8 @@ struct pending {
 	int		 changed;	/* failed here after it went */
 	uint64_t	 offset;	/* ACCEPT's */
 	uint8_t		 digest[ZC_DIGEST_LEN];	/* sent, or zeros */
+	int		 ended;		/* waits for those before it */
+	struct pending	*next;		/* in the order taken */
 };
 
 /* A run: the connection's state, and the entries in flight by id. */
@@ -87,6 +91,8 @@ struct pipeline {
 	int		 refused;	/* a file was refused: WAIT for all */
 	int		 pumping;
 	int		 status;	/* largest exit code */
+	struct pending	*head;		/* in the order taken, not written */
+	struct pending	**tail;
 	uint8_t		*out;		/* records not sent yet */
 	size_t		 olen;
 	uint8_t		*in;		/* bytes received, not a record yet */
@@ -109,6 +115,7 @@ pipeline_new(struct peer *p, const char *dest, size_t n)
 	pl->out = xmalloc(ZS_BATCH + ZC_HDR_LEN + ZC_ENTRY_MAX);
 	pl->in = xmalloc(ZS_INBUF);
 	pl->scratch = xmalloc(ZC_INLINE_MAX);
+	pl->tail = &pl->head;
 	return (pl);
 }
 
@@ -132,16 +139,20 @@ pipeline_pend(struct pipeline *pl, const struct item *it)
 
 	pd->it = it;
 	sout_begin_item(&pd->rp, it, pl->dest);
+	*pl->tail = pd;
+	pl->tail = &pd->next;
 	return (pd);
 }
 
-/* Entry pd is over, one way or the other: say so, and forget it. */
+/*
+ * Entry pd is over, one way or the other: it leaves the window, and is
+ * written (sout_end) once all before it are.
+ */
 static void
 pipeline_end(struct pipeline *pl, struct pending *pd)
 {
 	if (pd->rp.code > pl->status)
 		pl->status = pd->rp.code;
-	sout_end(&pd->rp);
 	if (pd->id != 0) {
 		pl->byid[pd->id - 1] = NULL;
 		pl->nfly--;
@@ -149,7 +160,13 @@ pipeline_end(struct pipeline *pl, struct pending *pd)
 	}
 	if (pl->waiting == pd)
 		pl->waiting = NULL;
-	free(pd);
+	pd->ended = 1;
+	while ((pd = pl->head) != NULL && pd->ended) {
+		if ((pl->head = pd->next) == NULL)
+			pl->tail = &pl->head;
+		sout_end(&pd->rp);
+		free(pd);
+	}
 }
 
 /*
@@ -839,9 +856,8 @@ pipeline_item(struct pipeline *pl, struct walk *w, size_t i)
 		if (pd->it->kind == ITEM_FILE)
 			source_close(&s, pl->p, 0, 1);
 		if (pl->stop)
-			free(pd);	/* not reported: the run stops */
-		else
-			pipeline_end(pl, pd);
+			pd->rp.result = NULL;	/* not written: the run stops */
+		pipeline_end(pl, pd);
 		return;
 	}
 	if (pl->p->version == ZC_PROTO_V1)

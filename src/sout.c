@@ -340,6 +340,11 @@ sout_json_file(const struct report *r)
 void
 sout_end(struct report *r)
 {
+	if (r->result == NULL) {	/* the run stopped before it */
+		if (run.cur == r)
+			run.cur = NULL;
+		return;
+	}
 	if (opt.json)
 		sout_json_file(r);
 	run.done++;
