@@ -797,8 +797,10 @@ pipeline_unsent(struct pipeline *pl, struct pending *pd)
 		sout_skip(&pd->rp, it->extra);
 	else if (it->kind == ITEM_FAIL)
 		sout_fail(&pd->rp, ZS_LOCAL, "local", "%s", it->extra);
-	else if (opt.dryrun)
+	else if (opt.dryrun && it->kind != ITEM_FILE)
 		sout_dry(&pd->rp);
+	else if (opt.dryrun)
+		return (0);
 	else if (pl->authfail != NULL)
 		sout_fail(&pd->rp, ZS_REJECTED, "denied", "%s", pl->authfail);
 	else if (pl->down)
@@ -849,6 +851,12 @@ pipeline_item(struct pipeline *pl, struct walk *w, size_t i)
 		return;
 	if (pd->it->kind == ITEM_FILE &&
 	    source_entry(&s, &pd->rp, pd->it) != ZS_OK) {
+		pipeline_end(pl, pd);
+		return;
+	}
+	if (opt.dryrun) {
+		source_close(&s, pl->p, 0, 1);
+		sout_dry(&pd->rp);
 		pipeline_end(pl, pd);
 		return;
 	}
