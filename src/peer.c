@@ -1,13 +1,18 @@
 /*
- * peer.c -- zcsend's conversation with the receiver.
+ * peer.c -- zcsend's connection to the receiver, and the version 1
+ * conversation.
  *
- * Connect and exchange HELLO; then, per file, FILE and its answer (ACCEPT,
- * a refusal, or CHALLENGE and the key exchange), DATA records, END, and
- * the RESULT.  Control records go out one send(MSG_EOR) each, so that none
- * shares an skb with payload.  Whatever the receiver answers instead of
- * what the conversation expects is judged by one function, peer_verdict(),
- * which turns it into the exit code and the message the user sees.  Every
- * wait on the receiver is bounded by the socket timeouts.
+ * Connect and exchange HELLO, proposing version 2 and connecting again
+ * with 1 when the receiver answers ERROR version (peer_open); then, in
+ * version 1, per file, FILE and its answer (ACCEPT, a refusal, or
+ * CHALLENGE and the key exchange), DATA records, END, and the RESULT.
+ * Version 2 is pipeline.c's; it shares the sends, the key's MACs and the
+ * judging of a RESULT (peer_judge()).  Control records go out one
+ * send(MSG_EOR) each, so that none shares an skb with payload.  Whatever
+ * the receiver answers instead of what the conversation expects is judged
+ * by peer_verdict(), which turns it into the exit code and the message the
+ * user sees.  Every wait on the receiver is bounded by the socket
+ * timeouts, or in version 2 by poll().
  */
 #include "config.h"
 

@@ -360,8 +360,8 @@ source_basefd(const char *base)
 
 /*
  * Open the file of a -r item beneath its base directory, following no
- * symlink on the way (openat2 RESOLVE_NO_SYMLINKS; on a kernel without it,
- * at least not the last component).  Non-blocking, in case it has become
+ * symlink on the way (openat2 RESOLVE_NO_SYMLINKS; where that is missing
+ * or filtered, at least not the last component).  Non-blocking, in case it has become
  * a fifo since the walk.
  */
 static int
@@ -376,7 +376,8 @@ source_beneath(const struct item *it)
 	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
 	fd = syscall(SYS_openat2, dfd, it->path, &how, sizeof(how));
-	if (fd == -1 && errno == ENOSYS)
+	/* No openat2, or a seccomp filter (containers) that refuses it. */
+	if (fd == -1 && (errno == ENOSYS || errno == EPERM))
 		fd = openat(dfd, it->path, how.flags);
 	return (fd);
 }
