@@ -643,7 +643,8 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 
 	if (!d->allow_symlinks) {
 		*code = ZC_E_DENIED;
-		*cause = xasprintf("symlinks not allowed (allow_symlinks = no)");
+		*cause = xasprintf("symlinks not allowed "
+		    "(allow_symlinks = no)");
 		return (-1);
 	}
 	if (tlen == 0 || tlen > ZC_PATH_MAX) {
@@ -659,7 +660,7 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 	if (fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (!d->overwrite || S_ISDIR(sb.st_mode))) {
 		*code = ZC_E_EXISTS;
-		*cause = xasprintf(S_ISDIR(sb.st_mode) ? "%s is a directory" :
+		*cause = xasprintf(d->overwrite ? "%s is a directory" :
 		    "%s exists", path);
 		goto out;
 	}
