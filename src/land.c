@@ -158,13 +158,13 @@ land_why(int dirfd, const char *name, const char *what, int err, int *code,
 }
 
 /*
- * Open directory name in dirfd, creating it (mode 0700) if it is missing;
- * after creating it, fsync dirfd when the destination syncs, so that the
- * new entry is as durable as the file that will land beneath it.
+ * Open directory name in dirfd, creating it (mode 0700) if it is missing.
+ * A directory made here is made durable by the caller: the lander syncs
+ * the file system after each batch (only version 2 paths have parents).
  */
 static int
-land_step(const struct dest *d, int dirfd, const char *name,
-    const char *what, int *code, char **cause)
+land_step(int dirfd, const char *name, const char *what, int *code,
+    char **cause)
 {
 	int	 fd, tries, err;
 
@@ -179,12 +179,6 @@ land_step(const struct dest *d, int dirfd, const char *name,
 				continue;	/* raced: open what is there */
 			*code = land_errcode(errno);
 			*cause = xasprintf("mkdir %s: %s", what,
-			    strerror(errno));
-			return (-1);
-		}
-		if (d->fsync && fsync(dirfd) == -1) {
-			*code = ZC_E_IO;
-			*cause = xasprintf("fsync after mkdir %s: %s", what,
 			    strerror(errno));
 			return (-1);
 		}
@@ -229,7 +223,7 @@ land_parent(const struct dest *d, const char *path, size_t len, int *code,
 	for (comp = dir;; comp = slash + 1) {
 		if ((slash = strchr(comp, '/')) != NULL)
 			*slash = '\0';	/* dir is now the path so far */
-		next = land_step(d, fd, comp, dir, code, cause);
+		next = land_step(fd, comp, dir, code, cause);
 		close(fd);
 		if (next == -1)
 			return (-1);
@@ -509,11 +503,11 @@ land_in_way(int dirfd, const char *name, const char *path, int *code,
 
 /*
  * Give directory fd the sender's mode (less the umask) and mtime (NULL:
- * leave it), and make that and its entry in pfd durable when d syncs.
+ * leave it).  Durable once the lander has synced the batch.
  */
 static int
-land_dir_set(const struct dest *d, int pfd, int fd, const char *path,
-    uint32_t mode, const struct timespec *mtime, int *code, char **cause)
+land_dir_set(int fd, const char *path, uint32_t mode,
+    const struct timespec *mtime, int *code, char **cause)
 {
 	struct timespec	 ts[2];
 
@@ -529,10 +523,6 @@ land_dir_set(const struct dest *d, int pfd, int fd, const char *path,
 			    strerror(errno));
 			return (-1);
 		}
-	}
-	if (d->fsync && (fsync(fd) == -1 || fsync(pfd) == -1)) {
-		*cause = xasprintf("fsync %s: %s", path, strerror(errno));
-		return (-1);
 	}
 	return (0);
 }
@@ -568,7 +558,7 @@ land_dir(const struct dest *d, const char *path, uint32_t mode,
 		}
 		goto out;
 	}
-	rv = land_dir_set(d, pfd, fd, path, mode, mtime, code, cause);
+	rv = land_dir_set(fd, path, mode, mtime, code, cause);
 	close(fd);
 out:
 	close(pfd);
@@ -671,11 +661,6 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 	    cause) == -1) {
 		if (unlinkat(pfd, staging, 0) == -1 && errno != ENOENT)
 			log_warn("unlink %s", staging);
-		goto out;
-	}
-	if (d->fsync && fsync(pfd) == -1) {
-		*code = ZC_E_IO;
-		*cause = xasprintf("fsync directory: %s", strerror(errno));
 		goto out;
 	}
 	rv = 0;
