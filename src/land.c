@@ -59,7 +59,12 @@
  */
 #define LAND_STAGING_LINK_SUFFIX	".link"
 
-/* openat2() answered ENOSYS (a seccomp filter, an old kernel): walk. */
+/*
+ * openat2() answered ENOSYS: walk instead, as safely.  It does under
+ * zcrecvd.service (seen in e2e-nspawn; systemd's RestrictSUIDSGID= is
+ * known to refuse openat2 that way, as it cannot see the flags), in
+ * some containers and on kernels before 5.6.
+ */
 static int	 land_no_openat2;
 
 /* Make a fresh staging name, with suffix. */
@@ -182,8 +187,8 @@ land_openat2(int dirfd, const char *path, int flags)
 	if (fd == -1 && errno == ENOSYS) {
 		if (!__atomic_exchange_n(&land_no_openat2, 1,
 		    __ATOMIC_RELAXED))
-			log_info("openat2: %s: paths are resolved a component "
-			    "at a time", strerror(ENOSYS));
+			log_debug("openat2: %s: paths are resolved a "
+			    "component at a time", strerror(ENOSYS));
 		return (land_openat_walk(dirfd, path, flags));
 	}
 	return (fd);
