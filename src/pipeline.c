@@ -160,6 +160,7 @@ pipeline_end(struct pipeline *pl, struct pending *pd)
 	}
 	if (pl->waiting == pd)
 		pl->waiting = NULL;
+	sout_done(&pd->rp);
 	pd->ended = 1;
 	while ((pd = pl->head) != NULL && pd->ended) {
 		if ((pl->head = pd->next) == NULL)
@@ -598,17 +599,19 @@ pipeline_inline(struct pipeline *pl, struct pending *pd, struct source *s)
 /*
  * DATA records for [a, b) of the file of s: page multiples from the
  * mapping, the tail on its own.  A record once begun is finished, so that
- * a receiver discarding a refused entry keeps its place.  -1 to stop.
+ * a receiver discarding a refused entry keeps its place.  Before each, the
+ * file must not have changed (a mapping cut short by truncation would
+ * fault); if it has, *why says so.  -1 to stop.
  */
 static int
 pipeline_data(struct pipeline *pl, struct pending *pd, struct source *s,
-    uint64_t a, uint64_t b)
+    uint64_t a, uint64_t b, const char **why)
 {
 	uint8_t		 hdr[ZC_HDR_LEN];
 	uint64_t	 rec, n, off = a;
 
 	while (off < b) {
-		if (pd->answered)
+		if (pd->answered || (*why = source_changed(s)) != NULL)
 			return (-1);
 		rec = b - off < DATA_RECORD ? b - off : DATA_RECORD;
 		if (rec >= ZC_BLOCK)
@@ -618,9 +621,17 @@ pipeline_data(struct pipeline *pl, struct pending *pd, struct source *s,
 			return (pipeline_send_failed(pl, errno));
 		for (; rec > 0; off += n, rec -= n) {
 			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
-			if (source_send(s, pl->p, off, n, n == rec) == -1)
+			if (source_send(s, pl->p, off, n, n == rec) == 0) {
+				sout_cover(&pd->rp, n, n);
+				continue;
+			}
+			if (errno != EFAULT)
 				return (pipeline_send_failed(pl, errno));
-			sout_cover(&pd->rp, n, n);
+			/* Cut short under the mapping: finish the record. */
+			*why = "cut short while it was read";
+			if (source_pad(pl->p, rec - s->pushed) == -1)
+				return (pipeline_send_failed(pl, errno));
+			return (-1);
 		}
 	}
 	return (0);
@@ -646,13 +657,13 @@ pipeline_payload(struct pipeline *pl, struct pending *pd, struct source *s)
 	sout_cover(&pd->rp, 0, pos);
 	while (!pd->answered && source_range(s, pos, &a, &b) == 0) {
 		sout_cover(&pd->rp, 0, a - pos);
-		if (pipeline_data(pl, pd, s, a, b) == -1)
+		if (pipeline_data(pl, pd, s, a, b, &why) == -1)
 			break;
 		pos = b;
 	}
 	if (pl->dead)
 		return;
-	if (!pd->answered) {
+	if (!pd->answered && why == NULL) {
 		sout_cover(&pd->rp, 0, s->size - pos);
 		source_hash_to(s, s->size);
 		why = source_changed(s);
@@ -797,8 +808,10 @@ pipeline_unsent(struct pipeline *pl, struct pending *pd)
 		sout_skip(&pd->rp, it->extra);
 	else if (it->kind == ITEM_FAIL)
 		sout_fail(&pd->rp, ZS_LOCAL, "local", "%s", it->extra);
-	else if (opt.dryrun)
+	else if (opt.dryrun && it->kind != ITEM_FILE)
 		sout_dry(&pd->rp);
+	else if (opt.dryrun)
+		return (0);
 	else if (pl->authfail != NULL)
 		sout_fail(&pd->rp, ZS_REJECTED, "denied", "%s", pl->authfail);
 	else if (pl->down)
@@ -849,6 +862,12 @@ pipeline_item(struct pipeline *pl, struct walk *w, size_t i)
 		return;
 	if (pd->it->kind == ITEM_FILE &&
 	    source_entry(&s, &pd->rp, pd->it) != ZS_OK) {
+		pipeline_end(pl, pd);
+		return;
+	}
+	if (opt.dryrun) {
+		source_close(&s, pl->p, 0, 1);
+		sout_dry(&pd->rp);
 		pipeline_end(pl, pd);
 		return;
 	}

@@ -31,6 +31,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,6 +59,33 @@ static struct retired	*retired;
 
 /* Zeros, to hash the holes of a sparse file. */
 static const uint8_t	 zeros[64 * 1024];
+
+/* A file cut short under its mapping faults: SIGBUS while hashing. */
+static sigjmp_buf		 source_jmp;
+static volatile sig_atomic_t	 source_guarded;
+
+/* SIGBUS: a guarded read of a mapping fails; any other is fatal. */
+static void
+source_sigbus(int sig)
+{
+	if (source_guarded)
+		siglongjmp(source_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Catch the SIGBUS of a file truncated while it is read. */
+void
+source_init(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = source_sigbus;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL) == -1)
+		fatal("sigaction");
+}
 
 /* Why a file is not one to send, or NULL. */
 static const char *
@@ -234,7 +263,8 @@ source_reap(struct peer *p, int ms)
  * eor ends the skb after the last byte.  Returns 0, or -1 with errno.
  */
 static int
-source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
+source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor,
+    uint64_t *pushed)
 {
 	ssize_t	 n;
 	int	 flags, nobufs = 0;
@@ -255,6 +285,7 @@ source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
 			p->zs.sent++;
 		b += n;
 		len -= n;
+		*pushed += n;
 	}
 	if (p->zc)
 		source_reap(p, 0);
@@ -264,20 +295,48 @@ source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
 /*
  * Hash and send len bytes of the file from off.  Only whole pages go with
  * MSG_ZEROCOPY: the tail is copied by the receiver anyway.  Returns 0, or
- * -1 with errno.
+ * -1 with errno, EFAULT when the file was cut short under the mapping;
+ * s->pushed says how much went.
  */
 int
 source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
     int eor)
 {
+	s->pushed = 0;
 	if (s->hs != NULL) {
 		source_hash_to(s, off);
+		if (sigsetjmp(source_jmp, 1) != 0) {
+			source_guarded = 0;
+			errno = EFAULT;
+			return (-1);
+		}
+		source_guarded = 1;
 		XXH3_128bits_update(s->hs, s->map + off, len);
+		source_guarded = 0;
 		s->hashed = off + len;
 	}
-	if (source_push(p, s->map + off, len, len % ZC_BLOCK == 0, eor) == -1)
+	if (source_push(p, s->map + off, len, len % ZC_BLOCK == 0, eor,
+	    &s->pushed) == -1)
 		return (-1);
 	s->seq = p->zs.sent;
+	return (0);
+}
+
+/*
+ * Send len zeros plainly: the rest of a DATA record whose file was cut
+ * short, so that the stream keeps its place.  0, or -1 with errno.
+ */
+int
+source_pad(struct peer *p, uint64_t len)
+{
+	uint64_t	 pushed = 0;
+	size_t		 n;
+
+	for (; len > 0; len -= n) {
+		n = len < sizeof(zeros) ? len : sizeof(zeros);
+		if (source_push(p, zeros, n, 0, n == len, &pushed) == -1)
+			return (-1);
+	}
 	return (0);
 }
 

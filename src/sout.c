@@ -336,17 +336,15 @@ sout_json_file(const struct report *r)
 	sout_json(buf, o);
 }
 
-/* File r is done, landed or not: its JSON line, and count it. */
+/*
+ * Entry r is over, landed or not: count it.  Its JSON line may come later
+ * (sout_end), after those of the entries before it.
+ */
 void
-sout_end(struct report *r)
+sout_done(struct report *r)
 {
-	if (r->result == NULL) {	/* the run stopped before it */
-		if (run.cur == r)
-			run.cur = NULL;
+	if (r->result == NULL)		/* the run stopped before it */
 		return;
-	}
-	if (opt.json)
-		sout_json_file(r);
 	run.done++;
 	if (strcmp(r->result, "skipped") == 0)
 		run.skipped++;
@@ -354,8 +352,17 @@ sout_end(struct report *r)
 		run.ok++;
 	if (r->size > r->covered)
 		run.covered += r->size - r->covered;
+	r->covered = r->size;
+}
+
+/* Entry r is done with: its JSON line. */
+void
+sout_end(struct report *r)
+{
 	if (run.cur == r)
 		run.cur = NULL;
+	if (r->result != NULL && opt.json)
+		sout_json_file(r);
 }
 
 /* The run is over with exit code status: erase the line; JSON summary. */

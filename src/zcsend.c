@@ -317,6 +317,7 @@ main(int argc, char **argv)
 
 	log_init("zcsend", LOG_LEVEL_INFO, 0);
 	auth_init();
+	source_init();
 	first = zcsend_options(argc, argv);
 	if ((status = zcsend_target(argv[argc - 1], &host, &port,
 	    &dest)) != ZS_OK)

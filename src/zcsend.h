@@ -168,6 +168,7 @@ struct source {
 	uint32_t		 mtime_nsec;
 	uint64_t		 hashed;	/* digest covers [0, hashed) */
 	uint64_t		 seq;	/* v2: last zero-copy send, + 1 */
+	uint64_t		 pushed;	/* of the last source_send() */
 };
 
 /* walk.c */
@@ -208,6 +209,8 @@ void		 source_digest(struct source *, struct zc_end *);
 int		 source_send(struct source *, struct peer *, uint64_t, size_t,
 		     int);
 void		 source_reap(struct peer *, int);
+void		 source_init(void);
+int		 source_pad(struct peer *, uint64_t);
 int		 source_entry(struct source *, struct report *,
 		     const struct item *);
 int		 source_read(struct source *, uint8_t *);
@@ -231,6 +234,7 @@ int		 sout_peerfail(struct report *, const char *, int,
 		     const char *, const char *, ...)
 		     __attribute__((format(printf, 5, 6)));
 void		 sout_landed(struct report *);
+void		 sout_done(struct report *);
 void		 sout_end(struct report *);
 void		 sout_progress(const struct report *);
 void		 sout_cover(struct report *, uint64_t, uint64_t);
