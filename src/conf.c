@@ -162,6 +162,13 @@ static const struct conf_opt conf_opts[] = {
 	  .min = 1, .max = INT64_MAX, .words = conf_none, .def = "none" },
 	{ .name = "min_free", .type = CONF_SIZE_PERCENT, DEST(min_free),
 	  .def = "1%" },
+	/* Limits on the paths of a tree (protocol version 2). */
+	{ .name = "max_path_depth", .type = CONF_NUMBER, DEST(max_path_depth),
+	  .min = 1, .max = 1024, .def = "32" },
+	{ .name = "max_path_length", .type = CONF_NUMBER,
+	  DEST(max_path_length), .min = 1, .max = ZC_PATH_MAX, .def = "4095" },
+	{ .name = "allow_symlinks", .type = CONF_YESNO, DEST(allow_symlinks),
+	  .def = "no" },
 	{ .name = "key_file", .type = CONF_PATH, DEST(key_file) },
 };
 #define CONF_NOPTS	(sizeof(conf_opts) / sizeof(conf_opts[0]))

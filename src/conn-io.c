@@ -29,6 +29,7 @@
 #include "zcrecvd.h"
 
 #define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
+#define CONN_PENDING_MAX	(16U << 20)	/* inline bytes not landed */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 #define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
 						   that is not a stall */
@@ -56,6 +57,10 @@ conn_io_arm(struct conn *c)
 
 	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
 		return;		/* conn_io_write_cb resumes reading */
+	if (c->pending > CONN_PENDING_MAX) {
+		event_del(c->ev_read);
+		return;		/* conn_answered resumes reading */
+	}
 	if (c->state != CONN_PAYLOAD && c->state != CONN_DRAIN &&
 	    c->rhave > 0) {
 		limit = (uint64_t)c->conf->stall_timeout * UTIL_NS_PER_SEC;
@@ -110,7 +115,7 @@ conn_io_send(struct conn *c, const uint8_t *buf, size_t len)
 /* Send a RESULT: code, message, bytes received, digest (or NULL). */
 void
 conn_io_result(struct conn *c, int code, const char *msg, uint64_t bytes,
-    const uint8_t *digest)
+    const uint8_t *digest, uint64_t id)
 {
 	struct zc_result	 r;
 	uint8_t			 buf[ZC_HDR_LEN + ZC_RESULT_LEN + ZC_MSG_MAX];
@@ -118,6 +123,7 @@ conn_io_result(struct conn *c, int code, const char *msg, uint64_t bytes,
 	memset(&r, 0, sizeof(r));
 	r.code = code;
 	r.bytes = bytes;
+	r.id = id;
 	if (digest != NULL) {
 		r.digest_alg = ZC_DIGEST_XXH3_128;
 		memcpy(r.digest, digest, ZC_DIGEST_LEN);
@@ -256,6 +262,7 @@ void
 conn_io_close(struct conn *c)
 {
 	struct timeval	 tv = { 0, 0 };
+	struct xfer	*x;
 
 	if (c->state == CONN_DEAD)
 		return;
@@ -263,6 +270,13 @@ conn_io_close(struct conn *c)
 		conn_fail(c, PEER_GONE, "connection closed", CONN_CLOSE);
 		return;
 	}
+	/* Entries still landing are logged, but no one hears of them. */
+	while ((x = TAILQ_FIRST(&c->xfers)) != NULL) {
+		TAILQ_REMOVE(&c->xfers, x, entry);
+		x->conn = NULL;
+		xfer_unref(x);
+	}
+	c->inflight = 0;
 	tlog_flush();
 	conn_set_state(c, CONN_DEAD);
 	event_del(c->ev_read);
@@ -333,8 +347,8 @@ conn_io_drain_all(struct worker *w)
 	struct conn	*c;
 
 	TAILQ_FOREACH(c, &w->conns, entry)
-		if (c->state == CONN_HELLO || c->state == CONN_IDLE ||
-		    c->state == CONN_AUTH)
+		if (c->state == CONN_HELLO || c->state == CONN_AUTH ||
+		    (c->state == CONN_IDLE && c->inflight == 0))
 			conn_io_close(c);
 }
 

@@ -24,9 +24,16 @@
 
 #define CONN_BUDGET		32		/* loop turns per event */
 #define CONN_ANY		CONN_NSTATES	/* a rule for every state */
+#define CONN_WINDOW		1024		/* v2 entries in flight */
+
+/* Versions a rule holds for (c->version is 0 before HELLO). */
+#define V0			0x1
+#define V1			0x2
+#define V2			0x4
 
 static void	conn_hello(struct conn *, const uint8_t *, size_t);
 static void	conn_file(struct conn *, const uint8_t *, size_t);
+static void	conn_entry(struct conn *, const uint8_t *, size_t);
 static void	conn_auth(struct conn *, const uint8_t *, size_t);
 static void	conn_data(struct conn *, const uint8_t *, size_t);
 static void	conn_end(struct conn *, const uint8_t *, size_t);
@@ -37,15 +44,17 @@ static void	conn_written(void *);
 static const struct conn_rule {
 	int		 state;		/* enum conn_state or CONN_ANY */
 	int		 type;		/* ZC_T_* */
+	int		 versions;	/* V0, V1, V2 */
 	int		 payload;	/* the body stays in the socket */
 	void		(*fn)(struct conn *, const uint8_t *, size_t);
 } conn_grammar[] = {
-	{ CONN_HELLO,	ZC_T_HELLO,	0, conn_hello },
-	{ CONN_IDLE,	ZC_T_FILE,	0, conn_file },
-	{ CONN_AUTH,	ZC_T_AUTH,	0, conn_auth },
-	{ CONN_FILE,	ZC_T_DATA,	1, conn_data },
-	{ CONN_FILE,	ZC_T_END,	0, conn_end },
-	{ CONN_ANY,	ZC_T_ERROR,	0, conn_peer_error },
+	{ CONN_HELLO,	ZC_T_HELLO,	V0,		0, conn_hello },
+	{ CONN_IDLE,	ZC_T_FILE,	V1,		0, conn_file },
+	{ CONN_IDLE,	ZC_T_ENTRY,	V2,		0, conn_entry },
+	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V2,	0, conn_auth },
+	{ CONN_FILE,	ZC_T_DATA,	V1 | V2,	1, conn_data },
+	{ CONN_FILE,	ZC_T_END,	V1 | V2,	0, conn_end },
+	{ CONN_ANY,	ZC_T_ERROR,	V0 | V1 | V2,	0, conn_peer_error },
 };
 
 static const struct {
@@ -88,7 +97,8 @@ conn_set_state(struct conn *c, enum conn_state state)
 	log_debug("%s: %s -> %s", c->peer, conn_states[c->state].name,
 	    conn_states[state].name);
 	c->state = state;
-	if (conn_in_file(c) != (c->cur != NULL && c->cur->open))
+	if (conn_in_file(c) != (c->cur != NULL && (c->cur->open ||
+	    c->cur->skip)))
 		fatalx("%s: state %s with%s a file open", c->peer,
 		    conn_states[state].name, conn_in_file(c) ? "out" : "");
 }
@@ -106,14 +116,67 @@ conn_detach(struct conn *c)
 	c->cur = NULL;
 }
 
-/* Between files: wait for the next one (or close when shutting down). */
+/*
+ * Version 2: the current entry is received and goes to the lander; it
+ * stays on the list, with its reference, until conn_answered().
+ */
+static void
+conn_park(struct conn *c)
+{
+	rx_release(&c->rx);
+	c->pending += c->cur->extra_len;
+	xfer_land_async(c->cur, NULL);
+	c->cur = NULL;
+}
+
+/*
+ * Between files: wait for the next one (or close when shutting down and
+ * every entry has its answer).
+ */
 static void
 conn_next(struct conn *c)
 {
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
-	if (c->w->draining)
+	if (c->w->draining && c->inflight == 0)
 		conn_io_close(c);
+}
+
+/* An entry of ours has landed, or failed to (xfer_landed): answer it. */
+static void
+conn_answered(struct xfer *x)
+{
+	struct conn	*c = x->conn;
+
+	c->cpu_mark = util_cpu_ns(0);
+	conn_io_result(c, x->lcode, x->lcode == ZC_OK ? (x->kind ==
+	    ZC_K_FILE ? "landed" : "created") : x->lcause, x->st.received,
+	    x->has_dg && x->lcode == ZC_OK ? x->dg : NULL, x->id);
+	c->inflight--;
+	c->pending -= x->extra_len;
+	TAILQ_REMOVE(&c->xfers, x, entry);
+	x->conn = NULL;
+	xfer_unref(x);
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->w->draining && c->inflight == 0 && c->state == CONN_IDLE)
+		conn_io_close(c);
+	else
+		conn_io_arm(c);
+	conn_io_cpu(c);
+}
+
+/*
+ * A refused version 2 file that is neither WAIT nor INLINE: its DATA and
+ * END are on the way, and are read and thrown away.
+ */
+static int
+conn_should_skip(const struct conn *c, const struct xfer *x,
+    enum conn_then then)
+{
+	return (x->v2 && x->kind == ZC_K_FILE && then == CONN_NEXT &&
+	    c->state == CONN_IDLE && !(x->eflags & (ZC_EF_WAIT |
+	    ZC_EF_INLINE)));
 }
 
 /* Start discarding input: the peer learns of the failure, then EOF. */
@@ -140,19 +203,32 @@ void
 conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 {
 	uint8_t		 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
-	uint64_t	 bytes = 0;
+	uint64_t	 bytes = 0, id = 0;
+	int		 skip = 0, answer = 0;
 
 	if (c->cur != NULL) {
 		bytes = c->cur->st.received;
+		id = c->cur->id;
+		answer = c->cur->v2 && !c->cur->skip;
 		conn_io_cpu(c);
 		xfer_abort(c->cur, code, msg);
-		conn_detach(c);
+		if ((skip = conn_should_skip(c, c->cur, then)) == 0)
+			conn_detach(c);
 	}
 	if (code == ZC_E_PROTO || code == ZC_E_VERSION)
 		conn_io_send(c, buf, proto_error_encode(buf, sizeof(buf), code,
 		    msg));
 	else if (code != PEER_GONE)
-		conn_io_result(c, code, msg, bytes, NULL);
+		conn_io_result(c, code, msg, bytes, NULL, id);
+	if (answer)
+		c->inflight--;
+	if (skip) {
+		c->cur->skip = 1;
+		rx_start(&c->rx, RX_DISCARD, NULL);
+		conn_set_state(c, CONN_FILE);
+		conn_io_arm(c);
+		return;
+	}
 	if (then == CONN_NEXT)
 		conn_next(c);
 	else if (then == CONN_DRAIN_IN)
@@ -198,17 +274,23 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	if (h.version != ZC_PROTO_V1) {
+	if (h.version != ZC_PROTO_V1 && h.version != ZC_PROTO_V2) {
 		log_warnx("%s: unsupported protocol version %u", c->peer,
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
-		    "receiver speaks %u)", h.version, ZC_PROTO_V1);
+		    "receiver speaks %u and %u)", h.version, ZC_PROTO_V1,
+		    ZC_PROTO_V2);
 		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
 	}
-	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
-	    0));
+	if (h.window != 0) {
+		conn_protocol_error(c, "sender's HELLO with a window");
+		return;
+	}
+	c->version = h.version;
+	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf), c->version,
+	    c->version >= ZC_PROTO_V2 ? CONN_WINDOW : 0));
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
 }
@@ -254,9 +336,42 @@ conn_file_start(struct conn *c)
 		rx_start(&c->rx, RX_COPY, NULL);
 	}
 	conn_io_cpu(c);		/* what came before was not this file's */
-	conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0, 0));
+	if (!x->v2 || (x->eflags & ZC_EF_WAIT))
+		conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0,
+		    x->id));
 	conn_set_state(c, CONN_FILE);
 	conn_io_arm(c);
+}
+
+/*
+ * An entry that needs no payload record (inline file, directory,
+ * symlink): check its limits and hand it to the lander.
+ */
+static void
+conn_entry_whole(struct conn *c)
+{
+	char	*cause = NULL;
+	int	 code;
+
+	if (xfer_admit_entry(c->cur, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
+		return;
+	}
+	conn_park(c);
+	conn_next(c);
+}
+
+/* The entry may go to its destination. */
+static void
+conn_entry_start(struct conn *c)
+{
+	struct xfer	*x = c->cur;
+
+	if (x->kind == ZC_K_FILE && !(x->eflags & ZC_EF_INLINE))
+		conn_file_start(c);
+	else
+		conn_entry_whole(c);
 }
 
 /* FILE: check name and destination, authenticate if needed, start. */
@@ -295,6 +410,57 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 	conn_file_start(c);
 }
 
+/*
+ * ENTRY (version 2): as FILE, for any kind of entry, without waiting for
+ * the ones before it to land.
+ */
+static void
+conn_entry(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_entry	 e;
+	struct dest	*d;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CHALLENGE_LEN];
+	char		*cause = NULL;
+	int		 code;
+
+	if (proto_entry_decode(body, len, &e, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	if (c->inflight >= CONN_WINDOW) {
+		conn_protocol_error(c, "more entries in flight than the "
+		    "window");
+		return;
+	}
+	c->cur = xfer_new_entry(c->w, c->peer, &e);
+	c->cur->conn = c;
+	c->cur->landed = conn_answered;
+	c->inflight++;
+	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
+	if (conn_target(c, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
+		return;
+	}
+	d = c->cur->dest;
+	xfer_on_written(c->cur, conn_written, c);
+	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
+		if (!(e.flags & ZC_EF_WAIT)) {
+			conn_fail(c, ZC_E_DENIED, "send a WAIT entry first to "
+			    "authenticate", CONN_NEXT);
+			return;
+		}
+		auth_nonce(c->nonce);
+		conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf),
+		    ZC_T_CHALLENGE, c->nonce, ZC_NONCE_LEN, NULL, 0));
+		conn_set_state(c, CONN_AUTH);
+		conn_io_arm(c);
+		return;
+	}
+	conn_entry_start(c);
+}
+
 /* AUTH: check the sender's MAC, prove ours, go on with the file. */
 static void
 conn_auth(struct conn *c, const uint8_t *body, size_t len)
@@ -317,7 +483,10 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	    mac, ZC_MAC_LEN, NULL, 0));
 	log_debug("%s: authenticated for %s", c->peer, d->name);
 	conn_set_state(c, CONN_IDLE);
-	conn_file_start(c);
+	if (c->cur->v2)
+		conn_entry_start(c);
+	else
+		conn_file_start(c);
 }
 
 /*
@@ -370,7 +539,31 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
+	if (e.id != x->id) {
+		conn_protocol_error(c, x->v2 ? "END for another entry" :
+		    "malformed END");
+		return;
+	}
+	if (x->skip) {		/* refused and answered already */
+		conn_detach(c);
+		conn_next(c);
+		return;
+	}
 	conn_io_cpu(c);
+	if (x->v2) {
+		if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1) {
+			conn_fail(c, code, cause, CONN_NEXT);
+			free(cause);
+			return;
+		}
+		if (r == 1) {
+			memcpy(x->dg, dg, ZC_DIGEST_LEN);
+			x->has_dg = 1;
+		}
+		conn_park(c);
+		conn_next(c);
+		return;
+	}
 	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1 ||
 	    xfer_commit(x, r == 1 ? dg : NULL, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
@@ -378,7 +571,7 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	conn_io_result(c, ZC_OK, "landed", x->st.received, r == 1 ? dg :
-	    NULL);
+	    NULL, 0);
 	conn_detach(c);
 	conn_next(c);
 }
@@ -391,6 +584,7 @@ conn_rule(struct conn *c, int type)
 
 	for (i = 0; i < sizeof(conn_grammar) / sizeof(conn_grammar[0]); i++)
 		if (conn_grammar[i].type == type &&
+		    (conn_grammar[i].versions & (1 << c->version)) &&
 		    (conn_grammar[i].state == (int)c->state ||
 		    conn_grammar[i].state == CONN_ANY))
 			return (&conn_grammar[i]);

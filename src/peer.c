@@ -24,22 +24,53 @@
 
 #include "zcsend.h"
 
-/* One send(): retried on EINTR; a send timeout is ETIMEDOUT. */
+/*
+ * One send(): retried on EINTR; a send timeout is ETIMEDOUT.  In version 2
+ * (pump set) a send that would block waits for the socket, reading what
+ * the receiver says meanwhile, so that neither side waits on the other;
+ * -1 with ECONNRESET when the pump found the connection ended.
+ */
 ssize_t
 peer_send1(struct peer *p, const void *buf, size_t len, int flags)
 {
-	ssize_t	 n;
+	struct pollfd	 pfd;
+	ssize_t		 n;
+	int		 r;
 
-	do
-		n = send(p->fd, buf, len, flags | MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
-	if (n == -1 && errno == EAGAIN)
-		errno = ETIMEDOUT;
-	return (n);
+	if (p->pump == NULL) {
+		do
+			n = send(p->fd, buf, len, flags | MSG_NOSIGNAL);
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && errno == EAGAIN)
+			errno = ETIMEDOUT;
+		return (n);
+	}
+	for (;;) {
+		n = send(p->fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n != -1 || (errno != EINTR && errno != EAGAIN))
+			return (n);
+		if (errno == EINTR)
+			continue;
+		pfd.fd = p->fd;
+		pfd.events = POLLIN | POLLOUT;
+		if ((r = poll(&pfd, 1, p->timeout * 1000)) == 0) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		if (r == -1 && errno != EINTR)
+			return (-1);
+		if (pfd.revents & POLLERR)
+			source_reap(p, 0);
+		if ((pfd.revents & (POLLIN | POLLHUP)) &&
+		    p->pump(p->pump_arg) == -1) {
+			errno = ECONNRESET;
+			return (-1);
+		}
+	}
 }
 
 /* Send a control record whole, ending its skb.  0, or -1 with errno. */
-static int
+int
 peer_send(struct peer *p, const void *buf, size_t len)
 {
 	const uint8_t	*b = buf;
@@ -210,16 +241,21 @@ peer_connect(struct peer *p, const char *host, const char *port,
 	return (0);
 }
 
-/* Exchange HELLO records; a failure is told as that of the file of rp. */
+/*
+ * Exchange HELLO records, proposing version; a failure is told as that of
+ * the file of rp.  Returns 0, -1, or 1 without a word when the receiver
+ * answers ERROR version (it speaks an older version only).
+ */
 int
-peer_hello(struct peer *p, struct report *rp)
+peer_hello(struct peer *p, int version, struct report *rp)
 {
 	struct zc_hello	 hello;
+	struct zc_error	 e;
 	struct zc_hdr	 h;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
 	char		*cause = NULL;
 
-	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	if (peer_send(p, buf, proto_hello_encode(buf, sizeof(buf), version,
 	    0)) == -1) {
 		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
 		    "connection failed: %s", strerror(errno));
@@ -228,6 +264,12 @@ peer_hello(struct peer *p, struct report *rp)
 	if (peer_record(p, &h, buf, &cause) == -1)
 		goto bad;
 	if (h.type == ZC_T_ERROR) {
+		if (version > ZC_PROTO_V1 && proto_error_decode(buf, h.len, &e,
+		    &cause) == 0 && e.code == ZC_E_VERSION) {
+			log_debug("%s: %s", p->text, sout_vis(e.msg));
+			return (1);
+		}
+		free(cause);
 		peer_error(p, rp, buf, h.len);
 		return (-1);
 	}
@@ -238,11 +280,19 @@ peer_hello(struct peer *p, struct report *rp)
 	}
 	if (proto_hello_decode(buf, h.len, &hello, &cause) == -1)
 		goto bad;
-	if (hello.version != ZC_PROTO_V1) {
+	if (hello.version < ZC_PROTO_V1 || hello.version > version) {
 		cause = xasprintf("receiver speaks protocol version %u, we "
-		    "speak %u", hello.version, ZC_PROTO_V1);
+		    "speak %u", hello.version, version);
 		goto bad;
 	}
+	if (hello.version >= ZC_PROTO_V2 && (hello.window == 0 ||
+	    hello.window > ZC_WINDOW_MAX)) {
+		cause = xasprintf("receiver's window %u out of range 1-%u",
+		    hello.window, ZC_WINDOW_MAX);
+		goto bad;
+	}
+	p->version = hello.version;
+	p->window = hello.window;
 	return (0);
 bad:
 	sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
@@ -252,35 +302,98 @@ bad:
 }
 
 /*
- * A landed file: does what the receiver landed match what was sent?
- * Returns an exit code.
+ * Connect and agree on a version: propose 2, and connect again proposing
+ * 1 to a receiver that speaks only that.  A failure is told as that of the
+ * file of rp.  Returns 0 or -1.
+ */
+int
+peer_open(struct peer *p, struct report *rp)
+{
+	int	 r;
+
+	if (peer_connect(p, p->host, p->port, rp) == -1)
+		return (-1);
+	if ((r = peer_hello(p, ZC_PROTO_V2, rp)) == 1) {
+		peer_close(p);
+		log_debug("%s: connecting again, proposing version %u",
+		    p->text, ZC_PROTO_V1);
+		if (peer_connect(p, p->host, p->port, rp) == -1)
+			return (-1);
+		r = peer_hello(p, ZC_PROTO_V1, rp);
+	}
+	if (r != 0) {
+		peer_close(p);
+		return (-1);
+	}
+	log_debug("%s: protocol version %d, window %u", p->text, p->version,
+	    p->window);
+	return (0);
+}
+
+/*
+ * Close the connection.  Zero-copy sends not completed by now never will
+ * be; the mappings they were sent from go.
+ */
+void
+peer_close(struct peer *p)
+{
+	if (p->fd == -1)
+		return;
+	if (p->zc)
+		source_reap(p, 0);
+	close(p->fd);
+	p->fd = -1;
+	p->zs.lost = p->zs.sent - p->zs.done;
+	source_unmap_done(p, 1);
+}
+
+/*
+ * A landed file of size bytes, reported in rp: does what the receiver
+ * landed match what was sent?  Returns an exit code.
  */
 static int
-peer_landed(const struct source *s, const struct zc_result *r,
+peer_landed(struct report *rp, uint64_t size, const struct zc_result *r,
     const uint8_t *digest)
 {
-	if (r->bytes != s->size)
-		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+	if (r->bytes != size)
+		return (sout_fail(rp, ZS_VERIFY, "verify", "verification "
 		    "failed: receiver landed %llu of %llu bytes",
-		    (unsigned long long)r->bytes, (unsigned long long)s->size));
+		    (unsigned long long)r->bytes, (unsigned long long)size));
 	if (!opt.verify)
 		return (ZS_OK);
 	if (r->digest_alg != ZC_DIGEST_XXH3_128)
-		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+		return (sout_fail(rp, ZS_VERIFY, "verify", "verification "
 		    "failed: landed, but the receiver did not compute a digest "
 		    "(verify = none)"));
 	if (memcmp(r->digest, digest, ZC_DIGEST_LEN) != 0)
-		return (sout_fail(s->rp, ZS_VERIFY, "verify", "verification "
+		return (sout_fail(rp, ZS_VERIFY, "verify", "verification "
 		    "failed: receiver's digest differs"));
 	return (ZS_OK);
 }
 
 /*
+ * The receiver's RESULT r for the file of size bytes reported in rp.  Only
+ * "ok" after END (digest is then what was sent) whose bytes and digest
+ * match gives ZS_OK; the reason of anything else is said on stderr.
+ */
+int
+peer_judge(struct report *rp, uint64_t size, const struct zc_result *r,
+    const uint8_t *digest)
+{
+	if (r->code == ZC_OK && digest != NULL)
+		return (peer_landed(rp, size, r, digest));
+	if (r->code == ZC_E_DIGEST)
+		return (sout_fail(rp, ZS_VERIFY, "digest", "verification "
+		    "failed: %s", r->msg));
+	return (sout_fail(rp, ZS_REJECTED, proto_code_name(r->code),
+	    "rejected by receiver (%s): %s", proto_code_name(r->code), r->msg));
+}
+
+/*
  * The receiver's verdict on file s: the RESULT or ERROR record it sent (or
  * whatever it sent instead of what the conversation expected) becomes the
- * exit code, and the reason is said on stderr.  Only a RESULT "ok" after
- * END (digest is then what was sent) whose bytes and digest match gives
- * ZS_OK.  *dead is set when the connection cannot carry another file.
+ * exit code, and the reason is said on stderr (peer_judge).  *dead is set
+ * when the connection cannot carry another file.
  */
 static int
 peer_verdict(struct peer *p, const struct source *s, const struct zc_hdr *h,
@@ -302,13 +415,7 @@ peer_verdict(struct peer *p, const struct source *s, const struct zc_hdr *h,
 		return (ZS_CONNECT);
 	}
 	*dead = 0;
-	if (r.code == ZC_OK && digest != NULL)
-		return (peer_landed(s, &r, digest));
-	if (r.code == ZC_E_DIGEST)
-		return (sout_fail(s->rp, ZS_VERIFY, "digest", "verification "
-		    "failed: %s", r.msg));
-	return (sout_fail(s->rp, ZS_REJECTED, proto_code_name(r.code),
-	    "rejected by receiver (%s): %s", proto_code_name(r.code), r.msg));
+	return (peer_judge(s->rp, s->size, &r, digest));
 }
 
 /*
@@ -335,6 +442,32 @@ peer_check_early(struct peer *p, const struct source *s)
 }
 
 /*
+ * Answer the CHALLENGE nonce_r for destination dname: a fresh nonce_s and
+ * mac_s.  -1 when we have no key.
+ */
+int
+peer_prove_mac(const char *dname, const uint8_t *nonce_r, uint8_t *nonce_s,
+    uint8_t *mac)
+{
+	if (opt.key == NULL)
+		return (-1);
+	auth_nonce(nonce_s);
+	auth_mac(opt.key, 0, nonce_r, nonce_s, dname, mac);
+	return (0);
+}
+
+/* Does the receiver's AUTHOK mac_r prove it knows the key?  0 if so. */
+int
+peer_prove_check(const char *dname, const uint8_t *nonce_s,
+    const uint8_t *nonce_r, const uint8_t *mac_r)
+{
+	uint8_t	 mac[ZC_MAC_LEN];
+
+	auth_mac(opt.key, 1, nonce_s, nonce_r, dname, mac);
+	return (auth_equal(mac, mac_r) ? 0 : -1);
+}
+
+/*
  * The destination has a key: answer the CHALLENGE in buf with AUTH, check
  * the receiver's AUTHOK, and leave the record that follows in h and buf.
  * Returns -1 (and *dead) when the file cannot go.
@@ -348,15 +481,13 @@ peer_prove(struct peer *p, const struct source *s, const char *dest,
 	const char	*dname = *dest != '\0' ? dest : "default";
 	char		*cause = NULL;
 
-	if (opt.key == NULL) {
+	memcpy(nonce_r, buf, ZC_NONCE_LEN);
+	if (peer_prove_mac(dname, nonce_r, nonce_s, mac) == -1) {
 		sout_fail(s->rp, ZS_REJECTED, "denied", "rejected by receiver "
 		    "(denied): destination %s requires a key (--key-file or "
 		    "ZCSEND_KEY_FILE)", dname);
 		goto fail;
 	}
-	memcpy(nonce_r, buf, ZC_NONCE_LEN);
-	auth_nonce(nonce_s);
-	auth_mac(opt.key, 0, nonce_r, nonce_s, dname, mac);
 	if (peer_send(p, rec, proto_blob_encode(rec, sizeof(rec), ZC_T_AUTH,
 	    nonce_s, ZC_NONCE_LEN, mac, ZC_MAC_LEN)) == -1 ||
 	    peer_record(p, h, buf, &cause) == -1)
@@ -365,8 +496,7 @@ peer_prove(struct peer *p, const struct source *s, const char *dest,
 		peer_verdict(p, s, h, buf, NULL, dead);
 		goto fail;
 	}
-	auth_mac(opt.key, 1, nonce_s, nonce_r, dname, mac);
-	if (!auth_equal(mac, buf)) {
+	if (peer_prove_check(dname, nonce_s, nonce_r, buf) == -1) {
 		sout_fail(s->rp, ZS_REJECTED, "denied", "the receiver could not "
 		    "prove it knows the key of %s", dname);
 		goto fail;
@@ -428,6 +558,7 @@ peer_announce(struct peer *p, const struct source *s, const char *dest,
 		goto bad;
 	}
 	s->rp->offset = *offset;
+	sout_cover(s->rp, 0, *offset);
 	return (0);
 bad:
 	sout_fail(s->rp, ZS_CONNECT, "connect", "%s", cause);
@@ -472,10 +603,8 @@ peer_stream(struct peer *p, struct source *s, uint64_t off)
 			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
 			if (source_send(s, p, off, n, n == rec) == -1)
 				err = errno;
-			else {
-				s->rp->bytes += n;
-				sout_progress(s->rp);
-			}
+			else
+				sout_cover(s->rp, n, n);
 		}
 		if (err == 0)
 			r = peer_check_early(p, s);

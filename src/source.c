@@ -10,6 +10,13 @@
  * (too many in flight, or the locked-memory limit) is answered by reaping
  * and, failing that, by a plain send of that piece, which the receiver will
  * have to copy.  The mapping stays until the kernel is done with its pages.
+ *
+ * In version 2 a file found by the walk is opened beneath its base
+ * directory without following any symlink, and must still be what the walk
+ * saw; its data ranges (SEEK_DATA, SEEK_HOLE) are all that is sent, the
+ * holes hashed as zeros; and a mapping whose pages the kernel still holds
+ * is retired, to be unmapped once the completions say so, instead of
+ * holding up the next entry.
  */
 #include "config.h"
 
@@ -19,13 +26,17 @@
 
 #include <netinet/in.h>
 
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <linux/errqueue.h>
+#include <linux/openat2.h>
 
 #include <xxhash.h>
 /* XXH3 with the library's runtime choice of SSE2, AVX2 or AVX-512. */
@@ -34,6 +45,18 @@
 #endif
 
 #include "zcsend.h"
+
+/* A mapping the kernel may still send from (version 2). */
+struct retired {
+	const uint8_t	*map;
+	uint64_t	 size;
+	uint64_t	 seq;		/* done once this many sends completed */
+	struct retired	*next;
+};
+static struct retired	*retired;
+
+/* Zeros, to hash the holes of a sparse file. */
+static const uint8_t	 zeros[64 * 1024];
 
 /* Why a file is not one to send, or NULL. */
 static const char *
@@ -59,6 +82,7 @@ source_open(struct source *s, struct report *rp)
 	int		 fd;
 
 	memset(s, 0, sizeof(*s));
+	s->fd = -1;
 	s->rp = rp;
 	s->path = rp->path;
 	s->name = rp->name;
@@ -87,6 +111,7 @@ source_open(struct source *s, struct report *rp)
 		madvise((void *)s->map, s->size, MADV_SEQUENTIAL);
 	}
 	close(fd);
+	s->fd = -1;
 	return (ZS_OK);
 }
 
@@ -100,9 +125,12 @@ source_close(struct source *s, struct peer *p, uint64_t start, int dead)
 	if (s->hs != NULL)
 		XXH3_freeState(s->hs);
 	s->hs = NULL;
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
 	if (s->map == NULL)
 		return;
-	while (p->zc && !dead && p->zs.done < p->zs.sent &&
+	while (p->zc && !dead && p->zs.done + p->zs.lost < p->zs.sent &&
 	    util_now_ns() - start < (uint64_t)p->timeout * 1000000000)
 		source_reap(p, 100);
 	munmap((void *)s->map, s->size);
@@ -120,6 +148,20 @@ source_hash_begin(struct source *s, uint64_t offset)
 	XXH3_128bits_reset(s->hs);
 	if (offset > 0)
 		XXH3_128bits_update(s->hs, s->map, offset);
+	s->hashed = offset;
+}
+
+/* Hash zeros up to off: a hole the walk over the data skipped. */
+void
+source_hash_to(struct source *s, uint64_t off)
+{
+	uint64_t	 n;
+
+	for (; s->hs != NULL && s->hashed < off; s->hashed += n) {
+		n = off - s->hashed < sizeof(zeros) ? off - s->hashed :
+		    sizeof(zeros);
+		XXH3_128bits_update(s->hs, zeros, n);
+	}
 }
 
 /* Fill an END record with the digest of what was sent. */
@@ -180,9 +222,11 @@ source_reap(struct peer *p, int ms)
 		msg.msg_control = control;
 		msg.msg_controllen = sizeof(control);
 		if (recvmsg(p->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) == -1)
-			return;
+			break;
 		source_reap_msg(p, &msg);
 	}
+	if (retired != NULL)
+		source_unmap_done(p, 0);
 }
 
 /*
@@ -226,7 +270,255 @@ int
 source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
     int eor)
 {
-	if (s->hs != NULL)
+	if (s->hs != NULL) {
+		source_hash_to(s, off);
 		XXH3_128bits_update(s->hs, s->map + off, len);
-	return (source_push(p, s->map + off, len, len % ZC_BLOCK == 0, eor));
+		s->hashed = off + len;
+	}
+	if (source_push(p, s->map + off, len, len % ZC_BLOCK == 0, eor) == -1)
+		return (-1);
+	s->seq = p->zs.sent;
+	return (0);
+}
+
+/* The directory items of base are opened beneath; one kept open. */
+static int
+source_basefd(const char *base)
+{
+	static const char	*cur;
+	static int		 fd = -1;
+
+	if (base == cur && fd != -1)
+		return (fd);
+	if (fd != -1)
+		close(fd);
+	cur = NULL;
+	if ((fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return (-1);
+	cur = base;
+	return (fd);
+}
+
+/*
+ * Open the file of a -r item beneath its base directory, following no
+ * symlink on the way (openat2 RESOLVE_NO_SYMLINKS; on a kernel without it,
+ * at least not the last component).  Non-blocking, in case it has become
+ * a fifo since the walk.
+ */
+static int
+source_beneath(const struct item *it)
+{
+	struct open_how	 how;
+	int		 dfd, fd;
+
+	if ((dfd = source_basefd(it->base)) == -1)
+		return (-1);
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+	fd = syscall(SYS_openat2, dfd, it->path, &how, sizeof(how));
+	if (fd == -1 && errno == ENOSYS)
+		fd = openat(dfd, it->path, how.flags);
+	return (fd);
+}
+
+/* Why the file a -r item opened as (sb) is not the one the walk saw. */
+static const char *
+source_moved(const struct item *it, const struct stat *sb)
+{
+	if (!S_ISREG(sb->st_mode) || sb->st_dev != it->dev ||
+	    sb->st_ino != it->ino)
+		return ("replaced since the walk; not sent");
+	if ((uint64_t)sb->st_size != it->size ||
+	    sb->st_mtim.tv_sec != it->mtime_sec ||
+	    sb->st_mtim.tv_nsec != it->mtime_nsec)
+		return ("changed since the walk; not sent");
+	return (NULL);
+}
+
+/*
+ * Open the file of item it for version 2 (or 1, then source_map() maps
+ * it), keeping the descriptor; ZS_OK, or ZS_LOCAL after saying why.
+ */
+int
+source_entry(struct source *s, struct report *rp, const struct item *it)
+{
+	struct stat	 sb;
+	const char	*why;
+	int		 fd;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->rp = rp;
+	s->path = rp->path;
+	s->name = rp->name;
+	fd = it->base == NULL ? open(s->path, O_RDONLY | O_CLOEXEC) :
+	    source_beneath(it);
+	if (fd == -1) {
+		if (it->base != NULL && errno == ENOENT)
+			why = "vanished since the walk; not sent";
+		else if (it->base != NULL && (errno == ELOOP ||
+		    errno == EXDEV))
+			why = "a symbolic link since the walk; not sent";
+		else
+			why = strerror(errno);
+		return (sout_fail(rp, ZS_LOCAL, "local", "%s", why));
+	}
+	if (fstat(fd, &sb) == -1) {
+		sout_fail(rp, ZS_LOCAL, "local", "%s", strerror(errno));
+		close(fd);
+		return (ZS_LOCAL);
+	}
+	why = it->base == NULL ? source_unfit(&sb, s->name) :
+	    source_moved(it, &sb);
+	if (why != NULL) {
+		close(fd);
+		return (sout_fail(rp, ZS_LOCAL, "local", "%s", why));
+	}
+	s->fd = fd;
+	s->size = rp->size = sb.st_size;
+	s->mode = sb.st_mode;
+	s->mtime_sec = sb.st_mtim.tv_sec;
+	s->mtime_nsec = sb.st_mtim.tv_nsec;
+	return (ZS_OK);
+}
+
+/* Map the open file of s; ZS_OK, or ZS_LOCAL after saying why. */
+int
+source_map(struct source *s)
+{
+	if (s->size == 0)
+		return (ZS_OK);
+	s->map = mmap(NULL, s->size, PROT_READ, MAP_SHARED, s->fd, 0);
+	if (s->map == MAP_FAILED) {
+		s->map = NULL;
+		return (sout_fail(s->rp, ZS_LOCAL, "local", "mmap: %s",
+		    strerror(errno)));
+	}
+	madvise((void *)s->map, s->size, MADV_SEQUENTIAL);
+	return (ZS_OK);
+}
+
+/* Why the open file of s is no longer what it was when opened, or NULL. */
+const char *
+source_changed(struct source *s)
+{
+	struct stat	 sb;
+
+	if (fstat(s->fd, &sb) == -1)
+		return (strerror(errno));
+	if ((uint64_t)sb.st_size != s->size ||
+	    sb.st_mtim.tv_sec != s->mtime_sec ||
+	    sb.st_mtim.tv_nsec != s->mtime_nsec)
+		return ("changed while it was read");
+	return (NULL);
+}
+
+/*
+ * Read the whole small file of s into buf (ZC_INLINE_MAX bytes); ZS_OK, or
+ * ZS_LOCAL after saying why (it changed: shorter, longer, newer).
+ */
+int
+source_read(struct source *s, uint8_t *buf)
+{
+	const char	*why = NULL;
+	uint8_t		 more;
+	uint64_t	 got = 0;
+	ssize_t		 n;
+
+	while (got < s->size && why == NULL) {
+		if ((n = pread(s->fd, buf + got, s->size - got, got)) == -1) {
+			if (errno != EINTR)
+				why = strerror(errno);
+		} else if (n == 0)
+			why = "changed while it was read";
+		else
+			got += n;
+	}
+	if (why == NULL && pread(s->fd, &more, 1, got) != 0)
+		why = "changed while it was read";
+	if (why == NULL)
+		why = source_changed(s);
+	if (why != NULL)
+		return (sout_fail(s->rp, ZS_LOCAL, "local", "%s", why));
+	return (ZS_OK);
+}
+
+/*
+ * The next data range of s at or after off (a multiple of ZC_BLOCK), made
+ * whole blocks outward and cut to [off, size): *a, *b.  Returns 0, or -1
+ * when only a hole is left.  A file system that cannot tell holes has
+ * data everywhere.
+ */
+int
+source_range(struct source *s, uint64_t off, uint64_t *a, uint64_t *b)
+{
+	off_t	 d, h;
+
+	if (off >= s->size)
+		return (-1);
+	if ((d = lseek(s->fd, off, SEEK_DATA)) == -1) {
+		if (errno == ENXIO)
+			return (-1);
+		*a = off;
+		*b = s->size;
+		return (0);
+	}
+	if ((uint64_t)d >= s->size)
+		return (-1);
+	if ((h = lseek(s->fd, d, SEEK_HOLE)) == -1 || (uint64_t)h > s->size)
+		h = s->size;
+	*a = (uint64_t)d & ~(uint64_t)(ZC_BLOCK - 1);
+	if (*a < off)
+		*a = off;
+	*b = ((uint64_t)h + ZC_BLOCK - 1) & ~(uint64_t)(ZC_BLOCK - 1);
+	if (*b > s->size)
+		*b = s->size;
+	return (0);
+}
+
+/*
+ * Done with the file of s (version 2): close it, and unmap it now or, if
+ * the kernel may still send from its pages, once it is done.
+ */
+void
+source_retire(struct source *s, struct peer *p)
+{
+	struct retired	*r;
+
+	if (s->hs != NULL)
+		XXH3_freeState(s->hs);
+	s->hs = NULL;
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	if (s->map == NULL)
+		return;
+	if (p->fd == -1 || !p->zc || p->zs.done + p->zs.lost >= s->seq)
+		munmap((void *)s->map, s->size);
+	else {
+		r = xmalloc(sizeof(*r));
+		r->map = s->map;
+		r->size = s->size;
+		r->seq = s->seq;
+		r->next = retired;
+		retired = r;
+	}
+	s->map = NULL;
+}
+
+/* Unmap the retired mappings the kernel is done with; all of them if all. */
+void
+source_unmap_done(struct peer *p, int all)
+{
+	struct retired	**rp, *r;
+
+	for (rp = &retired; (r = *rp) != NULL;) {
+		if (all || p->zs.done + p->zs.lost >= r->seq) {
+			munmap((void *)r->map, r->size);
+			*rp = r->next;
+			free(r);
+		} else
+			rp = &r->next;
+	}
 }

@@ -1,9 +1,11 @@
 /*
  * sout.c -- what zcsend shows its user: one progress line for the whole
- * run on a terminal, one summary line per landed file on standard output,
- * one error line per failed file on standard error, or with --json one
- * JSON object per file and a summary object on standard output; and the
- * zero-copy counters with -v.  Lines go through log.c, as the daemon's do,
+ * run on a terminal, one summary line per landed entry on standard output,
+ * one error line per failed entry and one warning per skipped one on
+ * standard error, or with --json one JSON object per entry and a summary
+ * object on standard output; and the zero-copy counters with -v.  With
+ * entries in flight together, the line counts the bytes each has covered
+ * (sent, or skipped as holes) as they go, and all of a finished one's.  Lines go through log.c, as the daemon's do,
  * and log.c erases the progress line before it writes one.
  */
 #include "config.h"
@@ -21,12 +23,13 @@
 
 /* The whole run, for the progress line and the summary. */
 static struct {
-	int			 files;		/* given */
+	int			 files;		/* entries given or found */
 	int			 done;		/* finished, either way */
 	int			 ok;
+	int			 skipped;
 	uint64_t		 total;		/* bytes of all files */
-	uint64_t		 finished;	/* bytes of the finished files */
-	uint64_t		 sent;		/* payload sent for them */
+	uint64_t		 covered;	/* of total: done or sent */
+	uint64_t		 sent;		/* payload sent */
 	uint64_t		 start;		/* ns */
 	uint64_t		 last;		/* ns, progress line last drawn */
 	int			 shown;		/* progress line on the terminal */
@@ -109,8 +112,8 @@ sout_draw(void)
 	    now - run.last < SOUT_PROGRESS_NS))
 		return;
 	run.last = now;
-	done = run.finished + run.cur->offset + run.cur->bytes;
-	sent = run.sent + run.cur->bytes;
+	done = run.covered;
+	sent = run.sent;
 	secs = (now - run.start) / 1e9;
 	rate = secs > 0 ? sent / secs : 0;
 	t = snprintf(tail, sizeof(tail), "  %d/%d files  %s / %s  %.2f Gbit/s"
@@ -143,6 +146,20 @@ sout_progress(const struct report *r)
 	sout_draw();
 }
 
+/*
+ * Payload of r went out: sent bytes, covering covered bytes of the file
+ * (more than sent when holes are skipped, or the receiver had a part).
+ */
+void
+sout_cover(struct report *r, uint64_t sent, uint64_t covered)
+{
+	r->bytes += sent;
+	r->covered += covered;
+	run.sent += sent;
+	run.covered += covered;
+	sout_progress(r);
+}
+
 /* Start the report of the file at path of size bytes, for dest. */
 void
 sout_begin(struct report *r, const char *path, const char *dest,
@@ -158,6 +175,49 @@ sout_begin(struct report *r, const char *path, const char *dest,
 	r->start = util_now_ns();
 	r->code = ZS_OK;
 	r->result = "ok";
+}
+
+/* Start the report of item it, for dest. */
+void
+sout_begin_item(struct report *r, const struct item *it, const char *dest)
+{
+	sout_begin(r, it->src, dest, it->size);
+	r->name = it->path;
+	r->kind = it->kind <= ITEM_SYMLINK ? (int)it->kind : it->kindwas;
+	if (it->kind == ITEM_SYMLINK)
+		r->target = it->extra;
+}
+
+/* Entry r is not sent, and that is no failure: a warning. */
+void
+sout_skip(struct report *r, const char *why)
+{
+	char	 vn[UTIL_VIS_MAX], vm[UTIL_VIS_MAX];
+
+	r->result = "skipped";
+	snprintf(r->msg, sizeof(r->msg), "%s", why);
+	log_warnx("%s: %s", util_vis(r->path, vn, sizeof(vn)),
+	    util_vis(why, vm, sizeof(vm)));
+}
+
+/* What entry r would be (-n): one line on standard output. */
+void
+sout_dry(struct report *r)
+{
+	char	 vt[UTIL_VIS_MAX];
+
+	r->result = "dry-run";
+	if (opt.quiet || opt.json)
+		return;
+	if (r->kind == ZC_K_DIR)
+		printf("%s: directory\n", sout_vis(r->name));
+	else if (r->kind == ZC_K_SYMLINK)
+		printf("%s: symlink to %s\n", sout_vis(r->name),
+		    util_vis(r->target, vt, sizeof(vt)));
+	else
+		printf("%s: file, %llu bytes\n", sout_vis(r->name),
+		    (unsigned long long)r->size);
+	fflush(stdout);
 }
 
 /*
@@ -215,20 +275,27 @@ sout_peerfail(struct report *r, const char *peer, int code,
 	return (code);
 }
 
-/* The summary line of a file that landed (and was verified, unless not). */
+/* The summary line of an entry that landed (verified, unless not). */
 void
 sout_landed(struct report *r)
 {
 	double	 secs = (util_now_ns() - r->start) / 1e9;
+	char	 vt[UTIL_VIS_MAX];
 
 	if (opt.quiet || opt.json)
 		return;
 	sout_clear();
-	printf("%s: landed, %llu bytes in %.3f s, %.2f Gbit/s, %s%s%s\n",
-	    sout_vis(r->name), (unsigned long long)r->size, secs,
-	    secs > 0 ? r->size * 8 / secs / 1e9 : 0.0, opt.verify ? "xxh3 " :
-	    "not verified", opt.verify ? r->digest : "", opt.verify ?
-	    " verified" : "");
+	if (r->kind == ZC_K_DIR)
+		printf("%s: landed, directory\n", sout_vis(r->name));
+	else if (r->kind == ZC_K_SYMLINK)
+		printf("%s: landed, symlink to %s\n", sout_vis(r->name),
+		    util_vis(r->target, vt, sizeof(vt)));
+	else
+		printf("%s: landed, %llu bytes in %.3f s, %.2f Gbit/s, "
+		    "%s%s%s\n", sout_vis(r->name), (unsigned long long)r->size,
+		    secs, secs > 0 ? r->size * 8 / secs / 1e9 : 0.0,
+		    opt.verify ? "xxh3 " : "not verified", opt.verify ?
+		    r->digest : "", opt.verify ? " verified" : "");
 	fflush(stdout);
 }
 
@@ -249,7 +316,8 @@ sout_json_file(const struct report *r)
 	size_t		 o = 0;
 	double		 secs = (util_now_ns() - r->start) / 1e9;
 
-	util_addf(buf, sizeof(buf), &o, "{\"type\":\"file\",\"name\":");
+	util_addf(buf, sizeof(buf), &o, "{\"type\":\"%s\",\"name\":",
+	    walk_kind_name(r->kind));
 	util_json_str(buf, sizeof(buf), &o, r->name);
 	util_addf(buf, sizeof(buf), &o, ",\"path\":");
 	util_json_str(buf, sizeof(buf), &o, r->path);
@@ -261,7 +329,8 @@ sout_json_file(const struct report *r)
 	    secs > 0 ? r->bytes * 8 / secs / 1e9 : 0.0);
 	util_json_str(buf, sizeof(buf), &o, r->result);
 	util_addf(buf, sizeof(buf), &o, ",\"message\":");
-	util_json_str(buf, sizeof(buf), &o, r->code == ZS_OK ? "" : r->msg);
+	util_json_str(buf, sizeof(buf), &o, r->code == ZS_OK &&
+	    strcmp(r->result, "skipped") != 0 ? "" : r->msg);
 	util_addf(buf, sizeof(buf), &o, ",\"digest\":\"%s%s\",\"exit\":%d}\n",
 	    r->digest[0] != '\0' ? "xxh3:" : "", r->digest, r->code);
 	sout_json(buf, o);
@@ -271,14 +340,22 @@ sout_json_file(const struct report *r)
 void
 sout_end(struct report *r)
 {
+	if (r->result == NULL) {	/* the run stopped before it */
+		if (run.cur == r)
+			run.cur = NULL;
+		return;
+	}
 	if (opt.json)
 		sout_json_file(r);
 	run.done++;
-	if (r->code == ZS_OK)
+	if (strcmp(r->result, "skipped") == 0)
+		run.skipped++;
+	else if (r->code == ZS_OK)
 		run.ok++;
-	run.finished += r->size;
-	run.sent += r->bytes;
-	run.cur = NULL;
+	if (r->size > r->covered)
+		run.covered += r->size - r->covered;
+	if (run.cur == r)
+		run.cur = NULL;
 }
 
 /* The run is over with exit code status: erase the line; JSON summary. */
@@ -292,8 +369,9 @@ sout_summary(int status)
 	if (!opt.json)
 		return;
 	util_addf(buf, sizeof(buf), &o, "{\"type\":\"summary\",\"files\":%d,"
-	    "\"ok\":%d,\"failed\":%d,\"bytes\":%llu,\"seconds\":%.6f,"
-	    "\"exit\":%d}\n", run.done, run.ok, run.done - run.ok,
+	    "\"ok\":%d,\"failed\":%d,\"skipped\":%d,\"bytes\":%llu,"
+	    "\"seconds\":%.6f,\"exit\":%d}\n", run.done, run.ok,
+	    run.done - run.ok - run.skipped, run.skipped,
 	    (unsigned long long)run.sent, (util_now_ns() - run.start) / 1e9,
 	    status);
 	sout_json(buf, o);

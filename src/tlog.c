@@ -134,6 +134,7 @@ tlog_quota(void)
 /* One file's outcome, with the figures both lines show. */
 struct tlog_rec {
 	const char		*peer, *dest, *io, *io_config, *result, *msg;
+	const char		*name;
 	const struct zc_file	*f;
 	const struct xfer_stats	*x;
 	size_t			 nlen;		/* of the name, as logged */
@@ -157,7 +158,7 @@ tlog_json(const struct tlog_rec *r)
 	util_addf(buf, sizeof(buf), &o, ",\"dest\":");
 	util_json_str(buf, sizeof(buf), &o, r->dest);
 	util_addf(buf, sizeof(buf), &o, ",\"name\":");
-	util_json_strn(buf, sizeof(buf), &o, r->f->name, r->nlen);
+	util_json_strn(buf, sizeof(buf), &o, r->name, r->nlen);
 	util_addf(buf, sizeof(buf), &o, ",\"size\":%llu,\"bytes\":%llu,"
 	    "\"zc_bytes\":%llu,\"copied_bytes\":%llu,\"spliced_bytes\":%llu,"
 	    "\"zc_pct\":%.2f,\"seconds\":%.6f,\"cpu_us\":%llu,"
@@ -180,12 +181,12 @@ tlog_json(const struct tlog_rec *r)
  * message.  digest may be NULL when none was computed.
  */
 void
-tlog_file(const char *peer, const char *dest, const struct zc_file *f,
-    const struct xfer_stats *x, const char *io, const char *io_config,
-    int code, const char *msg, const uint8_t *digest)
+tlog_file(const char *peer, const char *dest, const char *name, size_t nlen,
+    const struct zc_file *f, const struct xfer_stats *x, const char *io,
+    const char *io_config, int code, const char *msg, const uint8_t *digest)
 {
-	struct tlog_rec	 r = { peer, dest, io, io_config, NULL, msg, f, x,
-			    0, 0, 0, 0, 0, "" };
+	struct tlog_rec	 r = { peer, dest, io, io_config, NULL, msg, name, f,
+			    x, nlen, 0, 0, 0, 0, "" };
 	char		 vname[UTIL_VIS_MAX];
 	double		 mb = x->received / 1e6;
 
@@ -196,8 +197,7 @@ tlog_file(const char *peer, const char *dest, const struct zc_file *f,
 	r.cpu_mb = mb > 0 ? x->cpu_ns / 1000 / mb : 0;
 	if (digest != NULL)
 		proto_digest_hex(digest, r.hex);
-	r.nlen = f->name_len < ZC_NAME_MAX ? f->name_len : ZC_NAME_MAX;
-	util_visn(f->name, r.nlen, vname, sizeof(vname));
+	util_visn(name, r.nlen, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
 		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,

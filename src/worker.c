@@ -79,11 +79,16 @@ worker_main(void *arg)
 
 	int		 i;
 
+	w->lander = lander_start(w);
 	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) == -1)
 		fatalx("worker %d: event loop failed", w->id);
 	/* Close what is left (connections draining after a failure). */
 	conn_io_shutdown_all(w);
 	for (i = 0; !TAILQ_EMPTY(&w->conns) && i < 100; i++)
+		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	lander_stop(w->lander);		/* lands and logs what is queued */
+	w->lander = NULL;
+	for (i = 0; i < 10; i++)	/* free what that let go */
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	log_debug("worker %d stopped", w->id);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);

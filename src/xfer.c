@@ -52,7 +52,60 @@ xfer_new(struct worker *w, const char *peer, const struct zc_file *f)
 	x->land.fd = -1;
 	x->sink.fd = -1;
 	x->sink.efd = -1;
+	x->sink.pipe[0] = x->sink.pipe[1] = -1;
 	return (x);
+}
+
+/*
+ * An ENTRY (version 2) announced by peer.  The path, destination and extra
+ * bytes are copied: the record buffer is reused.  f.name holds the last
+ * component, for the checks and messages that want a base name.
+ */
+struct xfer *
+xfer_new_entry(struct worker *w, const char *peer, const struct zc_entry *e)
+{
+	struct zc_file	 f;
+	struct xfer	*x;
+	const char	*base;
+	size_t		 n;
+
+	memset(&f, 0, sizeof(f));
+	f.size = e->size;
+	f.mode = e->mode;
+	f.digest_alg = e->digest_alg;
+	f.dest_len = e->dest_len;
+	memcpy(f.dest, e->dest, e->dest_len);	/* <= ZC_DEST_MAX */
+	base = memrchr(e->path, '/', e->path_len);
+	base = base == NULL ? e->path : base + 1;
+	n = e->path_len - (base - e->path);
+	f.name_len = n;
+	memcpy(f.name, base, n < ZC_NAME_MAX ? n : ZC_NAME_MAX);
+	x = xfer_new(w, peer, &f);
+	x->v2 = 1;
+	x->id = e->id;
+	x->kind = e->kind;
+	x->eflags = e->flags;
+	x->mtime.tv_sec = e->mtime_sec;
+	x->mtime.tv_nsec = e->mtime_nsec;
+	x->path = xmalloc(e->path_len + 1);
+	memcpy(x->path, e->path, e->path_len);
+	x->path[e->path_len] = '\0';
+	x->path_len = e->path_len;
+	if (e->extra_len > 0) {
+		x->extra = xmalloc(e->extra_len + 1);
+		memcpy(x->extra, e->extra, e->extra_len);
+		x->extra[e->extra_len] = '\0';	/* a symlink's target */
+		x->extra_len = e->extra_len;
+	}
+	memcpy(x->sdigest, e->digest, ZC_DIGEST_LEN);
+	return (x);
+}
+
+/* The name to log: the path of an entry, else the file name. */
+const char *
+xfer_name(const struct xfer *x)
+{
+	return (x->path != NULL ? x->path : x->f.name);
 }
 
 /* Take a reference. */
@@ -73,6 +126,9 @@ xfer_free_cb(evutil_socket_t fd, short what, void *arg)
 		event_free(x->ev_aio);
 	if (x->conf != NULL)
 		conf_unref(x->conf);
+	free(x->path);
+	free(x->extra);
+	free(x->lcause);
 	free(x);
 }
 
@@ -103,14 +159,20 @@ xfer_target(struct xfer *x, struct conf *conf, const struct sockaddr *sa,
 	struct dest	*d;
 
 	*code = ZC_E_NAME;
-	if (proto_dest_check(x->f.dest, x->f.dest_len, cause) == -1 ||
-	    proto_name_check(x->f.name, x->f.name_len, cause) == -1)
+	if (proto_dest_check(x->f.dest, x->f.dest_len, cause) == -1)
+		return (-1);
+	if (x->path != NULL ? proto_path_check(x->path, x->path_len,
+	    cause) == -1 : proto_name_check(x->f.name, x->f.name_len,
+	    cause) == -1)
 		return (-1);
 	if ((d = conf_find_dest(conf, x->f.dest)) == NULL) {
 		*code = ZC_E_DEST;
 		*cause = xasprintf("no destination '%s'", x->f.dest);
 		return (-1);
 	}
+	if (x->path != NULL && land_path_ok(d, x->path, x->path_len, code,
+	    cause) == -1)
+		return (-1);
 	if (!conf_allowed(d, sa)) {
 		*code = ZC_E_DENIED;
 		*cause = xasprintf("%s is not allowed to write to %s", x->peer,
@@ -164,6 +226,28 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 	return (0);
 }
 
+/*
+ * An entry that lands whole from the lander (inline file, directory,
+ * symlink): only the limits are checked here; it counts as in flight
+ * until it has landed.
+ */
+int
+xfer_admit_entry(struct xfer *x, int *code, char **cause)
+{
+	if (x->kind == ZC_K_FILE && xfer_admit(x, code, cause) == -1)
+		return (-1);
+	if (x->kind == ZC_K_SYMLINK && !x->dest->allow_symlinks) {
+		*code = ZC_E_DENIED;
+		*cause = xasprintf("symlinks not allowed in %s "
+		    "(allow_symlinks = no)", x->dest->name);
+		return (-1);
+	}
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+	return (0);
+}
+
 /* libevent: a queued write is done: tell whoever holds its pages. */
 static void
 xfer_aio_cb(evutil_socket_t fd, short what, void *arg)
@@ -191,7 +275,7 @@ xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 	if (xfer_admit(x, code, cause) == -1)
 		return (-1);
 	if (!(x->io->flags & IO_NO_FILE) &&
-	    land_open(&x->land, d, x->f.name, code, cause) == -1)
+	    land_open(&x->land, d, xfer_name(x), code, cause) == -1)
 		return (-1);
 	if (sink_open(&x->sink, sk, x->land.fd, d->path, x->f.size, d->verify,
 	    &x->w->aio, cause) == -1) {
@@ -233,6 +317,12 @@ xfer_on_written(struct xfer *x, void (*fn)(void *), void *arg)
 int
 xfer_place(struct xfer *x, uint64_t off, uint64_t len, char **cause)
 {
+	if (x->v2 && off > x->next_off && off <= x->f.size) {
+		/* A hole (version 2): zeros for the digest, nothing written. */
+		if (x->open)
+			sink_gap(&x->sink, x->next_off, off - x->next_off);
+		x->next_off = off;
+	}
 	if (off != x->next_off || len > x->f.size - off ||
 	    (len % ZC_BLOCK != 0 && off + len != x->f.size)) {
 		*cause = xasprintf("DATA %llu@%llu does not fit: expected "
@@ -364,7 +454,14 @@ xfer_finish(struct xfer *x, const struct zc_end *e, uint8_t *dg, int *code,
     char **cause)
 {
 	char	 hs[ZC_DIGEST_HEXLEN], hr[ZC_DIGEST_HEXLEN];
+	int	 hole = 0;
 
+	if (x->v2 && x->next_off < x->f.size) {
+		/* The file ends in a hole. */
+		sink_gap(&x->sink, x->next_off, x->f.size - x->next_off);
+		x->next_off = x->f.size;
+		hole = 1;
+	}
 	if (x->next_off != x->f.size) {
 		*code = ZC_E_SIZE;
 		*cause = xasprintf("file ended after %llu of %llu bytes",
@@ -374,6 +471,13 @@ xfer_finish(struct xfer *x, const struct zc_end *e, uint8_t *dg, int *code,
 	}
 	if (sink_finish(&x->sink, dg, cause) == -1) {
 		*code = ZC_E_IO;
+		return (-1);
+	}
+	if (hole && x->land.fd != -1 && ftruncate(x->land.fd, x->f.size) ==
+	    -1) {
+		*code = errno == ENOSPC || errno == EDQUOT ? ZC_E_NOSPACE :
+		    ZC_E_IO;
+		*cause = xasprintf("truncate: %s", strerror(errno));
 		return (-1);
 	}
 	if (!sink_verifying(&x->sink))
@@ -399,6 +503,37 @@ xfer_commit(struct xfer *x, const uint8_t *dg, int *code, char **cause)
 		return (-1);
 	xfer_end(x, ZC_OK, "landed", dg);
 	return (0);
+}
+
+/*
+ * Version 2: hand the entry to the lander, which syncs, renames and fsyncs
+ * it with others of its batch; xfer_landed() ends it.  dg (may be NULL) is
+ * the digest of a file already received.
+ */
+void
+xfer_land_async(struct xfer *x, const uint8_t *dg)
+{
+	if (dg != NULL) {
+		memcpy(x->dg, dg, ZC_DIGEST_LEN);
+		x->has_dg = 1;
+	}
+	x->queued = 1;
+	lander_queue(x->w->lander, xfer_ref(x));
+}
+
+/* Back from the lander (event loop): log the outcome, answer, let go. */
+void
+xfer_landed(struct xfer *x)
+{
+	x->queued = 0;
+	if (x->lcode == ZC_OK)
+		xfer_end(x, ZC_OK, x->kind == ZC_K_FILE ? "landed" :
+		    "created", x->has_dg ? x->dg : NULL);
+	else
+		xfer_end(x, x->lcode, x->lcause, NULL);
+	if (x->conn != NULL && x->landed != NULL)
+		x->landed(x);
+	xfer_unref(x);
 }
 
 /*
@@ -436,7 +571,9 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 		event_del(x->ev_aio);	/* freed with the xfer */
 	dest = x->dest != NULL ? x->dest->name : x->f.dest[0] != '\0' ?
 	    x->f.dest : "default";
-	tlog_file(x->peer, dest, &x->f, &x->st, xfer_sink_name(x),
+	tlog_file(x->peer, dest, xfer_name(x), x->path != NULL ? x->path_len :
+	    x->f.name_len < ZC_NAME_MAX ? x->f.name_len : ZC_NAME_MAX, &x->f,
+	    &x->st, xfer_sink_name(x),
 	    x->open ? x->io->name : "none", code, msg, dg);
 	metrics_file(dest, code, x->st.received,
 	    util_now_ns() - x->st.start_ns);

@@ -26,8 +26,8 @@
  *	S: END			R: RESULT (landed + digest, or an error)
  *	S closes the connection when it has no more files.
  *
- * Version 2 (negotiated in HELLO: R answers with the lower of the two
- * versions, and its window) sends a tree as ENTRY records, back to back:
+ * Version 2 (R answers a HELLO proposing 2 with HELLO 2 and its window;
+ * a version 1 R with ERROR version) sends a tree as ENTRY records:
  *
  *	S: HELLO(2)		R: HELLO(2, window)
  *	then per entry, without waiting (at most window without RESULT):

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <xxhash.h>
 
@@ -141,6 +142,7 @@ struct worker {
 	int			 busy;		/* files in flight */
 	int			 aio;		/* windows under a queued write;
 						   atomic: metrics read it */
+	struct lander		*lander;	/* lands v2 entries in batches */
 };
 
 #define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker */
@@ -217,7 +219,8 @@ int		 tlog_open(const char *, char **);
 void		 tlog_disable(void);
 void		 tlog_close(void);
 void		 tlog_flush(void);
-void		 tlog_file(const char *, const char *, const struct zc_file *,
+void		 tlog_file(const char *, const char *, const char *, size_t,
+		     const struct zc_file *,
 		     const struct xfer_stats *, const char *, const char *, int,
 		     const char *, const uint8_t *);
 
@@ -265,6 +268,7 @@ void		 sink_reap(struct sink *);
 int		 sink_done(struct sink *, int);
 ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
+void		 sink_gap(struct sink *, uint64_t, uint64_t);
 void		 sink_close(struct sink *);
 int		 sink_code(const struct sink *);
 const char	*sink_name(enum sink_kind);
@@ -341,10 +345,39 @@ struct xfer {
 	void			(*written)(void *);	/* ... then call this */
 	void			*written_arg;
 	TAILQ_ENTRY(xfer)	 entry;		/* on the connection's list */
+
+	/* Version 2 entries. */
+	uint64_t		 id;
+	int			 v2;
+	int			 kind;		/* ZC_K_* */
+	uint16_t		 eflags;	/* ZC_EF_* */
+	struct timespec		 mtime;
+	char			*path;		/* NUL-terminated copy */
+	size_t			 path_len;	/* as sent */
+	uint8_t			*extra;		/* inline content, target */
+	size_t			 extra_len;
+	uint8_t			 sdigest[ZC_DIGEST_LEN];	/* inline */
+	int			 skip;		/* refused: discard payload */
+	struct conn		*conn;		/* to answer; NULL: gone */
+	void			(*landed)(struct xfer *);	/* answer */
+
+	/* Handed to the lander: it owns the landing until done. */
+	int			 queued;
+	int			 lcode;		/* outcome */
+	char			*lcause;
+	uint8_t			 dg[ZC_DIGEST_LEN];
+	int			 has_dg;
+	TAILQ_ENTRY(xfer)	 lentry;	/* on the lander's lists */
 };
 TAILQ_HEAD(xfer_list, xfer);
 
 struct xfer	*xfer_new(struct worker *, const char *, const struct zc_file *);
+struct xfer	*xfer_new_entry(struct worker *, const char *,
+		     const struct zc_entry *);
+int		 xfer_admit_entry(struct xfer *, int *, char **);
+void		 xfer_land_async(struct xfer *, const uint8_t *);
+void		 xfer_landed(struct xfer *);
+const char	*xfer_name(const struct xfer *);
 struct xfer	*xfer_ref(struct xfer *);
 void		 xfer_unref(struct xfer *);
 int		 xfer_target(struct xfer *, struct conf *,
@@ -433,6 +466,7 @@ enum conn_state {
 	CONN_AUTH,	/* FILE for a keyed destination: waiting for AUTH */
 	CONN_FILE,	/* in a file: waiting for DATA or END */
 	CONN_PAYLOAD,	/* inside a DATA record's body */
+	/* (v2: a refused file's DATA and END pass through FILE, PAYLOAD) */
 	CONN_DRAIN,	/* failed: discard input until EOF, then close */
 	CONN_DEAD,	/* freed soon */
 };
@@ -457,7 +491,7 @@ struct conn {
 	uint64_t		 cpu_ns;	/* all CPU spent on us */
 	uint64_t		 cpu_mark;	/* thread CPU clock at last charge */
 
-	uint8_t			 rbuf[ZC_HDR_LEN + ZC_CTL_MAX];
+	uint8_t			 rbuf[ZC_HDR_LEN + ZC_ENTRY_MAX];
 	size_t			 rhave;
 	struct zc_hdr		 hdr;		/* current record */
 	const struct conn_rule	*rule;		/* its rule, once hdr is in */
@@ -472,6 +506,9 @@ struct conn {
 	struct conf		*conf;		/* newest config at file start */
 	struct xfer_list	 xfers;		/* files in flight here */
 	struct xfer		*cur;		/* the one DATA goes to */
+	int			 version;	/* agreed in HELLO */
+	uint32_t		 inflight;	/* v2 entries without RESULT */
+	uint64_t		 pending;	/* their bytes held in memory */
 	uint8_t			 nonce[ZC_NONCE_LEN];	/* our challenge */
 	char			 authed[ZC_DEST_MAX + 1];	/* proven for */
 	uint64_t		 rec_left;	/* payload left in record */
@@ -486,13 +523,23 @@ void		 conn_fail(struct conn *, int, const char *, enum conn_then);
 void		 conn_input(struct conn *);
 void		 conn_timeout(struct conn *);
 
+/*
+ * lander.c: lands version 2 entries in batches on a thread of its own, so
+ * that the event loop never waits for fsync, rename or mkdir: sync the
+ * files of a batch, rename them, fsync each directory once, answer.
+ */
+struct lander;
+struct lander	*lander_start(struct worker *);
+void		 lander_stop(struct lander *);
+void		 lander_queue(struct lander *, struct xfer *);
+
 /* conn-io.c: a connection's socket, events and output. */
 void		 conn_io_accept(struct worker *, int);
 void		 conn_io_arm(struct conn *);
 void		 conn_io_flush(struct conn *);
 void		 conn_io_send(struct conn *, const uint8_t *, size_t);
 void		 conn_io_result(struct conn *, int, const char *, uint64_t,
-		     const uint8_t *);
+		     const uint8_t *, uint64_t);
 void		 conn_io_cpu(struct conn *);
 uint64_t	 conn_io_arrived(struct conn *);
 int		 conn_io_progressed(struct conn *);

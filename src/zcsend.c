@@ -1,12 +1,13 @@
 /*
- * zcsend.c -- send files to zcrecvd: options, and one connection that
- * carries the files in turn (a new one after the receiver drops it).
+ * zcsend.c -- send files and trees to zcrecvd: options, what to send (the
+ * operands, walked with -r), and the run over it.
  *
  * The options are one table, which getopt's table, the short options and
- * --help are made from.  The conversation is in peer.c, the file being
- * sent (mapping, digest, MSG_ZEROCOPY sends) in source.c, the user's
- * output in sout.c.  Exit 0 only when every file was landed by the
- * receiver and verified; otherwise the largest of the files' exit codes
+ * --help are made from.  The list of what to send is made by walk.c, the
+ * run over it (connections, version 1 or 2) by pipeline.c and peer.c, the
+ * file being sent (mapping, digest, MSG_ZEROCOPY sends) in source.c, the
+ * user's output in sout.c.  Exit 0 only when every entry was landed by the
+ * receiver and verified; otherwise the largest of the entries' exit codes
  * (zcsend.h).
  */
 #include "config.h"
@@ -22,17 +23,18 @@
 
 #include "zcsend.h"
 
-struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30 };
+struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0 };
 
-#define ZCSEND_USAGE	"usage: zcsend [-hqVv] [--json] [--key-file file] " \
-			"[--no-verify] [--no-zerocopy]\n" \
-			"              [-t seconds] file ... " \
+#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--json] [--key-file file] " \
+			"[--links] [--no-verify]\n" \
+			"              [--no-zerocopy] [-t seconds] file ... " \
 			"host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
 	OPT_JSON = 256,
 	OPT_KEY_FILE,
+	OPT_LINKS,
 	OPT_NO_VERIFY,
 	OPT_NO_ZEROCOPY
 };
@@ -46,17 +48,23 @@ struct zcsend_option {
 };
 
 static const struct zcsend_option zcsend_optab[] = {
+	{ "dry-run", 'n', NULL,
+	    "list what would be sent; connect to nothing (default: off)" },
 	{ "help", 'h', NULL, "show this help and exit" },
 	{ "json", OPT_JSON, NULL,
 	    "JSON lines on stdout instead of text (default: off)" },
 	{ "key-file", OPT_KEY_FILE, "file",
 	    "key for keyed destinations (default: $ZCSEND_KEY_FILE)" },
+	{ "links", OPT_LINKS, NULL,
+	    "with -r, send symlinks as symlinks (default: skip them)" },
 	{ "no-verify", OPT_NO_VERIFY, NULL,
 	    "skip the digests (default: XXH3-128 compared)" },
 	{ "no-zerocopy", OPT_NO_ZEROCOPY, NULL,
 	    "send with plain send() (default: MSG_ZEROCOPY)" },
 	{ "quiet", 'q', NULL,
 	    "only errors, no summary or progress (default: off)" },
+	{ "recursive", 'r', NULL,
+	    "send directories and all beneath them (default: off)" },
 	{ "timeout", 't', "seconds",
 	    "limit on every wait on the receiver (default: 30)" },
 	{ "verbose", 'v', NULL,
@@ -88,8 +96,10 @@ zcsend_help(void)
 		    o->arg : "");
 		printf("  %-22s %s\n", left, o->help);
 	}
-	printf("\n  %-22s %s\n  %-22s %s\n", "file ...",
-	    "regular files; each lands under its base name",
+	printf("\n  %-22s %s\n  %-22s %s\n  %-22s %s\n  %-22s %s\n",
+	    "file ...", "regular files; each lands under its base name",
+	    "", "with -r also directories: dir lands as dir/...,",
+	    "", "dir/ (or . or ..) lands what is in it",
 	    "host[:port][/dest]", "receiver (port " ZC_DEFAULT_PORT
 	    ") and destination (default)");
 	printf("\nenvironment:\n  %-22s %s\n", "ZCSEND_KEY_FILE",
@@ -163,6 +173,15 @@ zcsend_option(int ch)
 		break;
 	case OPT_KEY_FILE:
 		zcsend_key(optarg, NULL);
+		break;
+	case OPT_LINKS:
+		opt.links = 1;
+		break;
+	case 'n':
+		opt.dryrun = 1;
+		break;
+	case 'r':
+		opt.recursive = 1;
 		break;
 	case OPT_NO_VERIFY:
 		opt.verify = 0;
@@ -251,76 +270,39 @@ zcsend_target(const char *s, char **host, char **port, char **dest)
 	return (ZS_OK);
 }
 
-/* Size every regular file for the progress line; sizes[i] of files[i]. */
-static uint64_t
-zcsend_sizes(char **files, int n, uint64_t *sizes)
+/* What the operands are: files, and with -r trees. */
+static void
+zcsend_walk(struct walk *w, char **args, int n)
 {
-	struct stat	 sb;
-	uint64_t	 total = 0;
-	int		 i;
+	int	 i;
 
+	walk_init(w);
 	for (i = 0; i < n; i++) {
-		sizes[i] = 0;
-		if (stat(files[i], &sb) == 0 && S_ISREG(sb.st_mode))
-			sizes[i] = sb.st_size;
-		total += sizes[i];
-	}
-	return (total);
-}
-
-/*
- * Send the file of rp, connecting first if need be.  Returns its exit
- * code; *down is set when no connection could be made.
- */
-static int
-zcsend_one(struct peer *p, struct report *rp, const char *host,
-    const char *port, const char *dest, int *down)
-{
-	struct source	 s;
-	int		 r, dead = 0;
-
-	if ((r = source_open(&s, rp)) != ZS_OK)
-		return (r);
-	if (p->fd == -1 && (peer_connect(p, host, port, rp) == -1 ||
-	    peer_hello(p, rp) == -1)) {
-		*down = dead = 1;
-		r = ZS_CONNECT;
-	} else
-		r = peer_file(p, &s, dest, &dead);
-	source_close(&s, p, rp->start, dead);
-	if (dead && p->fd != -1) {
-		close(p->fd);
-		p->fd = -1;
-	}
-	return (r);
-}
-
-/*
- * Send the files, connecting again after the receiver drops a connection;
- * when a connection cannot be made, the files left are not sent.  Returns
- * the largest exit code.
- */
-static int
-zcsend_files(struct peer *p, char **files, int n, const char *host,
-    const char *port, const char *dest)
-{
-	struct report	 rp;
-	uint64_t	*sizes = xcalloc(n, sizeof(*sizes));
-	int		 i, status = ZS_OK, down = 0;
-
-	sout_start(n, zcsend_sizes(files, n, sizes));
-	for (i = 0; i < n; i++) {
-		sout_begin(&rp, files[i], dest, sizes[i]);
-		if (down)
-			sout_peerfail(&rp, p->text, ZS_CONNECT, "connect",
-			    "no connection");
+		if (opt.recursive)
+			walk_operand(w, args[i]);
 		else
-			rp.code = zcsend_one(p, &rp, host, port, dest, &down);
-		if (rp.code > status)
-			status = rp.code;
-		sout_end(&rp);
+			walk_file(w, args[i]);
 	}
-	free(sizes);
+}
+
+/*
+ * Send everything in w, connecting again after the receiver drops a
+ * connection; when a connection cannot be made, what is left is not sent.
+ * Returns the largest exit code.
+ */
+static int
+zcsend_run(struct peer *p, struct walk *w, const char *dest)
+{
+	struct pipeline	*pl;
+	size_t		 i;
+	int		 status;
+
+	sout_start(w->n, w->bytes);
+	pl = pipeline_new(p, dest, w->n);
+	for (i = 0; i < w->n; i++)
+		pipeline_item(pl, w, i);
+	status = pipeline_finish(pl);
+	pipeline_free(pl);
 	return (status);
 }
 
@@ -329,6 +311,7 @@ int
 main(int argc, char **argv)
 {
 	struct peer	 p;
+	struct walk	 w;
 	char		*host = NULL, *port = NULL, *dest = NULL;
 	int		 first, status;
 
@@ -343,14 +326,15 @@ main(int argc, char **argv)
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
 	p.text = argv[argc - 1];
+	p.host = host;
+	p.port = port;
 	p.timeout = opt.timeout;
-	status = zcsend_files(&p, argv + first, argc - 1 - first, host, port,
-	    dest != NULL ? dest : "");
+	zcsend_walk(&w, argv + first, argc - 1 - first);
+	status = zcsend_run(&p, &w, dest != NULL ? dest : "");
 	sout_summary(status);
-	if (opt.zerocopy)
+	if (opt.zerocopy && !opt.dryrun)
 		sout_zcstat(&p.zs);
-	if (p.fd != -1)
-		close(p.fd);
+	walk_free(&w);
 out:
 	free(host);
 	free(port);

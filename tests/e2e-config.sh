@@ -90,6 +90,36 @@ CONF
 	count 1
 done
 
+# The limits on tree paths and allow_symlinks: bounds and words, every
+# error on its line.
+cat >"$T/bad-tree.conf" <<CONF
+[default]
+path = $T/dest
+max_path_depth = 0
+max_path_length = 4096
+allow_symlinks = maybe
+CONF
+bad bad-tree.conf "^CONF:3: max_path_depth: bad value '0' \(expected 1-1024\)$" \
+    "^CONF:4: max_path_length: bad value '4096' \(expected 1-4095\)$" \
+    "^CONF:5: allow_symlinks: bad value 'maybe' \(expected yes or no\)$"
+count 3
+
+cat >"$T/bad-tree2.conf" <<CONF
+[default]
+path = $T/dest
+
+[trees]
+path = $T/dest
+max_path_depth = 1025
+max_path_length = 0
+allow_symlinks = yes
+allow_symlinks = no
+CONF
+bad bad-tree2.conf "^CONF:6: max_path_depth: bad value '1025' \(expected 1-1024\)$" \
+    "^CONF:7: max_path_length: bad value '0' \(expected 1-4095\)$" \
+    "^CONF:9: duplicate key 'allow_symlinks'$"
+count 3
+
 cat >"$T/no-path.conf" <<CONF
 [server]
 listen = 127.0.0.1:0
@@ -180,6 +210,9 @@ io = write
 fsync = no
 overwrite = yes
 verify = none
+max_path_depth = 1024
+max_path_length = 1
+allow_symlinks = yes
 CONF
 check_conf good.conf
 [ "$rc" -eq 0 ] || fail "good.conf: zcrecvd -n exited $rc"
@@ -193,7 +226,8 @@ prefix 'dumped: ' "$T/dumped.conf" >&2
 for kv in "listen = 127.0.0.1:0" "listen = \[::1\]:7734" "page_mss = 8204" \
     "transfer_log = $T/xfer.log" "idle_timeout = 60" "stall_timeout = 7" \
     "path = $T/dest" "io = write" "fsync = no" "overwrite = yes" \
-    "verify = none"; do
+    "verify = none" "max_path_depth = 1024" "max_path_length = 1" \
+    "allow_symlinks = yes"; do
 	k=${kv%% = *}
 	v=${kv#* = }
 	grep -qE "^[[:space:]]*${k}[[:space:]]*=[[:space:]]*${v}[[:space:]]*$" "$T/dumped.conf" ||
@@ -221,7 +255,8 @@ CONF
     fail "zcrecvd -T minimal.conf exited $?"
 for kv in "listen = 127.0.0.1:7733" "page_mss = (auto|28684)" "idle_timeout = 300" \
     "stall_timeout = 30" "io = auto" "fsync = yes" "overwrite = no" \
-    "verify = xxh3"; do
+    "verify = xxh3" "max_path_depth = 32" "max_path_length = 4095" \
+    "allow_symlinks = no"; do
 	k=${kv%% = *}
 	v=${kv#* = }
 	grep -qE "^[[:space:]]*${k}[[:space:]]*=[[:space:]]*${v}[[:space:]]*$" "$T/dumped-min.conf" ||

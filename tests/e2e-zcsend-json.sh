@@ -44,17 +44,20 @@ jqcheck 1 '.type == "file" and .name == "a" and .path == $t + "/src/a" and
     .dest == "default" and .size == $size and .bytes == $size and
     .seconds > 0 and .gbps >= 0 and .result == "ok" and .message == "" and
     (.digest | test("^xxh3:[0-9a-f]{32}$")) and .exit == 0'
+# b is small: in protocol version 2 its content travels in its ENTRY, so
+# it is sent (and its digest given) although the receiver refuses it.
 jqcheck 2 '.type == "file" and .name == "b" and .size == 3000 and
-    .bytes == 0 and .result == "exists" and
+    .bytes == 3000 and .result == "exists" and
     (.message | startswith("rejected by receiver (exists): ")) and
-    .digest == "" and .exit == 4'
+    (.digest | test("^xxh3:[0-9a-f]{32}$")) and .exit == 4'
 jqcheck 3 '.type == "file" and .path == $bad and .size == 0 and
     .bytes == 0 and .result == "local" and
     .message == "No such file or directory" and .exit == 1'
 jqcheck 4 '.type == "file" and .name == "dir" and .result == "local" and
     .message == "is a directory, not a regular file" and .exit == 1'
 jqcheck 5 '.type == "summary" and .files == 4 and .ok == 1 and
-    .failed == 3 and .bytes == $size and .seconds > 0 and .exit == 4'
+    .failed == 3 and .skipped == 0 and .bytes == $size + 3000 and
+    .seconds > 0 and .exit == 4'
 
 # The digest is the one the receiver logged.
 line=$(check_landed a "$SIZE")

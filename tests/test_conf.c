@@ -128,6 +128,9 @@ test_good(void)
 	CHECK(c->idle_timeout == 300 && c->stall_timeout == 30);
 	CHECK(c->dests[0].io == IO_AUTO && c->dests[0].fsync == 1 &&
 	    c->dests[0].overwrite == 0 && c->dests[0].verify == 1);
+	CHECK(c->dests[0].max_path_depth == 32 &&
+	    c->dests[0].max_path_length == 4095 &&
+	    c->dests[0].allow_symlinks == 0);
 	conf_free(c);
 }
 
@@ -329,6 +332,9 @@ full_conf(char *text, size_t len)
 	    "allow = 10.0.0.0/8, ::1\n"
 	    "max_file_size = 3M\n"
 	    "min_free = 5%%\n"
+	    "max_path_depth = 8\n"
+	    "max_path_length = 200\n"
+	    "allow_symlinks = yes\n"
 	    "key_file = %s\n", dir, key);
 }
 
@@ -381,7 +387,8 @@ test_dump_every(void)
 		"max_connections_per_address", "page_mss", "transfer_log",
 		"idle_timeout", "stall_timeout", "shutdown_grace",
 		"log_level", "path", "io", "fsync", "overwrite", "verify",
-		"allow", "max_file_size", "min_free", "key_file", NULL
+		"allow", "max_file_size", "min_free", "max_path_depth",
+		"max_path_length", "allow_symlinks", "key_file", NULL
 	};
 	char			 text[2048], d1[4096], d2[4096], want[64];
 	int			 i;
@@ -402,6 +409,9 @@ test_dump_every(void)
 	CHECK(count_str(d1, "\nlisten = ") == 2);
 	CHECK(strstr(d1, "allow = 10.0.0.0/8, ::1/128\n") != NULL);
 	CHECK(strstr(d1, "min_free = 5%\n") != NULL);
+	CHECK(strstr(d1, "max_path_depth = 8\n") != NULL);
+	CHECK(strstr(d1, "max_path_length = 200\n") != NULL);
+	CHECK(strstr(d1, "allow_symlinks = yes\n") != NULL);
 }
 
 /*
@@ -438,7 +448,7 @@ test_duplicates(void)
 		CHECK(count_str(errtext, "duplicate key") == 1);
 		dups++;
 	}
-	CHECK(dups == 20);
+	CHECK(dups == 23);
 }
 
 /* Values at and just past the bounds of each bounded option. */
@@ -462,6 +472,8 @@ static const struct {
 	    "none or a size like 500M, 2G" },
 	{ 1, "min_free", { "0%", "99%", "-1%", "100%" },
 	    "a size like 10G or a percentage like 5%" },
+	{ 1, "max_path_depth", { "1", "1024", "0", "1025" }, "1-1024" },
+	{ 1, "max_path_length", { "1", "4095", "0", "4096" }, "1-4095" },
 };
 #define NBOUNDS	(sizeof(bounds) / sizeof(bounds[0]))
 
@@ -500,6 +512,8 @@ test_bounds(void)
 	}
 	CHECK(strstr(d, "max_file_size = 8388607T\n") != NULL);
 	CHECK(strstr(d, "page_mss = 32767\n") != NULL);
+	CHECK(strstr(d, "max_path_depth = 1024\n") != NULL);
+	CHECK(strstr(d, "max_path_length = 4095\n") != NULL);
 	for (col = 2; col < 4; col++) {
 		bounds_conf(text, sizeof(text), col, line);
 		CHECK(load(text, &nerr) == NULL && nerr == (int)NBOUNDS);
@@ -517,6 +531,17 @@ test_bounds(void)
 	    "ADDRESS, ADDRESS/PREFIX or any)"));
 	CHECK(has_error(3, "allow: bad network '::/129'"));
 	CHECK(has_error(1, "[default]: allow lists no network"));
+
+	snprintf(text, sizeof(text), "[default]\npath = %s\n"
+	    "allow_symlinks = 1\nmax_path_depth = 32x\n"
+	    "max_path_length = 4k\n", dir);
+	CHECK(load(text, &nerr) == NULL && nerr == 3);
+	CHECK(has_error(3, "allow_symlinks: bad value '1' (expected yes or "
+	    "no)"));
+	CHECK(has_error(4, "max_path_depth: bad value '32x' (expected "
+	    "1-1024)"));
+	CHECK(has_error(5, "max_path_length: bad value '4k' (expected "
+	    "1-4095)"));
 }
 
 int
