@@ -205,10 +205,12 @@ fi
 declare -A DS_FILES=() DS_BYTES=() DS_ENTRIES=()
 
 # manifest DIR: one line per entry beneath DIR (type, path, symlink
-# target), then "hash  ./path" for every regular file, sorted.
+# target), then "hash  ./path" for every regular file, sorted.  (xxhsum
+# writes progress clean-up to stderr even when it is not a terminal; a file
+# it cannot read is missing from the list, so the comparison fails anyway.)
 manifest() {
 	(cd "$1" && find . -mindepth 1 -printf '%y %p %l\n' | sort &&
-	    find . -type f -print0 | sort -z | xargs -0 -r xxh128sum)
+	    find . -type f -print0 | sort -z | xargs -0 -r xxh128sum 2>/dev/null)
 }
 # flat_manifest DIR: the files of DIR's manifest as they land flat (base
 # names; the hashes only).
