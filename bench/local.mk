@@ -3,6 +3,8 @@
 #	make bench                      peers, io modes and the disk's limit
 #	make bench BENCH_ARGS='--size 1G --rounds 3'
 #	make bench-scale                concurrency, many small files, idle connections
+#	make bench-tree                 trees and many small files against the rsync daemon
+#	make bench-tree BENCH_TREE_ARGS='--datasets 64k --rounds 1 --large none'
 #
 # Runs as root (it drops the page cache and installs the peers from Debian
 # packages with apt-get if they are missing).  Results go to bench/results/
@@ -11,19 +13,22 @@
 # The helpers are EXTRA_PROGRAMS: built by these targets only, never by
 # "make", "make check" or "make install".
 
-EXTRA_PROGRAMS = bench/cpurun bench/recvloop bench/holdconn
+EXTRA_PROGRAMS = bench/cpurun bench/recvloop bench/holdconn bench/mktree
 bench_cpurun_SOURCES = bench/cpurun.c
 bench_recvloop_SOURCES = bench/recvloop.c
 bench_holdconn_SOURCES = bench/holdconn.c
+bench_mktree_SOURCES = bench/mktree.c
 CLEANFILES += bench/cpurun$(EXEEXT) bench/recvloop$(EXEEXT) \
-	bench/holdconn$(EXEEXT)
+	bench/holdconn$(EXEEXT) bench/mktree$(EXEEXT)
 
-EXTRA_DIST += bench/README.md bench/lib.sh bench/run.sh bench/scale.sh
+EXTRA_DIST += bench/README.md bench/lib.sh bench/run.sh bench/scale.sh \
+	bench/tree.sh
 
 BENCH_ARGS =
 BENCH_SCALE_ARGS =
+BENCH_TREE_ARGS =
 BENCH_DEPS = zcrecvd$(EXEEXT) zcsend$(EXEEXT) bench/cpurun$(EXEEXT) \
-	bench/recvloop$(EXEEXT) bench/holdconn$(EXEEXT)
+	bench/recvloop$(EXEEXT) bench/holdconn$(EXEEXT) bench/mktree$(EXEEXT)
 BENCH_COMMON = --zcrecvd $(abs_top_builddir)/zcrecvd$(EXEEXT) \
 	--zcsend $(abs_top_builddir)/zcsend$(EXEEXT) \
 	--helpers $(abs_top_builddir)/bench \
@@ -35,4 +40,7 @@ bench: $(BENCH_DEPS)
 bench-scale: $(BENCH_DEPS)
 	bash $(srcdir)/bench/scale.sh $(BENCH_COMMON) $(BENCH_SCALE_ARGS)
 
-.PHONY: bench bench-scale
+bench-tree: $(BENCH_DEPS)
+	bash $(srcdir)/bench/tree.sh $(BENCH_COMMON) $(BENCH_TREE_ARGS)
+
+.PHONY: bench bench-scale bench-tree

@@ -30,6 +30,7 @@
 
 #define CONN_OUT_MAX		(64U << 10)	/* stop reading above this */
 #define CONN_PENDING_MAX	(16U << 20)	/* inline bytes not landed */
+#define CONN_FDS_MAX		128		/* descriptors of files landing */
 #define CONN_DRAIN_MAX		(256ULL << 20)	/* discard at most this */
 #define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
 						   that is not a stall */
@@ -57,7 +58,7 @@ conn_io_arm(struct conn *c)
 
 	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
 		return;		/* conn_io_write_cb resumes reading */
-	if (c->pending > CONN_PENDING_MAX) {
+	if (c->pending > CONN_PENDING_MAX || c->parked_fds > CONN_FDS_MAX) {
 		event_del(c->ev_read);
 		return;		/* conn_answered resumes reading */
 	}

@@ -116,6 +116,13 @@ conn_detach(struct conn *c)
 	c->cur = NULL;
 }
 
+/* Descriptors a parked entry holds until it has landed. */
+static int
+conn_fds(const struct xfer *x)
+{
+	return ((x->land.fd != -1) + (x->land.dirfd != -1));
+}
+
 /*
  * Version 2: the current entry is received and goes to the lander; it
  * stays on the list, with its reference, until conn_answered().
@@ -125,6 +132,8 @@ conn_park(struct conn *c)
 {
 	rx_release(&c->rx);
 	c->pending += c->cur->extra_len;
+	c->cur->parked_fds = conn_fds(c->cur);
+	c->parked_fds += c->cur->parked_fds;
 	xfer_land_async(c->cur, NULL);
 	c->cur = NULL;
 }
@@ -154,6 +163,7 @@ conn_answered(struct xfer *x)
 	    x->has_dg && x->lcode == ZC_OK ? x->dg : NULL, x->id);
 	c->inflight--;
 	c->pending -= x->extra_len;
+	c->parked_fds -= x->parked_fds;
 	TAILQ_REMOVE(&c->xfers, x, entry);
 	x->conn = NULL;
 	xfer_unref(x);

@@ -52,17 +52,48 @@
 			 RESOLVE_NO_MAGICLINKS)
 #define LAND_TRIES	8	/* fresh staging names, mkdir/open races */
 
-/* Make a fresh staging name. */
+/*
+ * A symlink is staged under a name of its own suffix, as long as a file's
+ * staging name, so that land_cleanup removes only symlinks that
+ * land_symlink made: one under a file's staging name is not ours.
+ */
+#define LAND_STAGING_LINK_SUFFIX	".link"
+
+/*
+ * openat2() answered ENOSYS: walk instead, as safely.  It does under
+ * zcrecvd.service (seen in e2e-nspawn; systemd's RestrictSUIDSGID= is
+ * known to refuse openat2 that way, as it cannot see the flags), in
+ * some containers and on kernels before 5.6.
+ */
+static int	 land_no_openat2;
+
+/* Make a fresh staging name, with suffix. */
 static int
-land_staging_name(char *buf, size_t len)
+land_staging_name(char *buf, size_t len, const char *suffix)
 {
 	uint64_t	 r;
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		return (-1);
 	snprintf(buf, len, "%s%0*llx%s", LAND_STAGING_PREFIX, LAND_STAGING_HEX,
-	    (unsigned long long)r, LAND_STAGING_SUFFIX);
+	    (unsigned long long)r, suffix);
 	return (0);
+}
+
+/* Is name a staging name with suffix (of LAND_STAGING_SUFFIX's length)? */
+static int
+land_staging_form(const char *name, const char *suffix)
+{
+	size_t	 i, pre = sizeof(LAND_STAGING_PREFIX) - 1;
+
+	if (strlen(name) != LAND_STAGING_LEN - 1 ||
+	    strncmp(name, LAND_STAGING_PREFIX, pre) != 0 ||
+	    strcmp(name + pre + LAND_STAGING_HEX, suffix) != 0)
+		return (0);
+	for (i = pre; i < pre + LAND_STAGING_HEX; i++)
+		if (strchr("0123456789abcdef", name[i]) == NULL)
+			return (0);
+	return (1);
 }
 
 /*
@@ -100,6 +131,44 @@ land_times(struct timespec ts[2], const struct timespec *mtime)
 	ts[1] = *mtime;
 }
 
+/*
+ * What openat2() with LAND_RESOLVE does, without it: a component at a
+ * time, each opened with O_NOFOLLOW, never "..", never from "/".
+ */
+static int
+land_openat_walk(int dirfd, const char *path, int flags)
+{
+	char	 buf[ZC_PATH_MAX + 1], *comp, *slash;
+	int	 fd = dirfd, next, err;
+
+	if (strlen(path) > ZC_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	strcpy(buf, path);
+	for (comp = buf;; comp = slash + 1) {
+		if ((slash = strchr(comp, '/')) != NULL)
+			*slash = '\0';
+		if (*comp == '\0' || strcmp(comp, "..") == 0) {
+			next = -1;
+			errno = EXDEV;	/* as RESOLVE_BENEATH says it */
+		} else
+			next = openat(fd, comp, slash != NULL ? O_PATH |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags |
+			    O_NOFOLLOW | O_CLOEXEC);
+		err = errno;
+		if (fd != dirfd)
+			close(fd);
+		if (next == -1) {
+			errno = err;
+			return (-1);
+		}
+		if (slash == NULL)
+			return (next);
+		fd = next;
+	}
+}
+
 /* openat2() of path beneath dirfd, never through a symlink. */
 static int
 land_openat2(int dirfd, const char *path, int flags)
@@ -107,12 +176,21 @@ land_openat2(int dirfd, const char *path, int flags)
 	struct open_how	 how;
 	int		 fd, tries = 0;
 
+	if (__atomic_load_n(&land_no_openat2, __ATOMIC_RELAXED))
+		return (land_openat_walk(dirfd, path, flags));
 	memset(&how, 0, sizeof(how));
 	how.flags = flags | O_CLOEXEC;
 	how.resolve = LAND_RESOLVE;
 	do {
 		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 	} while (fd == -1 && errno == EAGAIN && ++tries < LAND_TRIES);
+	if (fd == -1 && errno == ENOSYS) {
+		if (!__atomic_exchange_n(&land_no_openat2, 1,
+		    __ATOMIC_RELAXED))
+			log_debug("openat2: %s: paths are resolved a "
+			    "component at a time", strerror(ENOSYS));
+		return (land_openat_walk(dirfd, path, flags));
+	}
 	return (fd);
 }
 
@@ -158,13 +236,13 @@ land_why(int dirfd, const char *name, const char *what, int err, int *code,
 }
 
 /*
- * Open directory name in dirfd, creating it (mode 0700) if it is missing;
- * after creating it, fsync dirfd when the destination syncs, so that the
- * new entry is as durable as the file that will land beneath it.
+ * Open directory name in dirfd, creating it (mode 0700) if it is missing.
+ * A directory made here is made durable by the caller: the lander syncs
+ * the file system after each batch (only version 2 paths have parents).
  */
 static int
-land_step(const struct dest *d, int dirfd, const char *name,
-    const char *what, int *code, char **cause)
+land_step(int dirfd, const char *name, const char *what, int *code,
+    char **cause)
 {
 	int	 fd, tries, err;
 
@@ -179,12 +257,6 @@ land_step(const struct dest *d, int dirfd, const char *name,
 				continue;	/* raced: open what is there */
 			*code = land_errcode(errno);
 			*cause = xasprintf("mkdir %s: %s", what,
-			    strerror(errno));
-			return (-1);
-		}
-		if (d->fsync && fsync(dirfd) == -1) {
-			*code = ZC_E_IO;
-			*cause = xasprintf("fsync after mkdir %s: %s", what,
 			    strerror(errno));
 			return (-1);
 		}
@@ -229,7 +301,7 @@ land_parent(const struct dest *d, const char *path, size_t len, int *code,
 	for (comp = dir;; comp = slash + 1) {
 		if ((slash = strchr(comp, '/')) != NULL)
 			*slash = '\0';	/* dir is now the path so far */
-		next = land_step(d, fd, comp, dir, code, cause);
+		next = land_step(fd, comp, dir, code, cause);
 		close(fd);
 		if (next == -1)
 			return (-1);
@@ -247,7 +319,8 @@ land_stage(struct landing *l, int *code, char **cause)
 	int	 tries;
 
 	for (tries = 0; tries < LAND_TRIES; tries++) {
-		if (land_staging_name(l->staging, sizeof(l->staging)) == -1)
+		if (land_staging_name(l->staging, sizeof(l->staging),
+		    LAND_STAGING_SUFFIX) == -1)
 			break;	/* errno from getrandom */
 		l->fd = openat(l->dirfd, l->staging, O_WRONLY | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -509,11 +582,11 @@ land_in_way(int dirfd, const char *name, const char *path, int *code,
 
 /*
  * Give directory fd the sender's mode (less the umask) and mtime (NULL:
- * leave it), and make that and its entry in pfd durable when d syncs.
+ * leave it).  Durable once the lander has synced the batch.
  */
 static int
-land_dir_set(const struct dest *d, int pfd, int fd, const char *path,
-    uint32_t mode, const struct timespec *mtime, int *code, char **cause)
+land_dir_set(int fd, const char *path, uint32_t mode,
+    const struct timespec *mtime, int *code, char **cause)
 {
 	struct timespec	 ts[2];
 
@@ -529,10 +602,6 @@ land_dir_set(const struct dest *d, int pfd, int fd, const char *path,
 			    strerror(errno));
 			return (-1);
 		}
-	}
-	if (d->fsync && (fsync(fd) == -1 || fsync(pfd) == -1)) {
-		*cause = xasprintf("fsync %s: %s", path, strerror(errno));
-		return (-1);
 	}
 	return (0);
 }
@@ -568,7 +637,7 @@ land_dir(const struct dest *d, const char *path, uint32_t mode,
 		}
 		goto out;
 	}
-	rv = land_dir_set(d, pfd, fd, path, mode, mtime, code, cause);
+	rv = land_dir_set(fd, path, mode, mtime, code, cause);
 	close(fd);
 out:
 	close(pfd);
@@ -583,7 +652,8 @@ land_symlink_stage(int pfd, const char *target, char *staging, size_t len,
 	int	 tries;
 
 	for (tries = 0; tries < LAND_TRIES; tries++) {
-		if (land_staging_name(staging, len) == -1)
+		if (land_staging_name(staging, len,
+		    LAND_STAGING_LINK_SUFFIX) == -1)
 			break;
 		if (symlinkat(target, pfd, staging) == 0)
 			return (0);
@@ -643,7 +713,8 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 
 	if (!d->allow_symlinks) {
 		*code = ZC_E_DENIED;
-		*cause = xasprintf("symlinks not allowed (allow_symlinks = no)");
+		*cause = xasprintf("symlinks not allowed "
+		    "(allow_symlinks = no)");
 		return (-1);
 	}
 	if (tlen == 0 || tlen > ZC_PATH_MAX) {
@@ -659,7 +730,7 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 	if (fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (!d->overwrite || S_ISDIR(sb.st_mode))) {
 		*code = ZC_E_EXISTS;
-		*cause = xasprintf(S_ISDIR(sb.st_mode) ? "%s is a directory" :
+		*cause = xasprintf(d->overwrite ? "%s is a directory" :
 		    "%s exists", path);
 		goto out;
 	}
@@ -672,31 +743,17 @@ land_symlink(const struct dest *d, const char *path, const char *target,
 			log_warn("unlink %s", staging);
 		goto out;
 	}
-	if (d->fsync && fsync(pfd) == -1) {
-		*code = ZC_E_IO;
-		*cause = xasprintf("fsync directory: %s", strerror(errno));
-		goto out;
-	}
 	rv = 0;
 out:
 	close(pfd);
 	return (rv);
 }
 
-/* Is name one of our staging names (land_staging_name)? */
+/* Is name one of our staging names for files? */
 int
 land_is_staging(const char *name)
 {
-	size_t	 i, pre = sizeof(LAND_STAGING_PREFIX) - 1;
-
-	if (strlen(name) != LAND_STAGING_LEN - 1 ||
-	    strncmp(name, LAND_STAGING_PREFIX, pre) != 0 ||
-	    strcmp(name + pre + LAND_STAGING_HEX, LAND_STAGING_SUFFIX) != 0)
-		return (0);
-	for (i = pre; i < pre + LAND_STAGING_HEX; i++)
-		if (strchr("0123456789abcdef", name[i]) == NULL)
-			return (0);
-	return (1);
+	return (land_staging_form(name, LAND_STAGING_SUFFIX));
 }
 
 /* Directories land_cleanup has still to scan: paths beneath the dest. */
@@ -734,6 +791,24 @@ land_is_dir(int dirfd, const struct dirent *de)
 }
 
 /*
+ * Is name in dirfd a stale staging file: a regular file under a file's
+ * staging name, or a symlink under a symlink's?
+ */
+static int
+land_is_stale(int dirfd, const char *name)
+{
+	struct stat	 sb;
+	int		 file, link;
+
+	file = land_staging_form(name, LAND_STAGING_SUFFIX);
+	link = land_staging_form(name, LAND_STAGING_LINK_SUFFIX);
+	if ((!file && !link) ||
+	    fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+		return (0);
+	return (file ? S_ISREG(sb.st_mode) : S_ISLNK(sb.st_mode));
+}
+
+/*
  * Scan one directory: remove its stale staging files (regular files, and
  * symlinks that land_symlink had not renamed yet), queue its
  * subdirectories that may hold some.  Returns the number removed.
@@ -743,7 +818,6 @@ land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
     int depth)
 {
 	struct dirent	*de;
-	struct stat	 sb;
 	DIR		*dir;
 	const char	*pre = depth == 0 ? "" : path;
 	const char	*sep = depth == 0 ? "" : "/";
@@ -766,11 +840,7 @@ land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (land_is_staging(de->d_name)) {
-			if (fstatat(fd, de->d_name, &sb,
-			    AT_SYMLINK_NOFOLLOW) == -1 ||
-			    !(S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)))
-				continue;
+		if (land_is_stale(fd, de->d_name)) {
 			if (unlinkat(fd, de->d_name, 0) == -1)
 				log_warn("%s: remove stale %s%s%s", d->path,
 				    pre, sep, de->d_name);
@@ -793,7 +863,7 @@ land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
 /*
  * At start-up: remove the staging files a previous run left anywhere
  * beneath the destination when it was killed.  Only names of the exact
- * staging form, only regular files and symlinks; directories are opened
+ * staging forms, only regular files and symlinks; directories are opened
  * beneath the destination without following symlinks, as deep as a path
  * may go.  (Resume would keep them; this version does not resume.)
  */

@@ -13,7 +13,9 @@
  *	3. renames the files to their names, creates directories (mode and
  *	   mtime after their contents: the sender sends them last) and
  *	   symlinks;
- *	4. fsyncs each directory it renamed into once;
+ *	4. makes the names durable: one more syncfs() per file system, which
+ *	   on a journaling file system commits every new name, directory and
+ *	   symlink of the batch at once;
  *
  * and only then posts the batch back to the worker's event loop (an
  * eventfd), which answers each entry with its RESULT.  While one batch
@@ -36,8 +38,6 @@
 
 #include "zcrecvd.h"
 
-#define LANDER_DIRS		64	/* directories remembered per batch */
-
 struct lander {
 	struct worker		*w;
 	pthread_t		 thread;
@@ -48,13 +48,6 @@ struct lander {
 	int			 stop;
 	int			 efd;		/* done is not empty */
 	struct event		*ev;
-};
-
-/* Directories a batch renamed into, each fsynced once. */
-struct lander_dirs {
-	dev_t			 dev[LANDER_DIRS];
-	ino_t			 ino[LANDER_DIRS];
-	int			 n;
 };
 
 /* Fail entry x of the batch with code and cause (owned by x now). */
@@ -103,65 +96,48 @@ lander_prepare(struct xfer *x)
 		lander_fail(x, code, cause);
 }
 
-/* Step 2: one syncfs per file system that holds a file of the batch. */
+/* Does entry x need the file system synced, in pass data or names? */
+static int
+lander_syncs(const struct xfer *x, int names)
+{
+	return (x->lcode == ZC_OK && x->dest->fsync &&
+	    !(x->io->flags & IO_NO_FILE) && (names || x->kind == ZC_K_FILE));
+}
+
+/*
+ * Steps 2 and 4: one syncfs per file system that holds an entry of the
+ * batch: first for the files' data (names 0), then, after the renames,
+ * for the names, directories and symlinks (names 1).  On a journaling
+ * file system the second commits every new name of the batch at once,
+ * where an fsync per directory would commit the journal once each.
+ */
 static void
-lander_sync(struct xfer_list *batch)
+lander_sync(struct xfer_list *batch, int names)
 {
 	struct xfer	*x, *y;
 	struct stat	 sb, sb2;
 	int		 seen, e;
 
 	TAILQ_FOREACH(x, batch, lentry) {
-		if (x->lcode != ZC_OK || x->kind != ZC_K_FILE ||
-		    !x->dest->fsync || (x->io->flags & IO_NO_FILE) ||
-		    fstat(x->dest->dirfd, &sb) == -1)
+		if (!lander_syncs(x, names) || fstat(x->dest->dirfd, &sb) == -1)
 			continue;
 		seen = 0;
 		for (y = TAILQ_FIRST(batch); y != x && !seen;
 		    y = TAILQ_NEXT(y, lentry))
-			seen = y->lcode == ZC_OK && y->kind == ZC_K_FILE &&
-			    y->dest->fsync && !(y->io->flags & IO_NO_FILE) &&
+			seen = lander_syncs(y, names) &&
 			    fstat(y->dest->dirfd, &sb2) == 0 &&
 			    sb2.st_dev == sb.st_dev;
-		if (seen)
+		if (seen || syncfs(x->dest->dirfd) == 0)
 			continue;
-		if (syncfs(x->dest->dirfd) == 0)
-			continue;
-		/* Every file on that file system fails. */
+		/* Every entry on that file system fails. */
 		e = errno;
 		for (y = x; y != NULL; y = TAILQ_NEXT(y, lentry))
-			if (y->lcode == ZC_OK && y->kind == ZC_K_FILE &&
+			if (lander_syncs(y, names) &&
 			    fstat(y->dest->dirfd, &sb2) == 0 &&
 			    sb2.st_dev == sb.st_dev)
 				lander_fail(y, e == ENOSPC || e == EDQUOT ?
 				    ZC_E_NOSPACE : ZC_E_IO,
 				    xasprintf("syncfs: %s", strerror(e)));
-	}
-}
-
-/* Step 4: fsync the directory x was renamed into, unless done already. */
-static void
-lander_dirsync(struct xfer *x, struct lander_dirs *ds)
-{
-	struct stat	 sb;
-	int		 i;
-
-	if (!x->dest->fsync || x->land.dirfd == -1 ||
-	    fstat(x->land.dirfd, &sb) == -1)
-		return;
-	for (i = 0; i < ds->n; i++)
-		if (ds->dev[i] == sb.st_dev && ds->ino[i] == sb.st_ino)
-			return;
-	if (fsync(x->land.dirfd) == -1) {
-		/* The name is in place but may not survive a crash. */
-		x->lcode = ZC_E_IO;
-		free(x->lcause);
-		x->lcause = xasprintf("fsync directory: %s", strerror(errno));
-		return;
-	}
-	if (ds->n < LANDER_DIRS) {
-		ds->dev[ds->n] = sb.st_dev;
-		ds->ino[ds->n++] = sb.st_ino;
 	}
 }
 
@@ -195,22 +171,18 @@ lander_place(struct xfer *x)
 static void
 lander_batch(struct xfer_list *batch)
 {
-	struct lander_dirs	 ds;
-	struct xfer		*x;
+	struct xfer	*x;
 
-	ds.n = 0;
 	TAILQ_FOREACH(x, batch, lentry) {
 		x->lcode = ZC_OK;
 		lander_prepare(x);
 	}
-	lander_sync(batch);
-	TAILQ_FOREACH(x, batch, lentry)
-		lander_place(x);
+	lander_sync(batch, 0);
 	TAILQ_FOREACH(x, batch, lentry) {
-		if (x->lcode == ZC_OK && x->kind == ZC_K_FILE)
-			lander_dirsync(x, &ds);
+		lander_place(x);
 		land_release(&x->land);
 	}
+	lander_sync(batch, 1);
 }
 
 /* Thread body: take what is queued, land it, post it back. */

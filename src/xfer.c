@@ -50,6 +50,7 @@ xfer_new(struct worker *w, const char *peer, const struct zc_file *f)
 	x->f = *f;
 	x->st.start_ns = util_now_ns();
 	x->land.fd = -1;
+	x->land.dirfd = -1;
 	x->sink.fd = -1;
 	x->sink.efd = -1;
 	x->sink.pipe[0] = x->sink.pipe[1] = -1;

@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -268,6 +270,23 @@ parse_options(int argc, char **argv)
 	return (mode);
 }
 
+/*
+ * Every file in flight holds two descriptors (staging file, directory),
+ * and a version 2 connection may have many landing: take the hard limit
+ * on open files, as servers do, rather than the soft 1024.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
+}
+
 /* Open what needs privileges, drop them, start the workers. */
 static void
 start(void)
@@ -276,6 +295,7 @@ start(void)
 	size_t	 i;
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (conf_open_dests(cfg, &cause) == -1)
 		fatalx("%s: %s", cfg->file, cause);
 	for (i = 0; i < cfg->ndests; i++)

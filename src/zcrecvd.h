@@ -358,6 +358,7 @@ struct xfer {
 	size_t			 extra_len;
 	uint8_t			 sdigest[ZC_DIGEST_LEN];	/* inline */
 	int			 skip;		/* refused: discard payload */
+	int			 parked_fds;	/* descriptors held while queued */
 	struct conn		*conn;		/* to answer; NULL: gone */
 	void			(*landed)(struct xfer *);	/* answer */
 
@@ -509,6 +510,7 @@ struct conn {
 	int			 version;	/* agreed in HELLO */
 	uint32_t		 inflight;	/* v2 entries without RESULT */
 	uint64_t		 pending;	/* their bytes held in memory */
+	int			 parked_fds;	/* their open descriptors */
 	uint8_t			 nonce[ZC_NONCE_LEN];	/* our challenge */
 	char			 authed[ZC_DEST_MAX + 1];	/* proven for */
 	uint64_t		 rec_left;	/* payload left in record */

@@ -9,7 +9,7 @@
 #   (e) a named destination [other] with its own path and allow =
 #       127.0.0.1 takes the same file, into its own path only;
 #   (d) max_file_size = 1M: 1 MiB lands, 1 MiB + 1 is refused ("size");
-#   (f) min_free over the free space: refused up front ("nospace", 0
+#   (f) min_free over the file system's size: refused up front ("nospace", 0
 #       bytes sent).
 . "$(dirname "$0")/lib.sh"
 need_zcpeer
@@ -152,11 +152,14 @@ line=$(wait_xfer c 2)
 check_digest "$T/src/c" "$hex" "$line"
 stop_daemon
 
-note "(d) max_file_size = 1M, (f) min_free over the free space"
+note "(d) max_file_size = 1M, (f) min_free over the file system's size"
 mkdir "$T/tight"
 chown "$DAEMON_USER:" "$T/tight"
+# Keep free more than the whole file system holds: no file can ever fit,
+# however much space other processes free meanwhile.
 avail=$(df -B1 --output=avail "$T/tight" | tail -n 1 | tr -d ' ')
-floor=$((avail + 1024 * 1024 * 1024))
+floor=$(df -B1 --output=size "$T/tight" | tail -n 1 | tr -d ' ')
+floor=$((floor + 1024 * 1024 * 1024))
 DEFAULT_EXTRA="max_file_size = 1M
 [tight]
 path = $T/tight

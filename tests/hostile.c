@@ -5,6 +5,7 @@
  *	    [-t SECONDS] CASE HOST PORT [ARG...]
  *	hostile stop-on-staging DIR PID
  *	hostile pattern SIZE
+ *	hostile check-pattern FILE...
  *
  * Each run connects once (hold: many times), plays one CASE and prints,
  * one line each, every record the receiver sends:
@@ -96,6 +97,36 @@
  *	auth-cross DEST2	(-k) a good file to -d DEST, then FILE to DEST2
  *				answered with the same key; if accepted, the 10
  *				bytes are sent (so a breach lands a file)
+ *	hello N			HELLO proposing version N; print the answer
+ *	entries KIND PATH ARG ...
+ *				version 2 (HELLO version 2; the receiver's
+ *				answer prints as "HELLO version 2 window W"):
+ *				one ENTRY per triple, ids from 1, back to back
+ *				within the window, printing "ENTRY #ID KIND size
+ *				N PATH" for each and the receiver's records as
+ *				they come ("ACCEPT #ID offset N", "RESULT #ID
+ *				code NAME: message"), then "SENT N" and the
+ *				RESULTs still owed.  PATH takes the escapes of
+ *				name.  Mode 0640 (dirs 0750), mtime
+ *				1600000000.123456789.  KIND ARG:
+ *				  f SIZE	file, DATA records and END
+ *				  w SIZE	file with WAIT: DATA and END
+ *						only after its ACCEPT
+ *				  i SIZE	inline file (SIZE <= 65536)
+ *				  s SIZE	sparse file: DATA for the first
+ *						and the last block only
+ *				  e SIZE	file whose END names another id
+ *				  d MODE	directory (octal, or - for 0750)
+ *				  l TARGET	symlink to TARGET (escapes)
+ *				  n COUNT	COUNT files PATH/dNN/fNNNNN
+ *						(NN = i % 50) of (i * 1031) %
+ *						9000 bytes, every third inline
+ *				Payload is the pattern; -p pauses a file after
+ *				BYTES of it, as for good.
+ *	v2-file			HELLO version 2, then a FILE record
+ *	check-pattern FILE...	(no connection) each FILE holds the payload
+ *				pattern for its size; prints MISSING or
+ *				DIFFERS lines, exit 1 if any
  *	stop-on-staging DIR PID	(no connection) watch DIR with inotify, print
  *				WATCHING; when a staging file is created there,
  *				SIGSTOP PID and print STOPPED NAME
@@ -163,6 +194,11 @@ static uint8_t		 nonce_r[ZC_NONCE_LEN];	/* from CHALLENGE */
 static uint8_t		 nonce_s[ZC_NONCE_LEN];	/* in our AUTH */
 static int		 have_nonce_s;
 static const char	*auth_dest;	/* destination name our AUTH was for */
+static int		 v2;		/* the receiver answered version 2 */
+static uint32_t		 window;	/* its window (version 2) */
+static uint64_t		 in_flight;	/* entries sent without RESULT */
+static uint64_t		 last_id;	/* id of the last ACCEPT or RESULT */
+static int		 conn_over;	/* version 2: ERROR, EOF, reset, ... */
 
 static void __attribute__((noreturn))
 usage(void)
@@ -444,19 +480,43 @@ print_rec(const struct rec *r)
 
 	switch (r->h.type) {
 	case ZC_T_HELLO:
-		if (proto_hello_decode(r->body, r->h.len, &hello, &cause) == 0)
-			out("HELLO version %u", hello.version);
+		if (proto_hello_decode(r->body, r->h.len, &hello,
+		    &cause) == 0) {
+			if (hello.version >= ZC_PROTO_V2) {
+				v2 = 1;
+				window = hello.window;
+				out("HELLO version %u window %u", hello.version,
+				    hello.window);
+			} else
+				out("HELLO version %u", hello.version);
+		}
 		break;
 	case ZC_T_ACCEPT:
 		if (proto_accept_decode(r->body, r->h.len, &off, &id,
-		    &cause) == 0)
-			out("ACCEPT offset %llu", (unsigned long long)off);
+		    &cause) == 0) {
+			last_id = id;
+			if (v2)
+				out("ACCEPT #%llu offset %llu",
+				    (unsigned long long)id,
+				    (unsigned long long)off);
+			else
+				out("ACCEPT offset %llu",
+				    (unsigned long long)off);
+		}
 		break;
 	case ZC_T_RESULT:
 		if (proto_result_decode(r->body, r->h.len, &res, &cause) == 0) {
 			vis_msg(res.msg, vis, sizeof(vis));
-			out("RESULT code %s: %s", proto_code_name(res.code),
-			    vis);
+			last_id = res.id;
+			if (v2) {
+				out("RESULT #%llu code %s: %s",
+				    (unsigned long long)res.id,
+				    proto_code_name(res.code), vis);
+				if (in_flight > 0)
+					in_flight--;
+			} else
+				out("RESULT code %s: %s",
+				    proto_code_name(res.code), vis);
 		}
 		break;
 	case ZC_T_ERROR:
@@ -673,15 +733,23 @@ send_data(int fd, uint64_t off, uint32_t len)
 	return (send_bytes(fd, off, len));
 }
 
+/* END for entry id (0 in version 1). */
 static int
-send_end(int fd, uint32_t alg)
+send_end_id(int fd, uint32_t alg, uint64_t id)
 {
 	struct zc_end	 e;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_END_LEN];
 
 	memset(&e, 0, sizeof(e));
 	e.digest_alg = alg;
+	e.id = id;
 	return (h_send(fd, buf, proto_end_encode(buf, sizeof(buf), &e)));
+}
+
+static int
+send_end(int fd, uint32_t alg)
+{
+	return (send_end_id(fd, alg, 0));
 }
 
 /* HELLO both ways; true when the receiver answered HELLO. */
@@ -763,9 +831,12 @@ open_file(int fd, const char *name, size_t nlen, uint64_t size, uint32_t alg,
 	return (-1);
 }
 
-/* Payload of an accepted file in DATA records of up to 1 MiB, then END. */
+/*
+ * Payload of an accepted file in DATA records of up to 1 MiB, then END
+ * (for entry id in version 2).
+ */
 static int
-send_file_body(int fd, uint64_t size)
+send_file_body_id(int fd, uint64_t size, uint64_t id)
 {
 	uint64_t	 off = 0;
 	uint32_t	 n;
@@ -787,7 +858,13 @@ send_file_body(int fd, uint64_t size)
 			return (-1);
 		off += n;
 	}
-	return (send_end(fd, ZC_DIGEST_NONE));
+	return (send_end_id(fd, ZC_DIGEST_NONE, id));
+}
+
+static int
+send_file_body(int fd, uint64_t size)
+{
+	return (send_file_body_id(fd, size, 0));
 }
 
 /* A proper file of size bytes; true if it was accepted and answered. */
@@ -1550,6 +1627,318 @@ case_auth(int fd, const char *which, int argc, char **argv, const char *host,
 	return (fd);
 }
 
+/* --- version 2 ------------------------------------------------------------ */
+
+/* HELLO proposing version 2; true when the receiver answered version 2. */
+static int
+start2(int fd)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_HELLO_LEN];
+	struct rec	 r;
+	enum rd		 rd;
+
+	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V2,
+	    0)) == -1) {
+		h_drain(fd);
+		return (0);
+	}
+	if ((rd = h_read(fd, &r)) == RD_REC && r.h.type == ZC_T_HELLO && v2 &&
+	    window > 0)
+		return (1);
+	if (rd == RD_REC)
+		h_drain(fd);
+	return (0);
+}
+
+/* HELLO proposing any version: print the answer. */
+static void
+case_hello(int fd, uint64_t version)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_HELLO_LEN];
+	struct rec	 r;
+
+	if (version > UINT16_MAX)
+		usage();
+	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf),
+	    (uint16_t)version, 0)) == -1) {
+		h_drain(fd);
+		return;
+	}
+	if (h_read(fd, &r) == RD_REC && r.h.type == ZC_T_ERROR)
+		h_drain(fd);
+}
+
+/* Read one record (waiting); note the end of the connection. */
+static enum rd
+read2(int fd, struct rec *r)
+{
+	enum rd	 rd;
+
+	rd = h_read(fd, r);
+	if (rd != RD_REC || r->h.type == ZC_T_ERROR)
+		conn_over = 1;
+	return (rd);
+}
+
+/* Read and print the records that are already there. */
+static void
+read_ready(int fd)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	struct rec	 r;
+
+	while (!conn_over && poll(&pfd, 1, 0) > 0)
+		read2(fd, &r);
+}
+
+/* Until fewer than window entries are without RESULT. */
+static int
+window_wait(int fd)
+{
+	struct rec	 r;
+
+	read_ready(fd);
+	while (!conn_over && in_flight >= window)
+		read2(fd, &r);
+	return (conn_over || send_failed ? -1 : 0);
+}
+
+/* One entry to send: see "entries" in the comment at the top. */
+struct spec {
+	char		 kind;
+	char		 path[H_NAME_BUF];
+	size_t		 plen;
+	uint64_t	 size;
+	uint32_t	 mode;
+	char		 target[H_NAME_BUF];
+	size_t		 tlen;
+};
+
+static int
+send_entry(int fd, const struct zc_entry *e)
+{
+	static uint8_t	 buf[ZC_HDR_LEN + ZC_ENTRY_MAX];
+	char		 vis[UTIL_VIS_MAX];
+	char		 path[H_NAME_BUF];
+
+	memcpy(path, e->path, e->path_len);
+	path[e->path_len] = '\0';
+	vis_msg(path, vis, sizeof(vis));
+	out("ENTRY #%llu %s size %llu %s", (unsigned long long)e->id,
+	    e->kind == ZC_K_DIR ? "dir" : e->kind == ZC_K_SYMLINK ? "symlink" :
+	    "file", (unsigned long long)e->size, vis);
+	in_flight++;
+	return (h_send(fd, buf, proto_entry_encode(buf, sizeof(buf), e)));
+}
+
+/* WAIT entry id sent: true on its ACCEPT, false on its RESULT or the end. */
+static int
+wait_accept(int fd, uint64_t id)
+{
+	struct rec	 r;
+
+	while (!conn_over && read2(fd, &r) == RD_REC) {
+		if (r.h.type == ZC_T_ACCEPT && last_id == id)
+			return (1);
+		if (r.h.type == ZC_T_RESULT && last_id == id)
+			return (0);
+	}
+	return (0);
+}
+
+/* Send one entry (and its payload); -1 when the connection is over. */
+static int
+play_spec(int fd, const struct spec *sp, uint64_t id)
+{
+	static uint8_t	 content[ZC_INLINE_MAX];
+	struct zc_entry	 e;
+	uint64_t	 end_id = id;
+
+	if (window_wait(fd) == -1)
+		return (-1);
+	memset(&e, 0, sizeof(e));
+	e.id = id;
+	e.path = sp->path;
+	e.path_len = (uint16_t)sp->plen;
+	e.dest = opt_dest;
+	e.dest_len = (uint16_t)strlen(opt_dest);
+	e.mtime_sec = 1600000000;
+	e.mtime_nsec = 123456789;
+	e.mode = sp->mode;
+	switch (sp->kind) {
+	case 'd':
+		e.kind = ZC_K_DIR;
+		return (send_entry(fd, &e));
+	case 'l':
+		e.kind = ZC_K_SYMLINK;
+		e.extra = (const uint8_t *)sp->target;
+		e.extra_len = (uint32_t)sp->tlen;
+		return (send_entry(fd, &e));
+	case 'i':
+		e.kind = ZC_K_FILE;
+		e.flags = ZC_EF_INLINE;
+		e.size = sp->size;
+		pattern(content, (size_t)sp->size, 0);
+		e.extra = content;
+		e.extra_len = (uint32_t)sp->size;
+		return (send_entry(fd, &e));
+	case 's':
+		/* Sparse: the first and the last block, nothing between. */
+		e.kind = ZC_K_FILE;
+		e.size = sp->size;
+		if (send_entry(fd, &e) == -1 ||
+		    send_data(fd, 0, ZC_BLOCK) == -1 ||
+		    send_data(fd, sp->size - ZC_BLOCK, ZC_BLOCK) == -1)
+			return (-1);
+		return (send_end_id(fd, ZC_DIGEST_NONE, id));
+	case 'e':
+		end_id = id + 1000000;	/* END names another entry */
+		/* FALLTHROUGH */
+	case 'f':
+	case 'w':
+		e.kind = ZC_K_FILE;
+		e.size = sp->size;
+		e.flags = sp->kind == 'w' ? ZC_EF_WAIT : 0;
+		if (send_entry(fd, &e) == -1)
+			return (-1);
+		if (sp->kind == 'w' && !wait_accept(fd, id))
+			return (conn_over ? -1 : 0);
+		return (send_file_body_id(fd, sp->size, end_id));
+	}
+	usage();
+}
+
+/* Parse KIND PATH ARG into sp ("n": size is the count). */
+static void
+parse_spec(struct spec *sp, const char *kind, const char *path,
+    const char *arg)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (strlen(kind) != 1 || strchr("fiwdlsen", kind[0]) == NULL)
+		usage();
+	sp->kind = kind[0];
+	sp->plen = unescape(path, sp->path, sizeof(sp->path));
+	if (sp->plen > ZC_PATH_MAX)
+		die("path longer than %u bytes", ZC_PATH_MAX);
+	sp->mode = 0640;
+	switch (sp->kind) {
+	case 'd':
+		sp->mode = strcmp(arg, "-") == 0 ? 0750 :
+		    (uint32_t)strtoul(arg, NULL, 8);
+		break;
+	case 'l':
+		sp->mode = 0777;
+		sp->tlen = unescape(arg, sp->target, sizeof(sp->target));
+		if (sp->tlen == 0 || sp->tlen > ZC_TARGET_MAX)
+			usage();
+		break;
+	case 'i':
+		sp->size = num(arg);
+		if (sp->size > ZC_INLINE_MAX)
+			usage();
+		break;
+	case 's':
+		sp->size = num(arg);
+		if (sp->size % ZC_BLOCK != 0 || sp->size < 3 * ZC_BLOCK)
+			usage();
+		break;
+	default:
+		sp->size = num(arg);
+		break;
+	}
+}
+
+/*
+ * entries KIND PATH ARG ...: version 2, every entry back to back within
+ * the window, then every RESULT.
+ */
+static void
+case_entries(int fd, int argc, char **argv)
+{
+	struct spec	 sp, one;
+	struct rec	 r;
+	uint64_t	 id = 0, i, count;
+	int		 k;
+
+	if (argc == 0 || argc % 3 != 0)
+		usage();
+	if (!start2(fd))
+		return;
+	for (k = 0; k < argc && !conn_over && !send_failed; k += 3) {
+		parse_spec(&sp, argv[k], argv[k + 1], argv[k + 2]);
+		if (sp.kind != 'n') {
+			if (play_spec(fd, &sp, ++id) == -1)
+				break;
+			continue;
+		}
+		/* n PREFIX COUNT: files PREFIX/dNN/fNNNNN, some inline. */
+		count = sp.size;
+		for (i = 0; i < count && !conn_over && !send_failed; i++) {
+			memset(&one, 0, sizeof(one));
+			one.mode = 0640;
+			one.size = (i * 1031) % 9000;
+			one.kind = i % 3 == 0 ? 'i' : 'f';
+			one.plen = (size_t)snprintf(one.path, sizeof(one.path),
+			    "%s/d%02llu/f%05llu", sp.path,
+			    (unsigned long long)(i % 50),
+			    (unsigned long long)i);
+			if (play_spec(fd, &one, ++id) == -1)
+				break;
+		}
+	}
+	out("SENT %llu", (unsigned long long)id);
+	while (!conn_over && in_flight > 0)
+		read2(fd, &r);
+	if (conn_over)
+		h_drain(fd);
+}
+
+/* A FILE record on a version 2 connection (a protocol error). */
+static void
+case_v2_file(int fd)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_FILE_LEN + 64];
+
+	if (!start2(fd))
+		return;
+	if (h_send(fd, buf, file_rec(buf, sizeof(buf), "v2-file", 7, H_SMALL,
+	    0)) == 0 && send_data(fd, 0, H_SMALL) == 0)
+		send_end(fd, 0);
+	h_drain(fd);
+}
+
+/* Every file has the payload pattern for its size; print those that don't. */
+static int
+check_pattern(int argc, char **argv)
+{
+	static uint8_t	 buf[H_CHUNK], want[H_CHUNK];
+	uint64_t	 off;
+	ssize_t		 n;
+	int		 i, fd, bad = 0;
+
+	for (i = 0; i < argc; i++) {
+		if ((fd = open(argv[i], O_RDONLY | O_CLOEXEC)) == -1) {
+			out("MISSING %s", argv[i]);
+			bad = 1;
+			continue;
+		}
+		off = 0;
+		while ((n = read(fd, buf, sizeof(buf))) > 0) {
+			pattern(want, (size_t)n, off);
+			if (memcmp(buf, want, (size_t)n) != 0) {
+				out("DIFFERS %s", argv[i]);
+				bad = 1;
+				break;
+			}
+			off += (uint64_t)n;
+		}
+		if (n == -1)
+			die("read %s: %s", argv[i], strerror(errno));
+		close(fd);
+	}
+	return (bad);
+}
+
 /* Watch dir for a staging file; SIGSTOP pid the moment one appears. */
 static int
 stop_on_staging(const char *dir, const char *pidstr)
@@ -1656,6 +2045,8 @@ main(int argc, char **argv)
 			usage();
 		return (print_pattern(argv[1]));
 	}
+	if (strcmp(c, "check-pattern") == 0)
+		return (check_pattern(argc - 1, argv + 1));
 	if (strcmp(c, "stop-on-staging") == 0) {
 		if (argc != 3)
 			usage();
@@ -1764,6 +2155,14 @@ main(int argc, char **argv)
 	} else if (strcmp(c, "flood-files") == 0) {
 		NARGS(1, 1);
 		case_flood(fd, num(argv[0]));
+	} else if (strcmp(c, "hello") == 0) {
+		NARGS(1, 1);
+		case_hello(fd, num(argv[0]));
+	} else if (strcmp(c, "entries") == 0) {
+		case_entries(fd, nargs, argv);
+	} else if (strcmp(c, "v2-file") == 0) {
+		NARGS(0, 0);
+		case_v2_file(fd);
 	} else if (strncmp(c, "auth-", 5) == 0) {
 		fd = case_auth(fd, c, nargs, argv, host, port);
 	} else
