@@ -159,8 +159,9 @@ conn_answered(struct xfer *x)
 
 	c->cpu_mark = util_cpu_ns(0);
 	conn_io_result(c, x->lcode, x->lcode == ZC_OK ? (x->kind ==
-	    ZC_K_FILE ? "landed" : "created") : x->lcause, x->st.received,
-	    x->has_dg && x->lcode == ZC_OK ? x->dg : NULL, x->id);
+	    ZC_K_FILE ? "landed" : "created") : x->lcause, x->lcode == ZC_OK ?
+	    x->f.size : x->st.received, x->has_dg && x->lcode == ZC_OK ?
+	    x->dg : NULL, x->id);
 	c->inflight--;
 	c->pending -= x->extra_len;
 	c->parked_fds -= x->parked_fds;
@@ -360,6 +361,7 @@ conn_file_start(struct conn *c)
 static void
 conn_entry_whole(struct conn *c)
 {
+	uint8_t	 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
 	char	*cause = NULL;
 	int	 code;
 
@@ -368,6 +370,9 @@ conn_entry_whole(struct conn *c)
 		free(cause);
 		return;
 	}
+	if (c->cur->eflags & ZC_EF_WAIT)	/* a directory or symlink */
+		conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0,
+		    c->cur->id));
 	conn_park(c);
 	conn_next(c);
 }

@@ -324,9 +324,10 @@ proto_entry_shape(const struct zc_entry *e)
 		return ("path length out of range");
 	if (e->dest_len > ZC_DEST_MAX)
 		return ("destination name too long");
-	if (e->kind != ZC_K_FILE && (e->size != 0 || e->flags != 0 ||
-	    e->digest_alg != ZC_DIGEST_NONE))
-		return ("a directory or symlink with a size, flags or digest");
+	if (e->kind != ZC_K_FILE && (e->size != 0 ||
+	    (e->flags & ~ZC_EF_WAIT) || e->digest_alg != ZC_DIGEST_NONE))
+		return ("a directory or symlink with a size, a digest or "
+		    "a flag but WAIT");
 	if (e->kind == ZC_K_SYMLINK && (e->extra_len == 0 ||
 	    e->extra_len > ZC_TARGET_MAX))
 		return ("symlink target length out of range");

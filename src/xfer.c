@@ -243,6 +243,8 @@ xfer_admit_entry(struct xfer *x, int *code, char **cause)
 		    "(allow_symlinks = no)", x->dest->name);
 		return (-1);
 	}
+	/* The lander writes an inline file with pwrite(): log it so. */
+	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
 	x->open = 1;
 	x->w->busy++;
 	STAT_ADD(in_flight, 1);
