@@ -27,6 +27,7 @@
 # and for sanitizer builds (the packages are built with Debian's flags
 # whatever the build tree's, so the plain build's run covers them).
 . "$(dirname "$0")/lib.sh"
+heavy
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (mount, systemd-nspawn, apt-get)"
 [ -n "${SRCDIR:-}" ] && [ -n "${BUILDDIR:-}" ] ||

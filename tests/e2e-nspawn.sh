@@ -25,6 +25,7 @@
 # here, and for sanitizer builds (the unit's system call filter refuses the
 # sanitizers' own calls).
 . "$(dirname "$0")/lib.sh"
+heavy
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (mount, systemd-nspawn)"
 [ -n "${SRCDIR:-}" ] && [ -n "${BUILDDIR:-}" ] ||

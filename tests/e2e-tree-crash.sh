@@ -15,6 +15,7 @@
 # After each restart no staging file (.zcrecvd.*) is left anywhere in the
 # tree, and the same tree sent again completes it: every file there, whole.
 . "$(dirname "$0")/lib.sh"
+heavy
 . "$(dirname "$0")/tree-lib.sh"
 
 need_tree_daemon

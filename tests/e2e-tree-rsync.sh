@@ -8,6 +8,7 @@
 # the landed path (zcsend -r /usr/share/doc lands doc/...).  The daemon
 # runs as root here so that owners compare too.
 . "$(dirname "$0")/lib.sh"
+heavy
 . "$(dirname "$0")/tree-lib.sh"
 
 need_tree_daemon

@@ -40,6 +40,15 @@ skip() {
 	exit 77
 }
 
+# A long system test (a container, whole trees of the system, kills and
+# restarts): check.sh runs it in its gcc and sanitizer suites and skips it
+# in make distcheck (ZC_SKIP_HEAVY=1), whose point is that the release
+# tarball builds and passes the suite.
+heavy() {
+	[ -z "${ZC_SKIP_HEAVY:-}" ] ||
+	    skip "long system test, run by check.sh outside distcheck"
+}
+
 # The harness itself is broken.
 hard_error() {
 	echo "ERROR: $TEST_NAME: $*" >&2
