@@ -138,7 +138,13 @@ fi
 # --- answers that are never read ------------------------------------------
 
 note "daemon before the flood: $(memory "$DPID")"
-hrun flood -t 3 flood-files "${H[@]}" 1000000
+# -t 3: blocked that long, the sender takes it that the daemon stopped
+# reading.  -a 60: each wait for the next answer once the sender reads.
+# After seconds of a closed window the daemon's TCP may resume on a timer
+# it has backed off to seconds (zero-window probe, retransmission), and a
+# loaded machine adds its own delays; 60 s is longer than the daemon's
+# stall_timeout (30), after which it gives up on a peer that takes nothing.
+hrun flood -t 3 -a 60 flood-files "${H[@]}" 1000000
 note "daemon after the flood: $(memory "$DPID")"
 # The sender blocked: the daemon stopped reading while its answers backed
 # up; then every complete record got its answer.

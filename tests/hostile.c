@@ -1,8 +1,8 @@
 /*
  * hostile.c -- a raw zcrecvd protocol client that misbehaves on purpose.
  *
- *	hostile [-b ADDR] [-d DEST] [-g NAME] [-k KEYFILE] [-p BYTES]
- *	    [-t SECONDS] CASE HOST PORT [ARG...]
+ *	hostile [-a SECONDS] [-b ADDR] [-d DEST] [-g NAME] [-k KEYFILE]
+ *	    [-p BYTES] [-t SECONDS] CASE HOST PORT [ARG...]
  *	hostile stop-on-staging DIR PID
  *	hostile pattern SIZE
  *	hostile check-pattern FILE...
@@ -15,7 +15,8 @@
  *	CHALLENGE			AUTHOK verified|wrong|unchecked
  *	RECORD TYPE len N (anything else)	BAD cause (does not decode)
  *	EOF				RESET
- *	TIMEOUT (nothing for -t seconds, default 10, on any wait)
+ *	TIMEOUT (nothing for -t seconds, default 10, on any wait; -a
+ *	seconds on a wait for flood-files' answers)
  *
  * and a few lines of its own: SENDFAIL error (the receiver stopped taking
  * bytes: closed or reset), SENDBLOCKED (it stopped reading for -t
@@ -23,6 +24,8 @@
  * Bytes of a message below 0x20 or 0x7f print as \xHH.
  *
  * Options:
+ *	-a SECONDS	flood-files: every wait for an answer once the
+ *			sending is over (default: -t)
  *	-b ADDR		connect from this local address (e.g. 127.0.0.2)
  *	-d DEST		destination name in FILE records (default: empty)
  *	-g NAME		after a file refused with RESULT (the connection
@@ -81,7 +84,7 @@
  *				4096) in one DATA record, RATE/10 bytes every
  *				100 ms, then END: steady progress
  *	flood-files N		N FILE records with the name "../x" without
- *				reading (small socket buffers), then shut down
+ *				reading (a small send buffer), then shut down
  *				the write side and read (consecutive equal lines
  *				print once, "(xN)")
  *	hold N SECONDS		N connections, HELLO on each; print how each was
@@ -179,13 +182,14 @@ struct rec {
 };
 
 static int		 opt_timeout = 10;
+static int		 opt_answers;	/* -a; 0: opt_timeout */
 static const char	*opt_bind;
 static const char	*opt_dest = "";
 static const char	*opt_good;
 static struct zc_key	*opt_key;
 static uint64_t		 opt_pause = UINT64_MAX;
 
-static int		 small_buffers;	/* flood: small socket buffers */
+static int		 flood_buffers;	/* flood: a small send buffer */
 static int		 send_failed;	/* SENDFAIL/SENDBLOCKED printed */
 static int		 collapse;	/* print equal lines once, counted */
 static char		 last_line[8192];
@@ -203,9 +207,9 @@ static int		 conn_over;	/* version 2: ERROR, EOF, reset, ... */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: hostile [-b addr] [-d dest] [-g name] "
-	    "[-k keyfile] [-p bytes] [-t seconds]\n"
-	    "           case host port [arg ...]\n"
+	fprintf(stderr, "usage: hostile [-a seconds] [-b addr] [-d dest] "
+	    "[-g name] [-k keyfile]\n"
+	    "           [-p bytes] [-t seconds] case host port [arg ...]\n"
 	    "       hostile stop-on-staging dir pid\n"
 	    "       hostile pattern size\n"
 	    "(see tests/hostile.c for the cases)\n");
@@ -318,6 +322,27 @@ set_timeouts(int fd)
 		die("setsockopt: %s", strerror(errno));
 }
 
+/*
+ * flood-files' socket, before connect().  A small send buffer makes the
+ * sender block soon after the receiver stops reading.  The receive buffer
+ * stays the kernel's, autotuned: we do not read for seconds, so the
+ * receiver's TCP backs off its timers, and the answers must resume when we
+ * read, on the window update, not on its next timer.  A 4 KiB buffer let
+ * the window we reopened stay below the receiver's segment size (half our
+ * largest window), so nothing moved until a zero-window probe seconds
+ * away; a large fixed one let the kernel drop in-window data it had no
+ * memory for, and the receiver waited out a backed-off retransmission
+ * timeout.
+ */
+static void
+flood_socket(int fd)
+{
+	int	 sz = 4096;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) == -1)
+		die("setsockopt: %s", strerror(errno));
+}
+
 /* Connect to host:port (from opt_bind if set); NULL errp: die on failure. */
 static int
 h_connect(const char *host, const char *port, int *errp)
@@ -335,12 +360,8 @@ h_connect(const char *host, const char *port, int *errp)
 		    ai->ai_protocol)) == -1)
 			continue;
 		set_timeouts(fd);
-		if (small_buffers) {
-			int	 sz = 4096;
-
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		}
+		if (flood_buffers)
+			flood_socket(fd);
 		if (opt_bind != NULL) {
 			hints.ai_family = ai->ai_family;
 			hints.ai_flags = AI_NUMERICHOST;
@@ -1398,7 +1419,7 @@ case_flood(int fd, uint64_t n)
 	out("SENT %lu", sent);
 	flush_lines();
 	h_shutdown(fd);
-	while (h_read(fd, &r) == RD_REC)
+	while (h_read_quiet(fd, &r, opt_answers, 1) == RD_REC)
 		if (r.h.type == ZC_T_RESULT)
 			answers++;
 	flush_lines();
@@ -2006,8 +2027,13 @@ main(int argc, char **argv)
 	int		 ch, fd, nargs;
 
 	log_init("hostile", LOG_LEVEL_WARN, 0);
-	while ((ch = getopt(argc, argv, "+b:d:g:k:p:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "+a:b:d:g:k:p:t:")) != -1) {
 		switch (ch) {
+		case 'a':
+			if ((opt_answers = (int)num(optarg)) < 1 ||
+			    opt_answers > 3600)
+				usage();
+			break;
 		case 'b':
 			opt_bind = optarg;
 			break;
@@ -2071,8 +2097,7 @@ main(int argc, char **argv)
 		out("DONE");
 		return (0);
 	}
-	/* A flood backs up sooner through small buffers. */
-	small_buffers = strcmp(c, "flood-files") == 0;
+	flood_buffers = strcmp(c, "flood-files") == 0;
 	fd = h_connect(host, port, NULL);
 	if (strcmp(c, "garbage-at-hello") == 0) {
 		static const char http[] = "GET / HTTP/1.1\r\nHost: zcrecvd\r\n"
