@@ -45,6 +45,7 @@ ZC_MODE=auto
 LARGE=4G
 LARGE_ROUNDS=3
 BASELINE=
+ZC_OPTS=()
 OUT=
 TIMEOUT=
 CMDLINE="$0 $*"
@@ -67,6 +68,8 @@ usage: $PROG --zcrecvd PATH --zcsend PATH [options]
   --large SIZE|none   single-file run through bench/run.sh (default $LARGE)
   --large-rounds N    its rounds (default $LARGE_ROUNDS)
   --baseline PATH     an older zcrecvd for the single-file comparison (base-auto)
+  --zc-opt KEY=VALUE  a [default] option for zcrecvd in the tree runs (repeatable;
+                      server.KEY=VALUE for [server]), e.g. io=write: experiments
   --out DIR           results directory (default ./bench/results)
   --timeout SECONDS   bound of every transfer (default 300 + 1 s per 50 files)
   --helpers DIR       prebuilt cpurun, recvloop, holdconn, mktree
@@ -91,6 +94,7 @@ while [ $# -gt 0 ]; do
 	--large) LARGE=${2:?}; shift ;;
 	--large-rounds) LARGE_ROUNDS=${2:?}; shift ;;
 	--baseline) BASELINE=${2:?}; shift ;;
+	--zc-opt) ZC_OPTS+=("${2:?}"); shift ;;
 	--out) OUT=${2:?}; shift ;;
 	--timeout) TIMEOUT=${2:?}; shift ;;
 	--helpers) HELPERS=${2:?}; shift ;;
@@ -270,6 +274,7 @@ machine_facts "$DEST_RUN" >"$OUT/tree-machine-$STAMP.tsv"
 	printf 'zc_mode\t%s\n' "$ZC_MODE"
 	printf 'dest_loop_image\t%s\n' "${LOOP_SIZE:-no}"
 	printf 'rsync_version\t%s\n' "$(rsync --version | head -1)"
+	printf 'zc_options\t%s\n' "${ZC_OPTS[*]:-default}"
 } >>"$OUT/tree-machine-$STAMP.tsv"
 
 # The daemon may hold many descriptors.
@@ -295,6 +300,7 @@ verify() {
 		manifest "$DEST_RUN/$ds" >"$m"
 		if diff -q "$WORK/src/$ds.manifest" "$m" >/dev/null; then
 			R_VER=yes
+			rm -f "$m"
 		else
 			diff "$WORK/src/$ds.manifest" "$m" >"$L.diff" || true
 			fail_run "landed tree differs: $(grep -c '^[<>]' "$L.diff") lines (see $(basename "$L").diff)"
@@ -303,6 +309,7 @@ verify() {
 		manifest "$DEST_RUN" >"$m"
 		if diff -q "$WORK/src/$ds.flat" <(flat_manifest "$m") >/dev/null; then
 			R_VER=yes
+			rm -f "$m"
 		else
 			diff "$WORK/src/$ds.flat" <(flat_manifest "$m") >"$L.diff" || true
 			fail_run "landed files differ: $(grep -c '^[<>]' "$L.diff") lines"
@@ -311,7 +318,7 @@ verify() {
 }
 
 run_zc() {
-	local ds=$1 rc=0 extra=() ok n b z c
+	local ds=$1 rc=0 extra=("${ZC_OPTS[@]}") ok n b z c
 	if [ "$ZC_MODE" = flat ] && [ "$ds" = doc ]; then
 		R_OK=skip R_NOTE="version 1 zcsend lands files flat: names of $ds collide"
 		return
@@ -553,7 +560,7 @@ dsname() {
 		awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $4, $5, $7, $8, $9 }' "$LARGE_MED"
 	fi
 	echo
-	echo "zc: \`zcsend -q -r DIR 127.0.0.1:PORT\` (version 1: \`zcsend -q FILE... 127.0.0.1:PORT\`) to zcrecvd, default config;"
+	echo "zc: \`zcsend -q -r DIR 127.0.0.1:PORT\` (version 1: \`zcsend -q FILE... 127.0.0.1:PORT\`) to zcrecvd, config: ${ZC_OPTS[*]:-default};"
 	echo "rsync: \`rsync -a [--fsync] DIR/ rsync://127.0.0.1:PORT/bench/DIR/\` to \`rsync --daemon\`, then \`sync -f DEST\` (in the wall time)."
 } >"$MD"
 
