@@ -180,6 +180,8 @@ tree_cleanup() {
 		DEST_RUN=
 		loop_teardown || true
 	fi
+	# lib.sh's cleanup reads the status from $?; errexit must not act on it.
+	set +e
 	(exit "$rc")
 	cleanup
 }

@@ -202,16 +202,10 @@ hrun links -d links entries "${H[@]}" \
     l 'abs' "$T/outside/target" \
     l 'up' '../../../../x' \
     l 'sub/dir/l' 'anything at all' \
-    d 'sub' 0755 \
-    l 'abs' 'again' \
-    f 'abs/x' 10 \
-    f 'up' 10
+    d 'sub' 0755
 for i in 1 2 3 4; do
 	expect_result links "$i" ok
 done
-expect_result links 5 'exists|name'
-expect_result links 6 name
-expect_result links 7 'exists|name'
 [ "$(readlink "$T/links/abs")" = "$T/outside/target" ] || fail "links: abs -> $(readlink "$T/links/abs")"
 [ "$(readlink "$T/links/up")" = '../../../../x' ] || fail "links: up -> $(readlink "$T/links/up")"
 [ "$(readlink "$T/links/sub/dir/l")" = 'anything at all' ] || fail "links: sub/dir/l wrong"
@@ -221,6 +215,39 @@ expect_result links 7 'exists|name'
     fail "links: sub is $(stat -c '%a %Y' "$T/links/sub"), want 755 1600000000"
 LANDED_ELSE+=(links/abs links/up links/sub links/sub/dir links/sub/dir/l)
 after_case links
+
+# The links exist now: nothing replaces them, nothing goes through them.
+hrun links2 -d links entries "${H[@]}" \
+    l 'abs' 'again' \
+    f 'abs/x' 10 \
+    i 'abs' 10 \
+    f 'up' 10 \
+    d 'up' 0777
+expect_result links2 1 'exists|name'
+expect_result links2 2 name
+for i in 3 4 5; do
+	expect_result links2 "$i" 'exists|name'
+done
+[ "$(readlink "$T/links/abs")" = "$T/outside/target" ] || fail "links2: abs was replaced"
+[ "$(readlink "$T/links/up")" = '../../../../x' ] || fail "links2: up was replaced"
+after_case links2
+
+# A symlink and, in the same stream, a file beneath its name: whichever
+# the daemon lands first, nothing goes through the link (to the outside).
+hrun race -d links entries "${H[@]}" l 'r' "$T/outside" f 'r/x' 10
+r1=$(result race 1) r2=$(result race 2)
+if [ "$r1" = ok ]; then
+	[ -L "$T/links/r" ] || fail "race: r reported created, not a symlink"
+	[ "$r2" != ok ] || fail "race: r/x landed beneath the symlink r"
+	LANDED_ELSE+=(links/r)
+else
+	# The file's parent was made first (a directory), the link refused.
+	[ "$r2" = ok ] && [ -d "$T/links/r" ] && [ ! -L "$T/links/r" ] ||
+	    fail "race: r $r1, r/x $r2, and r is not a directory"
+	note "race: r/x landed first (r made a directory), the symlink r refused ($r1)"
+	LANDED_ELSE+=(links/r links/r/x)
+fi
+after_case race
 
 # --- protocol errors in version 2 ----------------------------------------------------------
 
