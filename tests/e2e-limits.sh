@@ -9,8 +9,8 @@
 #   (e) a named destination [other] with its own path and allow =
 #       127.0.0.1 takes the same file, into its own path only;
 #   (d) max_file_size = 1M: 1 MiB lands, 1 MiB + 1 is refused ("size");
-#   (f) min_free over the file system's size: refused up front ("nospace", 0
-#       bytes sent).
+#   (f) min_free over the free space (over the filesystem's size): refused
+#       up front ("nospace", 0 bytes sent).
 . "$(dirname "$0")/lib.sh"
 need_zcpeer
 
@@ -26,19 +26,27 @@ send_rc() {
 
 # hold N: open N idle protocol connections (HELLO exchanged, then silence)
 # in the background; returns once the daemon has answered each.  Their
-# pids are in HOLD.
+# pids are in HOLD.  Each has an output file of its own (HOLD_N counts
+# them all): one named after the count held, which release() lowers, was
+# the file of a connection released before, and the check could read that
+# one's IDLE before the new zcpeer had truncated it.  The wait ends when
+# the daemon answers or zcpeer gives up (it waits up to 120 s for the
+# HELLO); a loaded machine may take seconds.
 HOLD=()
+HOLD_N=0
 hold() {
-	local i j pid out
+	local i pid out deadline
 	for ((i = 0; i < $1; i++)); do
-		out=$T/idle.${#HOLD[@]}.out
-		"$ZCPEER" idle 127.0.0.1 "$PORT" 120 >"$out" 2>&1 &
+		out=$T/idle.$HOLD_N.out
+		HOLD_N=$((HOLD_N + 1))
+		: >"$out"
+		"$ZCPEER" idle 127.0.0.1 "$PORT" 120 >>"$out" 2>&1 &
 		pid=$!
 		HOLD+=("$pid")
 		BGPIDS+=("$pid")
-		for ((j = 0; j < 100; j++)); do
-			grep -qx IDLE "$out" && break
-			alive "$pid" || break
+		deadline=$((SECONDS + 150))
+		while ! grep -qx IDLE "$out" && alive "$pid" &&
+		    [ "$SECONDS" -lt "$deadline" ]; do
 			sleep 0.1
 		done
 		grep -qx IDLE "$out" || {
@@ -55,11 +63,13 @@ release() {
 	HOLD=("${HOLD[@]:1}")
 }
 
-# refused MESSAGE: a new connection is refused at once with ERROR denied
-# MESSAGE, then closed.
+# refused MESSAGE: a new connection is refused with ERROR denied MESSAGE
+# (at accept, before it says anything), then closed.  zcpeer waits up to
+# 60 s for it: were the connection taken instead, the daemon would send
+# nothing and close it after stall_timeout (30 s), and the check fails.
 refused() {
 	local out=$T/quiet.out
-	"$ZCPEER" quiet 127.0.0.1 "$PORT" >"$out" 2>&1 ||
+	"$ZCPEER" quiet 127.0.0.1 "$PORT" 60 >"$out" 2>&1 ||
 	    { prefix 'zcpeer: ' "$out" >&2; fail "zcpeer quiet failed"; }
 	prefix 'zcpeer quiet: ' "$out" >&2
 	[ "$(sed -n 1p "$out")" = "ERROR code denied: $1" ] ||
@@ -68,18 +78,19 @@ refused() {
 }
 
 # send_after_release FILE: zcsend FILE, insisting on success; a refusal
-# for too many connections is retried (bounded) while the daemon frees
-# the connection just closed.
+# for too many connections is retried (for up to 60 s) while the daemon
+# frees the connection just closed.
 send_after_release() {
-	local i rc
-	for ((i = 0; i < 50; i++)); do
+	local rc deadline=$((SECONDS + 60))
+	while :; do
 		rc=$(send_rc retry "$1" "127.0.0.1:$PORT")
 		[ "$rc" -ne 0 ] || break
 		grep -q 'too many connections' "$T/retry.err" ||
 		    fail "zcsend $(basename "$1") exited $rc"
+		[ "$SECONDS" -lt "$deadline" ] || break
 		sleep 0.1
 	done
-	[ "$rc" -eq 0 ] || fail "zcsend still refused 5 s after a connection closed"
+	[ "$rc" -eq 0 ] || fail "zcsend still refused 60 s after a connection closed"
 	cp "$T/retry.out" "$T/send.out"
 }
 
@@ -155,11 +166,11 @@ stop_daemon
 note "(d) max_file_size = 1M, (f) min_free over the file system's size"
 mkdir "$T/tight"
 chown "$DAEMON_USER:" "$T/tight"
-# Keep free more than the whole file system holds: no file can ever fit,
-# however much space other processes free meanwhile.
+# Over the size of the filesystem: free space moves by gigabytes while
+# other tests write and delete big files, and no amount of it is enough.
 avail=$(df -B1 --output=avail "$T/tight" | tail -n 1 | tr -d ' ')
-floor=$(df -B1 --output=size "$T/tight" | tail -n 1 | tr -d ' ')
-floor=$((floor + 1024 * 1024 * 1024))
+fs_size=$(df -B1 --output=size "$T/tight" | tail -n 1 | tr -d ' ')
+floor=$((fs_size + 1024 * 1024 * 1024))
 DEFAULT_EXTRA="max_file_size = 1M
 [tight]
 path = $T/tight

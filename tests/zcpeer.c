@@ -19,20 +19,22 @@
  *			XXH3-128); if accepted, the 10 bytes "0123456789"
  *			and an END whose XXH3-128 digest is all zeros, which
  *			the receiver must refuse as a digest mismatch
- *	idle SECONDS	a proper HELLO, then nothing: once the receiver's
- *			HELLO is printed, hold the connection open and idle
- *			for SECONDS (or until the receiver closes it, or
- *			zcpeer is killed)
- *	quiet		send nothing at all; print what the receiver says of
- *			its own accord (a connection refused at accept gets
+ *	idle SECONDS	a proper HELLO, then nothing: wait up to SECONDS
+ *			(at least 5) for the receiver's HELLO; once it is
+ *			printed, hold the connection open and idle for
+ *			SECONDS (or until the receiver closes it, or zcpeer
+ *			is killed)
+ *	quiet [SECONDS]	send nothing at all; print what the receiver says of
+ *			its own accord, waiting up to SECONDS (default 5)
+ *			for each record (a connection refused at accept gets
  *			an ERROR and EOF; an accepted one sees TIMEOUT)
  *
  * Output lines: "HELLO version N", "ERROR code NAME: message",
  * "RESULT code NAME: message", "ACCEPT offset N", "RECORD TYPE len N" for
  * anything else, "IDLE" when idle mode starts idling, "EOF" when the
  * receiver closes, "RESET" when it resets the connection, "TIMEOUT" when it
- * says nothing for 5 seconds, "BAD cause" for a record that does not
- * decode.  Control bytes in messages print as '?'.
+ * says nothing for 5 seconds (or as said above), "BAD cause" for a record
+ * that does not decode.  Control bytes in messages print as '?'.
  *
  * Exit 0 when at least one record, EOF or RESET was seen; 1 otherwise
  * (timeout, bad record); 2 on usage or connection errors.
@@ -74,7 +76,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: zcpeer garbage|version|magic|short|baddigest "
 	    "HOST PORT\n"
-	    "       zcpeer quiet HOST PORT\n"
+	    "       zcpeer quiet HOST PORT [SECONDS]\n"
 	    "       zcpeer name HOST PORT NAME\n"
 	    "       zcpeer idle HOST PORT SECONDS\n");
 	exit(2);
@@ -118,6 +120,32 @@ peer_connect(const char *host, const char *port)
 	}
 	freeaddrinfo(res);
 	return (fd);
+}
+
+/* Wait up to secs for each read on fd. */
+static void
+peer_wait(int fd, long secs)
+{
+	struct timeval	 tv = { .tv_sec = secs };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
+		perror("zcpeer: setsockopt");
+		exit(2);
+	}
+}
+
+/* A number of seconds from the command line. */
+static long
+peer_secs(const char *s)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || n < 0 || n > 86400)
+		usage();
+	return (n);
 }
 
 /* Send all of a buffer; exit 2 if the receiver stops taking it. */
@@ -394,7 +422,8 @@ peer_name(int fd, const char *name, uint32_t alg)
 	struct zc_end	 end;
 	uint16_t	 type;
 
-	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0));
+	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	    0));
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
 		return;
 	peer_send(fd, buf, peer_file(buf, sizeof(buf), name, alg));
@@ -421,16 +450,16 @@ peer_idle(int fd, const char *secs)
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
 	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
 	uint16_t	 type;
-	char		*end;
 	long		 n, left;
 
-	errno = 0;
-	n = strtol(secs, &end, 10);
-	if (errno != 0 || end == secs || *end != '\0' || n < 0 || n > 86400)
-		usage();
-	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1, 0));
+	n = peer_secs(secs);
+	peer_send(fd, buf, proto_hello_encode(buf, sizeof(buf), ZC_PROTO_V1,
+	    0));
+	/* A loaded machine may take its time to answer; say how long. */
+	peer_wait(fd, n > PEER_TIMEOUT ? n : PEER_TIMEOUT);
 	if (peer_read(fd, &type) != PEER_RECORD || type != ZC_T_HELLO)
 		return;
+	peer_wait(fd, PEER_TIMEOUT);
 	printf("IDLE\n");
 	for (left = n; left > 0; left--) {
 		if (poll(&pfd, 1, 1000) == -1) {
@@ -449,6 +478,7 @@ main(int argc, char **argv)
 {
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
 	const char	*mode;
+	long		 secs;
 	int		 fd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -457,7 +487,9 @@ main(int argc, char **argv)
 		usage();
 	mode = argv[1];
 	if ((strcmp(mode, "name") == 0 || strcmp(mode, "idle") == 0) !=
-	    (argc == 5) || argc > 5)
+	    (argc == 5) && strcmp(mode, "quiet") != 0)
+		usage();
+	if (argc > 5)
 		usage();
 
 	fd = peer_connect(argv[2], argv[3]);
@@ -485,8 +517,11 @@ main(int argc, char **argv)
 		peer_name(fd, argv[4], ZC_DIGEST_NONE);
 	else if (strcmp(mode, "idle") == 0)
 		peer_idle(fd, argv[4]);
-	else if (strcmp(mode, "quiet") == 0)
+	else if (strcmp(mode, "quiet") == 0) {
+		if (argc == 5 && (secs = peer_secs(argv[4])) > 0)
+			peer_wait(fd, secs);
 		peer_drain(fd);
+	}
 	else if (strcmp(mode, "baddigest") == 0)
 		peer_name(fd, PEER_BAD_NAME, ZC_DIGEST_XXH3_128);
 	else
