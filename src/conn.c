@@ -377,7 +377,7 @@ conn_entry_whole(struct conn *c)
 	conn_next(c);
 }
 
-/* The entry may go to its destination. */
+/* The file or entry may go to its destination. */
 static void
 conn_entry_start(struct conn *c)
 {
@@ -389,31 +389,32 @@ conn_entry_start(struct conn *c)
 		conn_entry_whole(c);
 }
 
-/* FILE: check name and destination, authenticate if needed, start. */
+/*
+ * The current file or entry is announced: find its destination,
+ * authenticate if needed, start.  A version 2 entry may start the key
+ * exchange only if it waits for the answer (WAIT; version 1 files
+ * always do).
+ */
 static void
-conn_file(struct conn *c, const uint8_t *body, size_t len)
+conn_admit(struct conn *c)
 {
-	struct zc_file	 f;
-	struct dest	*d;
+	struct xfer	*x = c->cur;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_CHALLENGE_LEN];
 	char		*cause = NULL;
 	int		 code;
 
-	if (proto_file_decode(body, len, &f, &cause) == -1) {
-		conn_protocol_error(c, cause);
-		free(cause);
-		return;
-	}
-	c->cur = xfer_new(c->w, c->peer, &f);
-	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
 	if (conn_target(c, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
 	}
-	d = c->cur->dest;
-	xfer_on_written(c->cur, conn_written, c);
-	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
+	xfer_on_written(x, conn_written, c);
+	if (x->dest->key != NULL && strcmp(c->authed, x->dest->name) != 0) {
+		if (x->v2 && !(x->eflags & ZC_EF_WAIT)) {
+			conn_fail(c, ZC_E_DENIED, "send a WAIT entry first to "
+			    "authenticate", CONN_NEXT);
+			return;
+		}
 		/* Prove the key first; conn_auth() goes on from there. */
 		auth_nonce(c->nonce);
 		conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf),
@@ -422,7 +423,24 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 		conn_io_arm(c);
 		return;
 	}
-	conn_file_start(c);
+	conn_entry_start(c);
+}
+
+/* FILE: a file of version 1. */
+static void
+conn_file(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_file	 f;
+	char		*cause = NULL;
+
+	if (proto_file_decode(body, len, &f, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	c->cur = xfer_new(c->w, c->peer, &f);
+	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
+	conn_admit(c);
 }
 
 /*
@@ -433,10 +451,7 @@ static void
 conn_entry(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct zc_entry	 e;
-	struct dest	*d;
-	uint8_t		 buf[ZC_HDR_LEN + ZC_CHALLENGE_LEN];
 	char		*cause = NULL;
-	int		 code;
 
 	if (proto_entry_decode(body, len, &e, &cause) == -1) {
 		conn_protocol_error(c, cause);
@@ -453,27 +468,7 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 	c->cur->landed = conn_answered;
 	c->inflight++;
 	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
-	if (conn_target(c, &code, &cause) == -1) {
-		conn_fail(c, code, cause, CONN_NEXT);
-		free(cause);
-		return;
-	}
-	d = c->cur->dest;
-	xfer_on_written(c->cur, conn_written, c);
-	if (d->key != NULL && strcmp(c->authed, d->name) != 0) {
-		if (!(e.flags & ZC_EF_WAIT)) {
-			conn_fail(c, ZC_E_DENIED, "send a WAIT entry first to "
-			    "authenticate", CONN_NEXT);
-			return;
-		}
-		auth_nonce(c->nonce);
-		conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf),
-		    ZC_T_CHALLENGE, c->nonce, ZC_NONCE_LEN, NULL, 0));
-		conn_set_state(c, CONN_AUTH);
-		conn_io_arm(c);
-		return;
-	}
-	conn_entry_start(c);
+	conn_admit(c);
 }
 
 /* AUTH: check the sender's MAC, prove ours, go on with the file. */
@@ -498,10 +493,7 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 	    mac, ZC_MAC_LEN, NULL, 0));
 	log_debug("%s: authenticated for %s", c->peer, d->name);
 	conn_set_state(c, CONN_IDLE);
-	if (c->cur->v2)
-		conn_entry_start(c);
-	else
-		conn_file_start(c);
+	conn_entry_start(c);
 }
 
 /*
