@@ -162,6 +162,9 @@ static const struct conf_opt conf_opts[] = {
 	  .min = 1, .max = INT64_MAX, .words = conf_none, .def = "none" },
 	{ .name = "min_free", .type = CONF_SIZE_PERCENT, DEST(min_free),
 	  .def = "1%" },
+	/* Bytes per second read from each connection (conn.c). */
+	{ .name = "max_rate", .type = CONF_SIZE, DEST(max_rate),
+	  .min = 65536, .max = 1LL << 40, .words = conf_none, .def = "none" },
 	/* Limits on the paths of a tree (protocol version 2). */
 	{ .name = "max_path_depth", .type = CONF_NUMBER, DEST(max_path_depth),
 	  .min = 1, .max = 1024, .def = "32" },

@@ -58,6 +58,14 @@ conn_io_arm(struct conn *c)
 
 	if (evbuffer_get_length(c->out) > CONN_OUT_MAX || c->state == CONN_DEAD)
 		return;		/* conn_io_write_cb resumes reading */
+	if (c->disk_wait || c->rate_wait) {
+		/*
+		 * We stopped reading: no peer timeout while we wait for our
+		 * disk (a completion resumes) or for max_rate (ev_rate).
+		 */
+		event_del(c->ev_read);
+		return;
+	}
 	if (c->pending > CONN_PENDING_MAX || c->parked_fds > CONN_FDS_MAX) {
 		event_del(c->ev_read);
 		return;		/* conn_answered resumes reading */
@@ -218,6 +226,18 @@ conn_io_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_io_cpu(c);
 }
 
+/* libevent: max_rate lets the connection read again. */
+static void
+conn_io_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->cpu_mark = util_cpu_ns(0);
+	conn_rate_resume(c);
+	if (c->state != CONN_DEAD)
+		conn_io_cpu(c);
+}
+
 /* libevent: the socket is writable again, or the peer stopped reading. */
 static void
 conn_io_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -247,6 +267,7 @@ conn_io_free_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_REMOVE(&w->conns, c, entry);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
+	event_free(c->ev_rate);
 	evbuffer_free(c->out);
 	rx_free(&c->rx);
 	close(c->fd);
@@ -275,13 +296,16 @@ conn_io_close(struct conn *c)
 	while ((x = TAILQ_FIRST(&c->xfers)) != NULL) {
 		TAILQ_REMOVE(&c->xfers, x, entry);
 		x->conn = NULL;
+		xfer_on_written(x, NULL, NULL);
 		xfer_unref(x);
 	}
 	c->inflight = 0;
 	tlog_flush();
 	conn_set_state(c, CONN_DEAD);
+	c->disk_wait = c->end_wait = c->rate_wait = 0;
 	event_del(c->ev_read);
 	event_del(c->ev_write);
+	evtimer_del(c->ev_rate);
 	if (evbuffer_get_length(c->out) > 0)
 		evbuffer_write(c->out, c->fd);	/* last words, best effort */
 	if (event_base_once(c->w->base, -1, EV_TIMEOUT, conn_io_free_cb, c,
@@ -330,8 +354,9 @@ conn_io_accept(struct worker *w, int fd)
 	    conn_io_read_cb, c);
 	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,
 	    conn_io_write_cb, c);
+	c->ev_rate = evtimer_new(w->base, conn_io_rate_cb, c);
 	if ((c->out = evbuffer_new()) == NULL || c->ev_read == NULL ||
-	    c->ev_write == NULL)
+	    c->ev_write == NULL || c->ev_rate == NULL)
 		fatalx("out of memory for a connection");
 	c->state = CONN_HELLO;
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);

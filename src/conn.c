@@ -11,6 +11,15 @@
  * checks the transition; every failure goes through conn_fail().
  * Connections are freed from an event of their own, never inside their
  * callbacks.
+ *
+ * A connection never waits for the disk.  When its file's write queue is
+ * full (rx.c says busy) or END finds writes still queued, it stops reading
+ * (disk_wait) and a completion of its writes (conn_written) goes on where
+ * it stopped; the sender meets a closed TCP window meanwhile.  A
+ * destination's max_rate stops reading the same way, until a timer
+ * (rate_wait).  No peer timeout runs while we ourselves stopped reading:
+ * a slow or stalled disk is not a stalled peer, and the peer's own
+ * timeouts, not ours, decide how long it waits for us.
  */
 #include "config.h"
 
@@ -20,11 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "zcrecvd.h"
 
 #define CONN_BUDGET		32		/* loop turns per event */
 #define CONN_ANY		CONN_NSTATES	/* a rule for every state */
 #define CONN_WINDOW		1024		/* v2 entries in flight */
+#define CONN_BURST_MAX		(2U << 20)	/* max_rate bucket, at most */
 
 /* Versions a rule holds for (c->version is 0 before HELLO). */
 #define V0			0x1
@@ -39,6 +51,8 @@ static void	conn_data(struct conn *, const uint8_t *, size_t);
 static void	conn_end(struct conn *, const uint8_t *, size_t);
 static void	conn_peer_error(struct conn *, const uint8_t *, size_t);
 static void	conn_written(void *);
+static void	conn_end_go(struct conn *, const struct zc_end *);
+static void	conn_rate_stop(struct conn *);
 
 /* The grammar: the record each state takes, and who takes it. */
 static const struct conn_rule {
@@ -217,6 +231,8 @@ conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 	uint64_t	 bytes = 0, id = 0;
 	int		 skip = 0, answer = 0;
 
+	c->disk_wait = c->end_wait = 0;
+	conn_rate_stop(c);
 	if (c->cur != NULL) {
 		bytes = c->cur->st.received;
 		id = c->cur->id;
@@ -497,8 +513,28 @@ conn_auth(struct conn *c, const uint8_t *body, size_t len)
 }
 
 /*
- * A queued write of the file is done: give its window's pages back now,
- * so that a sender that stops does not leave them pinned.
+ * We stopped reading for the disk and a write completed: go on where we
+ * stopped (END, once the file's writes are all done; else the payload,
+ * which stops again if the queue is still full).
+ */
+static void
+conn_disk_resume(struct conn *c)
+{
+	if (c->end_wait) {
+		if (!xfer_idle(c->cur))
+			return;
+		c->end_wait = c->disk_wait = 0;
+		conn_end_go(c, &c->end);
+	} else
+		c->disk_wait = 0;
+	if (c->state != CONN_DEAD)
+		conn_input(c);
+}
+
+/*
+ * A queued write of the connection is done: give its window's pages back
+ * now, so that a sender that stops does not leave them pinned, and go on
+ * if we stopped reading for it.
  */
 static void
 conn_written(void *arg)
@@ -510,6 +546,8 @@ conn_written(void *arg)
 	c->cpu_mark = util_cpu_ns(0);
 	if (rx_reap(&c->rx, &code, &cause) == -1)
 		conn_fail(c, code, cause, CONN_DRAIN_IN);
+	else if (c->disk_wait)
+		conn_disk_resume(c);
 	free(cause);
 	if (c->state != CONN_DEAD)
 		conn_io_cpu(c);
@@ -537,9 +575,7 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct xfer	*x = c->cur;
 	struct zc_end	 e;
-	uint8_t		 dg[ZC_DIGEST_LEN];
 	char		*cause = NULL;
-	int		 code, r;
 
 	if (proto_end_decode(body, len, &e, &cause) == -1) {
 		conn_protocol_error(c, cause);
@@ -556,6 +592,26 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		conn_next(c);
 		return;
 	}
+	if (!xfer_idle(x)) {
+		/* Writes still queued: finish once they are done. */
+		c->end = e;
+		c->end_wait = c->disk_wait = 1;
+		STAT_ADD(disk_pauses, 1);
+		return;
+	}
+	conn_end_go(c, &e);
+}
+
+/* All payload of the file is written: finish, land, answer. */
+static void
+conn_end_go(struct conn *c, const struct zc_end *ep)
+{
+	struct xfer	*x = c->cur;
+	struct zc_end	 e = *ep;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	int		 code, r;
+
 	conn_io_cpu(c);
 	if (x->v2) {
 		if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1) {
@@ -680,7 +736,8 @@ conn_record(struct conn *c)
 	c->rhave = 0;
 	c->rule = NULL;
 	rule->fn(c, c->rbuf + ZC_HDR_LEN, c->hdr.len);
-	return (c->state != CONN_DEAD && c->state != CONN_DRAIN);
+	return (c->state != CONN_DEAD && c->state != CONN_DRAIN &&
+	    !c->disk_wait);
 }
 
 /* io = auto: payload that does not map goes to splice from now on. */
@@ -700,23 +757,95 @@ conn_maybe_switch(struct conn *c)
 	xfer_switch(x);
 }
 
+/* Stop waiting for max_rate. */
+static void
+conn_rate_stop(struct conn *c)
+{
+	c->rate_wait = 0;
+	if (c->ev_rate != NULL)
+		evtimer_del(c->ev_rate);
+}
+
+/* The bucket of a connection reading at rate bytes per second. */
+static int64_t
+conn_burst(int64_t rate)
+{
+	int64_t	 b = rate / 8;
+
+	if (b < 2 * ZC_BLOCK)
+		b = 2 * ZC_BLOCK;
+	return (b > CONN_BURST_MAX ? CONN_BURST_MAX : b);
+}
+
+/*
+ * How much of the record may be read now under the destination's max_rate
+ * (a token bucket of conn_burst bytes)?  Whole blocks, or the rest of the
+ * record; 0 when the bucket is short of a block: then reading stops until
+ * it holds half a bucket again (ev_rate).
+ */
+static uint64_t
+conn_rate_allow(struct conn *c, int64_t rate)
+{
+	struct timeval	 tv;
+	uint64_t	 now = util_now_ns(), dt, wait;
+	int64_t		 burst = conn_burst(rate);
+
+	if (c->tokens_ns == 0) {
+		c->tokens = burst;
+		c->tokens_ns = now;
+	}
+	dt = now - c->tokens_ns;
+	c->tokens_ns = now;
+	c->tokens += (int64_t)((double)dt * (double)rate / UTIL_NS_PER_SEC);
+	if (c->tokens > burst)
+		c->tokens = burst;
+	if (c->tokens >= 0 && (uint64_t)c->tokens >= c->rec_left)
+		return (c->rec_left);
+	if (c->tokens >= ZC_BLOCK)
+		return ((uint64_t)c->tokens & ~(uint64_t)(ZC_BLOCK - 1));
+	wait = (uint64_t)((double)(burst / 2 - c->tokens) * UTIL_NS_PER_SEC /
+	    (double)rate);
+	tv.tv_sec = wait / UTIL_NS_PER_SEC;
+	tv.tv_usec = wait % UTIL_NS_PER_SEC / 1000 + 1;
+	c->rate_wait = 1;
+	STAT_ADD(rate_pauses, 1);
+	evtimer_add(c->ev_rate, &tv);
+	return (0);
+}
+
+/* libevent: max_rate lets the connection read again. */
+void
+conn_rate_resume(struct conn *c)
+{
+	c->rate_wait = 0;
+	conn_input(c);
+}
+
 /*
  * Take a DATA record's payload, at most CONN_BUDGET steps per event.
- * Returns 1 when the record is complete, 0 to wait for more, -1 when the
- * file failed.
+ * Returns 1 when the record is complete, 0 to wait for more (the peer, the
+ * disk or max_rate), -1 when the file failed.
  */
 static int
 conn_payload(struct conn *c)
 {
 	ssize_t	 n = 0;
+	uint64_t want;
+	int64_t	 rate;
 	char	*cause = NULL;
 	int	 budget, code;
 
+	rate = c->cur->dest != NULL && !c->cur->skip ? c->cur->dest->max_rate :
+	    0;
 	for (budget = 0; c->rec_left > 0 && budget < CONN_BUDGET; budget++) {
-		n = rx_take(&c->rx, c->cur, c->rec_off, c->rec_left, &code,
-		    &cause);
+		want = c->rec_left;
+		if (rate > 0 && (want = conn_rate_allow(c, rate)) == 0)
+			return (0);
+		n = rx_take(&c->rx, c->cur, c->rec_off, want, &code, &cause);
 		if (n <= 0)
 			break;
+		if (rate > 0)
+			c->tokens -= n;
 		c->rec_left -= n;
 		c->rec_off += n;
 		conn_maybe_switch(c);
@@ -728,6 +857,12 @@ conn_payload(struct conn *c)
 		    CONN_DRAIN_IN);
 		free(cause);
 		return (-1);
+	}
+	if (c->rx.busy) {
+		/* The disk queue is full: conn_written resumes. */
+		c->disk_wait = 1;
+		STAT_ADD(disk_pauses, 1);
+		return (0);
 	}
 	if (c->rec_left > 0) {
 		rx_lowat(&c->rx, c->rec_left);

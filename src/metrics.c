@@ -244,6 +244,16 @@ metrics_put_atomics(struct evbuffer *b)
 	    m, (unsigned long long)STAT_GET(zc_bytes),
 	    m, (unsigned long long)STAT_GET(copied),
 	    m, (unsigned long long)STAT_GET(spliced));
+	metrics_head(b, "zcrecvd_read_pauses_total", "counter", "Times a "
+	    "connection stopped reading: its disk writes were queued full "
+	    "(disk) or its destination's max_rate was reached (rate).");
+	evbuffer_add_printf(b, "zcrecvd_read_pauses_total{reason=\"disk\"} "
+	    "%llu\nzcrecvd_read_pauses_total{reason=\"rate\"} %llu\n",
+	    (unsigned long long)STAT_GET(disk_pauses),
+	    (unsigned long long)STAT_GET(rate_pauses));
+	metrics_one(b, "zcrecvd_loop_writes_total", "counter", "Synchronous "
+	    "file writes made by a worker's event loop (small files, "
+	    "unqueueable writes).", STAT_GET(loop_writes));
 	metrics_head(b, r, "counter", "Connections refused at accept, by the "
 	    "limit reached.");
 	evbuffer_add_printf(b, "%s{reason=\"max_connections\"} %llu\n"

@@ -14,6 +14,11 @@
  * next record's header stays in the socket, and accounts what it moved to
  * the file (xfer_took).  The connection picks the path per file, from the
  * io mode, and may switch from map to splice in the middle of one.
+ *
+ * A take never waits for the disk.  When the file's write queue is full,
+ * or the window or copy buffer the bytes would go to is still under a
+ * queued write, it takes nothing and says so (busy): the connection stops
+ * reading until a completion (rx_reap) frees what it needs.
  */
 #include "config.h"
 
@@ -103,7 +108,31 @@ rx_take(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
     char **cause)
 {
 	r->empty = 0;
+	r->busy = 0;
 	return (rx_paths[r->kind].take(r, x, off, left, code, cause));
+}
+
+/*
+ * Give the copy buffer back if its write is done (force: the connection
+ * goes; the kernel keeps the pages of a write that goes on).  -1 with
+ * *code and *cause if the write failed.
+ */
+static int
+rx_bounce_release(struct rx *r, int force, int *code, char **cause)
+{
+	int	 ret = 0;
+
+	if (r->bx == NULL)
+		return (0);
+	if (xfer_written(r->bx, r->bticket))
+		ret = xfer_wait(r->bx, r->bticket, code, cause);
+	else if (!force)
+		return (0);
+	else
+		xfer_on_written(r->bx, NULL, NULL);	/* we are gone */
+	xfer_unref(r->bx);
+	r->bx = NULL;
+	return (ret);
 }
 
 /* Wake when want bytes are queued (at most a window). */
@@ -113,24 +142,46 @@ rx_lowat(struct rx *r, size_t want)
 	zcrx_lowat(&r->zcrx, want);
 }
 
-/* Give back mapped pages whose writes are done (a write completed). */
+/* Give back buffers whose writes are done (a write completed). */
 int
 rx_reap(struct rx *r, int *code, char **cause)
 {
-	return (zcrx_reap(&r->zcrx, code, cause));
+	char	*why = NULL;
+	int	 ret;
+
+	ret = zcrx_reap(&r->zcrx, code, cause);
+	if (rx_bounce_release(r, 0, code, &why) == -1 && ret == 0) {
+		*cause = why;
+		return (-1);
+	}
+	free(why);
+	return (ret);
 }
 
-/* Give back every mapped page, waiting for the writes they are under. */
+/*
+ * The file is over: give back the buffers whose writes are done; those of
+ * a failed file still under a write follow when it ends (rx_reap).
+ */
 void
 rx_release(struct rx *r)
 {
+	char	*why = NULL;
+	int	 code;
+
 	zcrx_release_all(&r->zcrx);
+	rx_bounce_release(r, 0, &code, &why);
+	free(why);
 }
 
 /* Free what the receive paths hold. */
 void
 rx_free(struct rx *r)
 {
+	char	*why = NULL;
+	int	 code;
+
+	rx_bounce_release(r, 1, &code, &why);
+	free(why);
 	zcrx_free(&r->zcrx);
 	free(r->bounce);
 	r->bounce = NULL;
@@ -142,7 +193,14 @@ rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
     char **cause)
 {
 	ssize_t	 n;
+	int	 q, ticket;
 
+	if (rx_bounce_release(r, 0, code, cause) == -1)
+		return (-1);
+	if (r->bx != NULL || !xfer_ready(x)) {
+		r->busy = 1;
+		return (0);
+	}
 	if (max > RX_BOUNCE)
 		max = RX_BOUNCE;
 	n = recv(r->fd, r->bounce, max, MSG_DONTWAIT);
@@ -154,8 +212,13 @@ rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
 		    strerror(errno));
 		return (-1);
 	}
-	if (xfer_write(x, r->bounce, n, off, code, cause) == -1)
+	if ((q = xfer_write_async(x, r->bounce, n, off, &ticket, code,
+	    cause)) == -1)
 		return (-1);
+	if (q == 1) {
+		r->bx = xfer_ref(x);
+		r->bticket = ticket;
+	}
 	xfer_took(x, n, RX_COPY);
 	return (n);
 }
@@ -173,6 +236,10 @@ rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
 	want = left & ~(uint64_t)(ZC_BLOCK - 1);
 	if (want == 0)
 		return (rx_copy(r, x, off, left, code, cause));	/* the tail */
+	if (!zcrx_ready(&r->zcrx) || !xfer_ready(x)) {
+		r->busy = 1;
+		return (0);
+	}
 	if (zcrx_map(&r->zcrx, want, &at, &mapped, &skip, &inq, code,
 	    cause) == -1)
 		return (-1);

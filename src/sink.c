@@ -14,15 +14,24 @@
  * whose segments are not page multiples) turns O_DIRECT off for the rest
  * of the file, so direct and buffered writes never share a block.
  *
- * For a file larger than a mapping window, whole-block O_DIRECT writes go
- * through an io_uring (sink_write_async): the disk writes one window while
- * the caller maps and hashes the next.  A queued write gets a ticket (one
- * of SINK_AIO_SLOTS); the caller keeps the buffer until sink_wait(ticket)
- * says the write is done; an eventfd tells when a write completes, so
- * pages are not held longer than the disk takes.  At most WORKER_AIO_MAX
- * writes per worker are queued (a bound on pinned pages); beyond that,
- * with no free ticket, for the tail, and without io_uring, writes are
- * synchronous.  An io_uring failure fails the write, never the daemon.
+ * For a file larger than a mapping window, writes go through an io_uring
+ * (sink_write_async): whole-block O_DIRECT writes straight from the
+ * caller's buffer, buffered writes (write, copy) too, and the padded tail
+ * from the sink's own aligned buffer.  The disk writes one window while the
+ * caller maps and hashes the next.  A queued write gets a ticket (one of
+ * SINK_AIO_SLOTS); the caller keeps the buffer until sink_done(ticket), and
+ * an eventfd tells when a write completes.  The event loop never waits for
+ * the disk: before it takes bytes off a socket it asks sink_ready(), and
+ * when the queue is full it stops reading that connection until a
+ * completion frees a slot (backpressure through TCP).  Writes per worker
+ * are bounded (WORKER_AIO_MAX, a bound on pinned pages), but never below
+ * SINK_AIO_FAIR per file, so that a slow disk holding every slot of the
+ * worker cannot stall a file bound for a fast one.  Synchronous writes are
+ * left for files without a ring (up to SINK_ASYNC_MIN bytes) and for the
+ * rare unaligned write that turns O_DIRECT off; they are counted
+ * (sync_writes).  An io_uring failure fails the write, never the
+ * daemon.  A failed file does not wait for its queued writes: the ring
+ * stays with the xfer until they are done (sink_free_ring).
  * The file is not fallocated: ext4 cannot issue a write that extends the
  * file without waiting, but io_uring then hands it to its own worker
  * thread, which is what we want; preallocating 16 files at once measured
@@ -185,17 +194,19 @@ sink_async_open(struct sink *s)
 	}
 }
 
-/* Wait for queued writes and tear the ring down. */
+/*
+ * Tear the ring down without waiting: writes still queued go on in the
+ * kernel, which holds their pages and the file until they end.
+ */
 static void
 sink_async_close(struct sink *s)
 {
-	char	*why = NULL;
-
 	if (s->ring == NULL)
 		return;
-	if (sink_wait_all(s, &why) == -1)
-		log_debug("%s", why);
-	free(why);
+	if (s->queued > 0)
+		__atomic_sub_fetch(s->aio_count, s->queued, __ATOMIC_RELAXED);
+	s->queued = 0;
+	memset(s->aio, 0, sizeof(s->aio));
 	io_uring_queue_exit(s->ring);
 	free(s->ring);
 	s->ring = NULL;
@@ -236,9 +247,10 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 			fatalx("posix_memalign");
 		if (sink_set_direct(s, 1, cause) == -1)
 			return (-1);
-		if (size > SINK_ASYNC_MIN)
-			sink_async_open(s);
 	}
+	if ((kind == SINK_DIRECT || kind == SINK_WRITE || kind == SINK_COPY) &&
+	    size > SINK_ASYNC_MIN)
+		sink_async_open(s);
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
 		return (sink_pipe(s, cause));
 	return (0);
@@ -282,6 +294,7 @@ sink_pwrite(struct sink *s, const void *buf, size_t len, uint64_t off,
 	const uint8_t	*p = buf;
 	ssize_t		 n;
 
+	s->sync_writes++;
 	while (len > 0) {
 		n = pwrite(s->fd, p, len, off);
 		if (n == -1 && errno == EINTR)
@@ -306,6 +319,7 @@ sink_drain_pipe(struct sink *s, size_t len, uint64_t off, char **cause)
 	loff_t	 o = off;
 	ssize_t	 n;
 
+	s->sync_writes++;
 	while (len > 0) {
 		n = splice(s->pipe[0], NULL, s->fd, &o, len, SPLICE_F_MOVE);
 		if (n == -1 && errno == EINTR)
@@ -431,42 +445,132 @@ sink_free_slot(struct sink *s)
 }
 
 /*
- * Write len bytes from buf at off like sink_write, but queue the write when
- * it can go async.  Returns 1 when queued (buf must stay until
- * sink_wait(*ticket)), 0 when written already, -1 with *cause.
+ * Can a write be issued now without waiting for the disk?  Always without
+ * a ring (the write is synchronous); with one, when a slot is free and the
+ * worker's bound (or this file's fair share) allows one more.
  */
 int
-sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
-    int *ticket, char **cause)
+sink_ready(struct sink *s)
+{
+	if (s->ring == NULL)
+		return (1);
+	sink_reap(s);
+	return (sink_free_slot(s) != -1 && io_uring_sq_space_left(s->ring) > 0 &&
+	    (s->queued < SINK_AIO_FAIR ||
+	    __atomic_load_n(s->aio_count, __ATOMIC_RELAXED) < WORKER_AIO_MAX));
+}
+
+/* Are all queued writes done (sink_finish will not wait)? */
+int
+sink_idle(struct sink *s)
+{
+	int	 i;
+
+	if (s->ring == NULL)
+		return (1);
+	sink_reap(s);
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		if (s->aio[i].len != 0 && !s->aio[i].done)
+			return (0);
+	return (1);
+}
+
+/*
+ * Queue a write of len bytes from buf at off in a free slot.  Returns the
+ * slot, or -1 when it could not be submitted (nothing is then queued).
+ */
+static int
+sink_queue(struct sink *s, const void *buf, size_t len, uint64_t off, int own)
 {
 	struct io_uring_sqe	*sqe;
 	int			 e, slot;
 
-	if (s->ring == NULL || !s->direct || off + len > s->size ||
-	    *s->aio_count >= WORKER_AIO_MAX || off % s->dio_align != 0 ||
-	    len % s->dio_align != 0 || (uintptr_t)buf % s->dio_mem != 0 ||
-	    (slot = sink_free_slot(s)) == -1 ||
+	if ((slot = sink_free_slot(s)) == -1 ||
 	    (sqe = io_uring_get_sqe(s->ring)) == NULL)
-		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+		return (-1);
 	io_uring_prep_write(sqe, s->fd, buf, len, off);
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)slot);
 	if ((e = io_uring_submit(s->ring)) != 1) {
 		/*
 		 * Not queued: the entry stays in the ring and goes with the
-		 * next submit, so make it a no-op, and write here.
+		 * next submit, so make it a no-op.
 		 */
 		log_debug("io_uring_submit: %s", e < 0 ? strerror(-e) :
 		    "nothing submitted");
 		io_uring_prep_nop(sqe);
 		io_uring_sqe_set_data(sqe, (void *)(uintptr_t)SINK_NOP);
-		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+		return (-1);
 	}
-	sink_hash(s, buf, len, off);
 	s->aio[slot].len = len;
 	s->aio[slot].done = 0;
+	s->aio[slot].own = own;
+	s->queued++;
 	__atomic_add_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
-	*ticket = slot;
+	return (slot);
+}
+
+/*
+ * The aligned end of an O_DIRECT file, at most a block: padded in the
+ * sink's own buffer and queued.  Returns 1 when queued, 0 when it was not.
+ */
+static int
+sink_queue_tail(struct sink *s, const void *buf, size_t len, uint64_t off)
+{
+	size_t	 a = s->dio_align, padded = (len + a - 1) / a * a;
+
+	if (s->kind != SINK_DIRECT || !s->direct || off % a != 0 ||
+	    off + len != s->size || len > ZC_BLOCK)
+		return (0);
+	/* An earlier tail still in flight owns the buffer (never: one end). */
+	if (s->truncate)
+		return (0);
+	memcpy(s->pad, buf, len);
+	memset(s->pad + len, 0, padded - len);
+	if (sink_queue(s, s->pad, padded, off, 1) == -1)
+		return (0);
+	s->truncate = 1;
 	return (1);
+}
+
+/* Could this write go to the ring from the caller's buffer? */
+static int
+sink_queueable(const struct sink *s, const void *buf, size_t len,
+    uint64_t off)
+{
+	if (s->kind == SINK_WRITE || s->kind == SINK_COPY)
+		return (1);
+	return (s->kind == SINK_DIRECT && s->direct && off % s->dio_align == 0 &&
+	    len % s->dio_align == 0 && (uintptr_t)buf % s->dio_mem == 0);
+}
+
+/*
+ * Write len bytes from buf at off like sink_write, but queue the write when
+ * the sink has a ring.  Returns 1 when queued (buf must stay until
+ * sink_done(*ticket)), 0 when written or queued from the sink's own buffer,
+ * -1 with *cause.  The caller asked sink_ready() first: a full queue is
+ * never met here, so nothing waits.
+ */
+int
+sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
+    int *ticket, char **cause)
+{
+	int	 slot;
+
+	if (s->ring == NULL || off + len > s->size)
+		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+	if (sink_queueable(s, buf, len, off)) {
+		if ((slot = sink_queue(s, buf, len, off, 0)) == -1)
+			return (sink_write(s, buf, len, off, cause) == -1 ?
+			    -1 : 0);
+		sink_hash(s, buf, len, off);
+		*ticket = slot;
+		return (1);
+	}
+	if (sink_queue_tail(s, buf, len, off)) {
+		sink_hash(s, buf, len, off);
+		return (0);
+	}
+	return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
 }
 
 /* Note a completion. */
@@ -506,7 +610,8 @@ sink_done(struct sink *s, int ticket)
 }
 
 /*
- * Wait for the write of ticket, if any, and check how it went.  If the
+ * Wait for the write of ticket, if any, and check how it went; the event
+ * loop calls it only once sink_done(ticket) says it will not wait.  If the
  * ring cannot be waited on, the write counts as failed: its pages are
  * pinned by the kernel until it ends, so the caller may drop them.
  */
@@ -530,6 +635,7 @@ sink_wait(struct sink *s, int ticket, char **cause)
 	if (a->len == 0)
 		return (0);
 	e = a->res;
+	s->queued--;
 	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
 	if (e >= 0 && (size_t)e == a->len) {
 		a->len = 0;
@@ -541,7 +647,10 @@ sink_wait(struct sink *s, int ticket, char **cause)
 	return (-1);
 }
 
-/* Wait for every queued write; the first failure is returned. */
+/*
+ * Wait for every queued write; the first failure is returned.  The event
+ * loop calls it only when sink_idle() (or for the rare unaligned write).
+ */
 int
 sink_wait_all(struct sink *s, char **cause)
 {
@@ -653,11 +762,22 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 	return (0);
 }
 
-/* Free what the sink holds (the file descriptor belongs to the landing). */
+/*
+ * Free what the sink holds (the file descriptor belongs to the landing),
+ * except, while writes are still queued, the ring and the tail buffer:
+ * sink_free_ring, once nobody waits for them.
+ */
 void
 sink_close(struct sink *s)
 {
-	sink_async_close(s);
+	if (sink_idle(s)) {
+		char	*why = NULL;
+
+		if (sink_wait_all(s, &why) == -1)	/* settle, no wait */
+			log_debug("%s", why);
+		free(why);
+		sink_free_ring(s);
+	}
 	if (s->pipe[0] != -1) {
 		close(s->pipe[0]);
 		close(s->pipe[1]);
@@ -666,6 +786,13 @@ sink_close(struct sink *s)
 	if (s->hash != NULL)
 		XXH3_freeState(s->hash);
 	s->hash = NULL;
+}
+
+/* Tear down the ring (queued writes go on in the kernel) and the pad. */
+void
+sink_free_ring(struct sink *s)
+{
+	sink_async_close(s);
 	free(s->pad);
 	s->pad = NULL;
 }

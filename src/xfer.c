@@ -125,6 +125,7 @@ xfer_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (x->ev_aio != NULL)
 		event_free(x->ev_aio);
+	sink_free_ring(&x->sink);	/* writes of a failed file go on */
 	if (x->conf != NULL)
 		conf_unref(x->conf);
 	free(x->path);
@@ -386,16 +387,24 @@ xfer_splice(struct xfer *x, int sock, size_t len, uint64_t off, int *code,
 	return (n);
 }
 
-/* Wait for the queued write of ticket; -1 if it failed. */
+/*
+ * Settle the queued write of ticket: the event loop calls it once
+ * xfer_written() says it will not wait.  -1 if it failed while the file
+ * was still open (a failed file's writes count no more).
+ */
 int
 xfer_wait(struct xfer *x, int ticket, int *code, char **cause)
 {
-	if (!x->open)
-		return (0);	/* the sink waited for all of them */
-	if (sink_wait(&x->sink, ticket, cause) == -1) {
+	char	*why = NULL;
+
+	if (x->sink.ring == NULL)
+		return (0);	/* the sink has settled them all */
+	if (sink_wait(&x->sink, ticket, &why) == -1 && x->open) {
 		*code = sink_code(&x->sink);
+		*cause = why;
 		return (-1);
 	}
+	free(why);
 	return (0);
 }
 
@@ -403,7 +412,24 @@ xfer_wait(struct xfer *x, int ticket, int *code, char **cause)
 int
 xfer_written(struct xfer *x, int ticket)
 {
-	return (!x->open || sink_done(&x->sink, ticket));
+	if (x->sink.ring == NULL)
+		return (1);
+	sink_reap(&x->sink);
+	return (sink_done(&x->sink, ticket));
+}
+
+/* May the next bytes be written without waiting for the disk? */
+int
+xfer_ready(struct xfer *x)
+{
+	return (!x->open || sink_ready(&x->sink));
+}
+
+/* Are all the file's queued writes done (xfer_finish will not wait)? */
+int
+xfer_idle(struct xfer *x)
+{
+	return (!x->open || sink_idle(&x->sink));
 }
 
 /* Account n payload bytes taken off a socket by the given path. */
@@ -570,8 +596,6 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*dest;
 
-	if (x->ev_aio != NULL)
-		event_del(x->ev_aio);	/* freed with the xfer */
 	dest = x->dest != NULL ? x->dest->name : x->f.dest[0] != '\0' ?
 	    x->f.dest : "default";
 	tlog_file(x->peer, dest, xfer_name(x), x->path != NULL ? x->path_len :
@@ -581,7 +605,10 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 	metrics_file(dest, code, x->st.received,
 	    util_now_ns() - x->st.start_ns);
 	if (x->open) {
-		sink_close(&x->sink);	/* waits for queued writes */
+		STAT_ADD(loop_writes, x->sink.sync_writes);
+		sink_close(&x->sink);	/* keeps the ring while writes go on */
+		if (x->ev_aio != NULL && x->sink.ring == NULL)
+			event_del(x->ev_aio);	/* freed with the xfer */
 		if (code != ZC_OK)
 			land_abort(&x->land);
 		x->w->busy--;

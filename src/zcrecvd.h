@@ -55,6 +55,7 @@ struct dest {
 	size_t		 nallow;
 	int64_t		 max_file_size;	/* bytes, -1: no limit */
 	int64_t		 min_free;	/* bytes, or -percent (-1..-99) */
+	int64_t		 max_rate;	/* bytes/s per connection, -1: none */
 	char		*key_file;
 	struct zc_key	*key;		/* NULL: no authentication */
 	int		 max_path_depth;	/* components in a v2 path */
@@ -122,6 +123,10 @@ struct stats {
 	uint64_t	 in_flight;	/* files being received */
 	uint64_t	 refused_max;	/* connections over max_connections */
 	uint64_t	 refused_addr;	/* ... over the per-address limit */
+	uint64_t	 disk_pauses;	/* reading stopped for the disk */
+	uint64_t	 rate_pauses;	/* reading stopped for max_rate */
+	uint64_t	 loop_writes;	/* synchronous file writes made by
+					   an event loop */
 };
 extern struct stats	 stats;
 #define STAT_ADD(f, n)	__atomic_add_fetch(&stats.f, (n), __ATOMIC_RELAXED)
@@ -145,7 +150,8 @@ struct worker {
 	struct lander		*lander;	/* lands v2 entries in batches */
 };
 
-#define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker */
+#define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker,
+					   beyond each file's fair share */
 
 #define WORKER_DRAIN		-2	/* message: stop taking files */
 #define WORKER_ABORT		-3	/* message: abort and stop */
@@ -226,6 +232,8 @@ void		 tlog_file(const char *, const char *, const char *, size_t,
 
 /* sink.c: where payload bytes go. */
 #define SINK_AIO_SLOTS		8	/* queued writes per file, at most */
+#define SINK_AIO_FAIR		2	/* ... that WORKER_AIO_MAX never
+					   denies it */
 
 struct sink {
 	enum sink_kind	 kind;
@@ -246,10 +254,14 @@ struct sink {
 	struct io_uring	*ring;		/* async O_DIRECT writes, or NULL */
 	int		 efd;		/* eventfd: a queued write is done */
 	int		*aio_count;	/* the worker's queued writes */
+	int		 queued;	/* slots taken here */
+	uint64_t	 sync_writes;	/* writes made synchronously */
 	struct sink_aio {
 		size_t	 len;		/* bytes in flight; 0: slot free */
 		int	 done;
 		int	 res;		/* the write's result */
+		int	 own;		/* from the sink's own buffer (the
+					   padded tail): nobody holds it */
 	}		 aio[SINK_AIO_SLOTS];
 };
 
@@ -262,6 +274,8 @@ int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
 int		 sink_write_async(struct sink *, const void *, size_t,
 		     uint64_t, int *, char **);
+int		 sink_ready(struct sink *);
+int		 sink_idle(struct sink *);
 int		 sink_wait(struct sink *, int, char **);
 int		 sink_wait_all(struct sink *, char **);
 void		 sink_reap(struct sink *);
@@ -270,6 +284,7 @@ ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
 void		 sink_gap(struct sink *, uint64_t, uint64_t);
 void		 sink_close(struct sink *);
+void		 sink_free_ring(struct sink *);
 int		 sink_code(const struct sink *);
 const char	*sink_name(enum sink_kind);
 
@@ -393,6 +408,8 @@ ssize_t		 xfer_splice(struct xfer *, int, size_t, uint64_t, int *,
 		     char **);
 int		 xfer_wait(struct xfer *, int, int *, char **);
 int		 xfer_written(struct xfer *, int);
+int		 xfer_ready(struct xfer *);
+int		 xfer_idle(struct xfer *);
 void		 xfer_on_written(struct xfer *, void (*)(void *), void *);
 void		 xfer_took(struct xfer *, size_t, enum rx_kind);
 int		 xfer_should_switch(const struct xfer *);
@@ -436,6 +453,7 @@ void		 zcrx_hold(struct zcrx *, size_t, struct xfer *, int);
 void		 zcrx_drop(struct zcrx *, size_t);
 int		 zcrx_reap(struct zcrx *, int *, char **);
 void		 zcrx_release_all(struct zcrx *);
+int		 zcrx_ready(struct zcrx *);
 
 /* rx.c: the receive paths of a connection behind one interface. */
 #define RX_BOUNCE		(1U << 20)	/* copy buffer for recv */
@@ -445,8 +463,13 @@ struct rx {
 	enum rx_kind		 kind;
 	struct zcrx		 zcrx;
 	uint8_t			*bounce;	/* RX_BOUNCE, aligned */
+	struct xfer		*bx;		/* bounce under bx's queued */
+	int			 bticket;	/* ... write bticket */
 	int			 empty;		/* the last take left nothing
 						   queued */
+	int			 busy;		/* the last take found the
+						   disk queue full: took
+						   nothing */
 };
 
 void		 rx_init(struct rx *, int);
@@ -516,6 +539,19 @@ struct conn {
 	uint64_t		 rec_left;	/* payload left in record */
 	uint64_t		 rec_off;	/* file offset of next byte */
 
+	/*
+	 * Not reading, and not timing the peer, while we wait for our own
+	 * disk (disk_wait: a completion resumes; end_wait: END waits for
+	 * the file's last writes) or for max_rate (rate_wait: ev_rate).
+	 */
+	int			 disk_wait;
+	int			 end_wait;
+	struct zc_end		 end;		/* the END that waits */
+	int			 rate_wait;
+	struct event		*ev_rate;
+	int64_t			 tokens;	/* max_rate bucket, bytes */
+	uint64_t		 tokens_ns;	/* ... last filled */
+
 	TAILQ_ENTRY(conn)	 entry;
 };
 
@@ -524,6 +560,7 @@ void		 conn_set_state(struct conn *, enum conn_state);
 void		 conn_fail(struct conn *, int, const char *, enum conn_then);
 void		 conn_input(struct conn *);
 void		 conn_timeout(struct conn *);
+void		 conn_rate_resume(struct conn *);
 
 /*
  * lander.c: lands version 2 entries in batches on a thread of its own, so

@@ -11,11 +11,15 @@
  * copies all of inq, which can swallow the next record.
  *
  * This file is the one owner of the windows.  While the pages of one are
- * under a queued O_DIRECT write, the next payload is mapped into the next
- * window; a window under a write remembers it (the xfer, referenced, and
- * the write's ticket) and is given back (MADV_DONTNEED) once that write is
- * done: when its completion is reaped (zcrx_reap), when the window comes
- * round again (zcrx_map), or when the file ends (zcrx_release_all).
+ * under a queued write, the next payload is mapped into the next window; a
+ * window under a write remembers it (the xfer, referenced, and the write's
+ * ticket) and is given back (MADV_DONTNEED) once that write is done: when
+ * its completion is reaped (zcrx_reap), when the window comes round again
+ * (zcrx_map), or when the file ends (zcrx_release_all).  Nothing here
+ * waits for the disk: a window whose write is not done stays held, and the
+ * caller does not map until zcrx_ready() (it stops reading instead).  When
+ * the connection goes, zcrx_free lets go of windows still under a write:
+ * the kernel keeps their pages until the write ends.
  *
  * SO_RCVLOWAT is kept at no more than the bytes the peer still owes in the
  * current record: the peer waits for a reply after each record, so a higher
@@ -39,6 +43,8 @@
 
 #define ZCRX_ALIGN		(2U << 20)
 #define zcrx_window(z, w)	((z)->map + (size_t)(w) * ZCRX_CHUNK)
+
+static void	 zcrx_unmap(struct zcrx *, int, size_t);
 
 /* Set up for socket fd; nothing is mapped until zcrx_mmap. */
 void
@@ -76,11 +82,26 @@ zcrx_mmap(struct zcrx *z, char **cause)
 	return (0);
 }
 
-/* Drop the mapping; every window must have been released. */
+/*
+ * Drop the mapping.  Windows still under a write are let go: their writes
+ * are a failed file's, and the kernel holds the pages until they end.
+ */
 void
 zcrx_free(struct zcrx *z)
 {
+	struct zcrx_win	*win;
+	int		 w;
+
 	zcrx_release_all(z);
+	for (w = 0; w < ZCRX_WINDOWS; w++) {
+		win = &z->win[w];
+		if (win->x == NULL)
+			continue;
+		xfer_on_written(win->x, NULL, NULL);	/* we are gone */
+		zcrx_unmap(z, w, win->len);
+		xfer_unref(win->x);
+		memset(win, 0, sizeof(*win));
+	}
 	if (z->map != NULL)
 		munmap(z->map, z->maplen);
 	z->map = NULL;
@@ -121,8 +142,8 @@ zcrx_unmap(struct zcrx *z, int w, size_t len)
 }
 
 /*
- * Release window w after its write: wait for the write, give the pages
- * back.  Returns -1 with *code and *cause if the write failed.
+ * Release window w if its write is done: give the pages back.  Returns -1
+ * with *code and *cause if the write failed.
  */
 static int
 zcrx_release(struct zcrx *z, int w, int *code, char **cause)
@@ -130,7 +151,7 @@ zcrx_release(struct zcrx *z, int w, int *code, char **cause)
 	struct zcrx_win	*win = &z->win[w];
 	int		 r = 0;
 
-	if (win->x == NULL)
+	if (win->x == NULL || !xfer_written(win->x, win->ticket))
 		return (0);
 	r = xfer_wait(win->x, win->ticket, code, cause);
 	zcrx_unmap(z, w, win->len);
@@ -147,9 +168,6 @@ zcrx_reap(struct zcrx *z, int *code, char **cause)
 	int	 w, r = 0;
 
 	for (w = 0; w < ZCRX_WINDOWS; w++) {
-		if (z->win[w].x == NULL ||
-		    !xfer_written(z->win[w].x, z->win[w].ticket))
-			continue;
 		why = NULL;
 		if (zcrx_release(z, w, code, &why) == -1 && r == 0) {
 			*cause = why;
@@ -160,8 +178,12 @@ zcrx_reap(struct zcrx *z, int *code, char **cause)
 	return (r);
 }
 
-/* Release every window, waiting for their writes; failures are the
-   file's own business by now (sink_finish or the abort saw them). */
+/*
+ * The file is over: release every window whose write is done; failures
+ * are the file's own business by now (sink_finish or the abort saw them).
+ * A failed file's writes may still go on: their windows are released when
+ * they end (zcrx_reap), or at zcrx_free.
+ */
 void
 zcrx_release_all(struct zcrx *z)
 {
@@ -173,7 +195,15 @@ zcrx_release_all(struct zcrx *z)
 		zcrx_release(z, w, &code, &why);
 		free(why);
 	}
-	z->cur = 0;
+}
+
+/* May the next payload be mapped now (its window is free)? */
+int
+zcrx_ready(struct zcrx *z)
+{
+	struct zcrx_win	*win = &z->win[z->cur];
+
+	return (win->x == NULL || xfer_written(win->x, win->ticket));
 }
 
 /*
@@ -195,6 +225,8 @@ zcrx_map(struct zcrx *z, size_t want, const uint8_t **at, size_t *mapped,
 	*mapped = *skip = *inq = 0;
 	if (zcrx_release(z, z->cur, code, cause) == -1)
 		return (-1);
+	if (z->win[z->cur].x != NULL)
+		fatalx("%s: window %d still under a write", __func__, z->cur);
 	*at = zcrx_window(z, z->cur);
 	memset(&zc, 0, sizeof(zc));
 	zc.address = (uintptr_t)*at;

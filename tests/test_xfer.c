@@ -481,6 +481,17 @@ sink_wait_tickets(struct sink *s, const int *t, int nt)
 	return (r);
 }
 
+/* Writes queued from the sink's own buffer (the padded tail). */
+static int
+own_queued(const struct sink *s)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		n += s->aio[i].len != 0 && s->aio[i].own;
+	return (n);
+}
+
 /* Are the nt tickets all different? */
 static int
 tickets_distinct(const int *t, int nt)
@@ -523,11 +534,13 @@ test_sink_direct(void)
 	}
 	if (s.ring == NULL)
 		printf("test_xfer: no io_uring: async writes not tried\n");
-	else
-		CHECK(nt == 3 && aio == 3 && tickets_distinct(t, nt));
+	else	/* and the padded tail, queued from the sink's buffer */
+		CHECK(nt == 3 && aio == 4 && tickets_distinct(t, nt) &&
+		    own_queued(&s) == 1 && s.truncate);
 	CHECK(sink_wait_tickets(&s, t, nt) == 0);
-	CHECK(aio == 0);
+	CHECK(aio == own_queued(&s));
 	CHECK(sink_finish(&s, dg, &cause) == 0);
+	CHECK(aio == 0 && sink_idle(&s));
 	digest_of(src, size, want);
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "direct.bin", src, size));
@@ -698,7 +711,7 @@ wait_queued(struct xfer *x, const int *t, int nt)
 			    "tried\n");
 		return;
 	}
-	CHECK(tickets_distinct(t, nt) && w.aio == nt);
+	CHECK(tickets_distinct(t, nt) && w.aio == nt + own_queued(&x->sink));
 	CHECK(await_written(x, t, nt));
 	CHECK(nwritten > 0 && written_arg == &w);
 	for (i = 0; i < nt; i++) {
@@ -706,7 +719,55 @@ wait_queued(struct xfer *x, const int *t, int nt)
 		free(cause);
 		cause = NULL;
 	}
-	CHECK(w.aio == 0);
+	CHECK(w.aio == own_queued(&x->sink));
+}
+
+/*
+ * The queue bound: a file may queue while the worker is under
+ * WORKER_AIO_MAX, and SINK_AIO_FAIR writes whatever the others hold; past
+ * that sink_ready() says no, and nothing waits.  A full queue never makes
+ * a write synchronous.
+ */
+static void
+test_sink_ready(void)
+{
+	struct sink	 s;
+	char		*cause = NULL;
+	const uint64_t	 size = 16 * MIB;
+	int		 fd, aio = 0, t[MAX_TICKETS], i, n;
+
+	if (!dio)
+		return;
+	fd = sink_file("ready.bin");
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	if (s.ring == NULL) {
+		printf("test_xfer: no io_uring: queue bound not tried\n");
+		goto out;
+	}
+	aio = WORKER_AIO_MAX;		/* others hold the worker's share */
+	for (n = 0; sink_ready(&s) && n < MAX_TICKETS; n++)
+		CHECK(sink_write_async(&s, src, MIB, (uint64_t)n * MIB, &t[n],
+		    &cause) == 1);
+	CHECK(n == SINK_AIO_FAIR && aio == WORKER_AIO_MAX + n);
+	CHECK(s.sync_writes == 0);
+	for (i = 0; i < n; i++)
+		CHECK(sink_wait(&s, t[i], &cause) == 0);
+	CHECK(aio == WORKER_AIO_MAX && sink_idle(&s) && sink_ready(&s));
+	aio = 0;			/* alone: up to the slots */
+	for (n = 0; sink_ready(&s) && n < MAX_TICKETS; n++)
+		CHECK(sink_write_async(&s, src, MIB, (uint64_t)n * MIB, &t[n],
+		    &cause) == 1);
+	CHECK(n == (SINK_AIO_SLOTS < WORKER_AIO_MAX ? SINK_AIO_SLOTS :
+	    WORKER_AIO_MAX));
+	CHECK(s.sync_writes == 0);
+	for (i = 0; i < n; i++)
+		CHECK(sink_wait(&s, t[i], &cause) == 0);
+	CHECK(aio == 0);
+out:
+	sink_close(&s);
+	close(fd);
+	CHECK(remove_file("sink", "ready.bin") == 0);
+	free(cause);
 }
 
 /* An END record with the digest of the first size source bytes. */
@@ -1118,6 +1179,7 @@ main(void)
 	test_sink_noverify();
 	test_sink_direct();
 	test_sink_direct_unaligned();
+	test_sink_ready();
 	test_xfer_lifecycle();
 	test_xfer_direct_tail();
 	test_xfer_digest();
