@@ -203,6 +203,28 @@ peer_dial(const struct addrinfo *ai, int timeout)
 }
 
 /*
+ * --limit-rate: the kernel paces the connection (TCP's own pacing, or the
+ * fq qdisc where it is set up), so the stream is smooth, not bursts.
+ */
+static int
+peer_pace(struct peer *p, struct report *rp)
+{
+	unsigned long	 rate = opt.limit_rate;
+
+	if (setsockopt(p->fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate,
+	    sizeof(rate)) == -1) {
+		sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
+		    "cannot limit the rate (SO_MAX_PACING_RATE): %s",
+		    strerror(errno));
+		close(p->fd);
+		p->fd = -1;
+		return (-1);
+	}
+	log_debug("%s: paced at %lu bytes/s", p->text, rate);
+	return (0);
+}
+
+/*
  * Connect, then bound every later wait with socket timeouts.  A failure
  * is told as that of the file of rp.
  */
@@ -236,6 +258,8 @@ peer_connect(struct peer *p, const char *host, const char *port,
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
 		fatal("socket options");
 	p->fd = fd;
+	if (opt.limit_rate > 0 && peer_pace(p, rp) == -1)
+		return (-1);
 	p->zc = opt.zerocopy;
 	if (p->zc && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one,
 	    sizeof(one)) == -1) {

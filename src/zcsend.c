@@ -23,17 +23,18 @@
 
 #include "zcsend.h"
 
-struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0 };
+struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0 };
 
 #define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--json] [--key-file file] " \
-			"[--links] [--no-verify]\n" \
-			"              [--no-zerocopy] [-t seconds] file ... " \
-			"host[:port][/dest]\n"
+			"[--limit-rate rate] [--links]\n" \
+			"              [--no-verify] [--no-zerocopy] " \
+			"[-t seconds] file ... host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
 	OPT_JSON = 256,
 	OPT_KEY_FILE,
+	OPT_LIMIT_RATE,
 	OPT_LINKS,
 	OPT_NO_VERIFY,
 	OPT_NO_ZEROCOPY
@@ -55,6 +56,8 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "JSON lines on stdout instead of text (default: off)" },
 	{ "key-file", OPT_KEY_FILE, "file",
 	    "key for keyed destinations (default: $ZCSEND_KEY_FILE)" },
+	{ "limit-rate", OPT_LIMIT_RATE, "rate",
+	    "bytes per second, k M G suffixes (default: no limit)" },
 	{ "links", OPT_LINKS, NULL,
 	    "with -r, send symlinks as symlinks (default: skip them)" },
 	{ "no-verify", OPT_NO_VERIFY, NULL,
@@ -140,6 +143,36 @@ zcsend_timeout(const char *s)
 	return (n);
 }
 
+/*
+ * The --limit-rate bytes per second: a number with an optional k, M or G
+ * (powers of 1024), ZS_RATE_MIN to ZS_RATE_MAX; or exit.
+ */
+static uint64_t
+zcsend_rate(const char *s)
+{
+	char			*end;
+	unsigned long long	 n;
+	int			 shift = 0;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift != 0)
+		end++;
+	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' ||
+	    n > ZS_RATE_MAX >> shift || n << shift < ZS_RATE_MIN) {
+		log_errx("bad rate '%s' (bytes per second with an optional k, "
+		    "M or G: 64k to 1024G)", s);
+		exit(ZS_USAGE);
+	}
+	return ((uint64_t)n << shift);
+}
+
 /* getopt_long's tables, made from zcsend_optab. */
 static void
 zcsend_getopt_tables(struct option *lo, char *so)
@@ -173,6 +206,9 @@ zcsend_option(int ch)
 		break;
 	case OPT_KEY_FILE:
 		zcsend_key(optarg, NULL);
+		break;
+	case OPT_LIMIT_RATE:
+		opt.limit_rate = zcsend_rate(optarg);
 		break;
 	case OPT_LINKS:
 		opt.links = 1;

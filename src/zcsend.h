@@ -64,7 +64,11 @@ struct opts {
 	int		 recursive;	/* -r: trees; needs version 2 */
 	int		 links;		/* --links: send symlinks as symlinks */
 	int		 dryrun;	/* -n: walk and list, connect to nothing */
+	uint64_t	 limit_rate;	/* --limit-rate: bytes/s, 0: none */
 };
+
+#define ZS_RATE_MIN		(64U << 10)	/* --limit-rate, bytes/s */
+#define ZS_RATE_MAX		(1ULL << 40)
 extern struct opts	 opt;
 
 /* Zero-copy sends on a connection, for -v. */
