@@ -110,6 +110,7 @@ struct conf_opt {
 	size_t			  noff;		/* lists: the count field */
 	const char		 *with;		/* dumped only when this option
 						   is set */
+	const char		 *what;		/* in errors, for the type's */
 };
 
 #define SERVER(f)	.scope = CONF_SERVER, .off = offsetof(struct conf, f)
@@ -164,7 +165,8 @@ static const struct conf_opt conf_opts[] = {
 	  .def = "1%" },
 	/* Bytes per second read from each connection (conn.c). */
 	{ .name = "max_rate", .type = CONF_SIZE, DEST(max_rate),
-	  .min = 65536, .max = 1LL << 40, .words = conf_none, .def = "none" },
+	  .min = 65536, .max = 1LL << 40, .words = conf_none, .def = "none",
+	  .what = "bytes per second from 64K to 1T, like 100M" },
 	/* Limits on the paths of a tree (protocol version 2). */
 	{ .name = "max_path_depth", .type = CONF_NUMBER, DEST(max_path_depth),
 	  .min = 1, .max = 1024, .def = "32" },
@@ -477,7 +479,7 @@ static void
 conf_expect(const struct conf_opt *o, char *buf, size_t len)
 {
 	const struct conf_type_ops	*t = &conf_types[o->type];
-	const char			*item[16], *w;
+	const char			*item[16], *w, *what;
 	char				 range[48];
 	long long			 v;
 	size_t				 n = 0, k, off = 0;
@@ -490,8 +492,9 @@ conf_expect(const struct conf_opt *o, char *buf, size_t len)
 			if (in == alias && n < sizeof(item) / sizeof(*item) - 1)
 				item[n++] = w;
 		}
-		if (alias == 0 && (t->range || t->what != NULL))
-			item[n++] = t->range ? range : t->what;
+		what = o->what != NULL ? o->what : t->what;
+		if (alias == 0 && (t->range || what != NULL))
+			item[n++] = t->range ? range : what;
 	}
 	buf[0] = '\0';
 	for (k = 0; k < n && off < len; k++)

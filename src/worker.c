@@ -7,7 +7,8 @@
  * event_base, so no libevent object is shared between threads.  Messages
  * on the pipe are ints: a socket to adopt, or WORKER_DRAIN (finish what is
  * in flight, take no new files, then stop) or WORKER_ABORT (abort and
- * stop).  The disk writes of one connection block only its worker.
+ * stop).  No worker waits for a disk: a connection whose writes are queued
+ * full stops reading until one is done (conn.c).
  */
 #include "config.h"
 
