@@ -10,9 +10,9 @@
  * SINK_DIRECT writes with O_DIRECT straight from the mapped pages: no copy
  * at all.  A write that is not aligned for O_DIRECT cannot be issued as
  * such; the last partial block is padded in an aligned buffer and the file
- * truncated to size afterwards, and anything else unaligned (rare: a peer
- * whose segments are not page multiples) turns O_DIRECT off for the rest
- * of the file, so direct and buffered writes never share a block.
+ * truncated to size afterwards, and anything else unaligned (a peer whose
+ * segments are not page multiples) turns O_DIRECT off for the rest of the
+ * file, so direct and buffered writes never share a block.
  *
  * For a file larger than a mapping window, writes go through an io_uring
  * (sink_write_async): whole-block O_DIRECT writes straight from the
@@ -27,9 +27,9 @@
  * are bounded (WORKER_AIO_MAX, a bound on pinned pages), but never below
  * SINK_AIO_FAIR per file, so that a slow disk holding every slot of the
  * worker cannot stall a file bound for a fast one.  Synchronous writes are
- * left for files without a ring (up to SINK_ASYNC_MIN bytes) and for the
- * rare unaligned write that turns O_DIRECT off; they are counted
- * (sync_writes).  An io_uring failure fails the write, never the
+ * left for files without a ring (up to SINK_ASYNC_MIN bytes), for the
+ * vmsplice and splice sinks, and for a write the ring refused; they are
+ * counted (sync_writes).  An io_uring failure fails the write, never the
  * daemon.  A failed file does not wait for its queued writes: the ring
  * stays with the xfer until they are done (sink_free_ring).
  * The file is not fallocated: ext4 cannot issue a write that extends the
@@ -387,6 +387,20 @@ sink_direct_tail(struct sink *s, const uint8_t *buf, size_t len, uint64_t off,
 	return (sink_pwrite(s, s->pad, padded, off + whole, cause));
 }
 
+/*
+ * An unaligned write: O_DIRECT off for the rest of the file.  Queued
+ * O_DIRECT writes need not be waited for: they cover whole blocks before
+ * off (every direct write is aligned at both ends, and bytes arrive in
+ * order), so no block is both written directly and through the cache.
+ */
+static int
+sink_direct_off(struct sink *s, size_t len, uint64_t off, char **cause)
+{
+	log_debug("unaligned write %zu@%llu: O_DIRECT off", len,
+	    (unsigned long long)off);
+	return (sink_set_direct(s, 0, cause));
+}
+
 /* O_DIRECT write; falls back as described at the top of the file. */
 static int
 sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
@@ -400,13 +414,8 @@ sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
 		if (off + len == s->size)
 			return (sink_direct_tail(s, buf, len, off, cause));
 	}
-	if (s->direct) {
-		log_debug("unaligned write %zu@%llu: O_DIRECT off", len,
-		    (unsigned long long)off);
-		if (sink_wait_all(s, cause) == -1 ||
-		    sink_set_direct(s, 0, cause) == -1)
-			return (-1);
-	}
+	if (s->direct && sink_direct_off(s, len, off, cause) == -1)
+		return (-1);
 	return (sink_pwrite(s, buf, len, off, cause));
 }
 
@@ -532,12 +541,43 @@ sink_queue_tail(struct sink *s, const void *buf, size_t len, uint64_t off)
 	return (1);
 }
 
+/*
+ * The aligned end of an O_DIRECT file longer than a block: its whole blocks
+ * queued from buf (*ticket), the rest padded and queued from the sink's own
+ * buffer (or, should the ring refuse it, written here).  Returns 1 when
+ * queued, 0 when it cannot be (fewer than two slots), -1 with *cause.
+ */
+static int
+sink_queue_long_tail(struct sink *s, const uint8_t *buf, size_t len,
+    uint64_t off, int *ticket, char **cause)
+{
+	size_t	 a = s->dio_align, whole = len / a * a;
+	int	 i, nfree = 0, slot;
+
+	if (s->kind != SINK_DIRECT || !s->direct || s->truncate ||
+	    off % a != 0 || off + len != s->size || whole == 0 ||
+	    len - whole > ZC_BLOCK || (uintptr_t)buf % s->dio_mem != 0)
+		return (0);
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		nfree += s->aio[i].len == 0;
+	if (nfree < 2 || io_uring_sq_space_left(s->ring) < 2 ||
+	    (slot = sink_queue(s, buf, whole, off, 0)) == -1)
+		return (0);
+	*ticket = slot;
+	if (!sink_queue_tail(s, buf + whole, len - whole, off + whole) &&
+	    sink_direct_tail(s, buf + whole, len - whole, off + whole,
+	    cause) == -1)
+		return (-1);	/* the queued part is waited for by the caller */
+	return (1);
+}
+
 /* Could this write go to the ring from the caller's buffer? */
 static int
 sink_queueable(const struct sink *s, const void *buf, size_t len,
     uint64_t off)
 {
-	if (s->kind == SINK_WRITE || s->kind == SINK_COPY)
+	if (s->kind == SINK_WRITE || s->kind == SINK_COPY ||
+	    (s->kind == SINK_DIRECT && !s->direct))
 		return (1);
 	return (s->kind == SINK_DIRECT && s->direct && off % s->dio_align == 0 &&
 	    len % s->dio_align == 0 && (uintptr_t)buf % s->dio_mem == 0);
@@ -554,10 +594,23 @@ int
 sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
     int *ticket, char **cause)
 {
-	int	 slot;
+	int	 r, slot;
 
 	if (s->ring == NULL || off + len > s->size)
 		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+	if (sink_queue_tail(s, buf, len, off)) {
+		sink_hash(s, buf, len, off);
+		return (0);
+	}
+	if ((r = sink_queue_long_tail(s, buf, len, off, ticket, cause)) != 0) {
+		if (r == 1)
+			sink_hash(s, buf, len, off);
+		return (r);
+	}
+	if (s->kind == SINK_DIRECT && s->direct &&
+	    !sink_queueable(s, buf, len, off) &&
+	    sink_direct_off(s, len, off, cause) == -1)
+		return (-1);
 	if (sink_queueable(s, buf, len, off)) {
 		if ((slot = sink_queue(s, buf, len, off, 0)) == -1)
 			return (sink_write(s, buf, len, off, cause) == -1 ?
@@ -565,10 +618,6 @@ sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
 		sink_hash(s, buf, len, off);
 		*ticket = slot;
 		return (1);
-	}
-	if (sink_queue_tail(s, buf, len, off)) {
-		sink_hash(s, buf, len, off);
-		return (0);
 	}
 	return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
 }
