@@ -271,6 +271,10 @@ rx_splice(struct rx *r, struct xfer *x, uint64_t off, uint64_t left,
 {
 	ssize_t	 n;
 
+	if (!xfer_ready(x)) {	/* the pipe's last bytes are not written */
+		r->busy = 1;
+		return (0);
+	}
 	n = xfer_splice(x, r->fd, left, off, code, cause);
 	if (n == -1 && rx_lost(errno))
 		*code = PEER_GONE;

@@ -26,10 +26,11 @@
  * completion frees a slot (backpressure through TCP).  Writes per worker
  * are bounded (WORKER_AIO_MAX, a bound on pinned pages), but never below
  * SINK_AIO_FAIR per file, so that a slow disk holding every slot of the
- * worker cannot stall a file bound for a fast one.  Synchronous writes are
- * left for files without a ring (up to SINK_ASYNC_MIN bytes), for the
- * vmsplice and splice sinks, and for a write the ring refused; they are
- * counted (sync_writes).  An io_uring failure fails the write, never the
+ * worker cannot stall a file bound for a fast one.  Splice queues the pipe -> file
+ * half on the ring (IORING_OP_SPLICE), one at a time: the pipe is busy
+ * until it is done.  Synchronous writes are left for files without a ring
+ * (up to SINK_ASYNC_MIN bytes), for the vmsplice sink (a benchmark mode),
+ * and for a write the ring refused; they are counted (sync_writes).  An io_uring failure fails the write, never the
  * daemon.  A failed file does not wait for its queued writes: the ring
  * stays with the xfer until they are done (sink_free_ring).
  * The file is not fallocated: ext4 cannot issue a write that extends the
@@ -65,6 +66,7 @@
 #define SINK_ASYNC_MIN		(2U << 20)	/* smaller files: no ring */
 
 static void	 sink_async_close(struct sink *);
+static int	 sink_own_failed(struct sink *, char **);
 
 static const char *sink_names[] = {
 	"direct", "write", "vmsplice", "splice", "copy", "discard"
@@ -232,6 +234,7 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 	s->aio_count = aio_count;
 	s->size = size;
 	s->pipe[0] = s->pipe[1] = -1;
+	s->pipe_slot = -1;
 	if (verify) {
 		if ((s->hash = XXH3_createState()) == NULL)
 			fatalx("XXH3_createState");
@@ -248,8 +251,8 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 		if (sink_set_direct(s, 1, cause) == -1)
 			return (-1);
 	}
-	if ((kind == SINK_DIRECT || kind == SINK_WRITE || kind == SINK_COPY) &&
-	    size > SINK_ASYNC_MIN)
+	if ((kind == SINK_DIRECT || kind == SINK_WRITE || kind == SINK_COPY ||
+	    kind == SINK_SPLICE) && size > SINK_ASYNC_MIN)
 		sink_async_open(s);
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
 		return (sink_pipe(s, cause));
@@ -464,7 +467,8 @@ sink_ready(struct sink *s)
 	if (s->ring == NULL)
 		return (1);
 	sink_reap(s);
-	return (sink_free_slot(s) != -1 && io_uring_sq_space_left(s->ring) > 0 &&
+	return (s->pipe_slot == -1 && sink_free_slot(s) != -1 &&
+	    io_uring_sq_space_left(s->ring) > 0 &&
 	    (s->queued < SINK_AIO_FAIR ||
 	    __atomic_load_n(s->aio_count, __ATOMIC_RELAXED) < WORKER_AIO_MAX));
 }
@@ -485,8 +489,9 @@ sink_idle(struct sink *s)
 }
 
 /*
- * Queue a write of len bytes from buf at off in a free slot.  Returns the
- * slot, or -1 when it could not be submitted (nothing is then queued).
+ * Queue a write of len bytes from buf (NULL: from the pipe, a splice) at
+ * off in a free slot.  Returns the slot, or -1 when it could not be
+ * submitted (nothing is then queued).
  */
 static int
 sink_queue(struct sink *s, const void *buf, size_t len, uint64_t off, int own)
@@ -497,7 +502,11 @@ sink_queue(struct sink *s, const void *buf, size_t len, uint64_t off, int own)
 	if ((slot = sink_free_slot(s)) == -1 ||
 	    (sqe = io_uring_get_sqe(s->ring)) == NULL)
 		return (-1);
-	io_uring_prep_write(sqe, s->fd, buf, len, off);
+	if (buf != NULL)
+		io_uring_prep_write(sqe, s->fd, buf, len, off);
+	else			/* from the pipe */
+		io_uring_prep_splice(sqe, s->pipe[0], -1, s->fd, off, len,
+		    SPLICE_F_MOVE);
 	io_uring_sqe_set_data(sqe, (void *)(uintptr_t)slot);
 	if ((e = io_uring_submit(s->ring)) != 1) {
 		/*
@@ -598,6 +607,8 @@ sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
 
 	if (s->ring == NULL || off + len > s->size)
 		return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
+	if (sink_own_failed(s, cause) == -1)
+		return (-1);
 	if (sink_queue_tail(s, buf, len, off)) {
 		sink_hash(s, buf, len, off);
 		return (0);
@@ -622,13 +633,43 @@ sink_write_async(struct sink *s, const void *buf, size_t len, uint64_t off,
 	return (sink_write(s, buf, len, off, cause) == -1 ? -1 : 0);
 }
 
+/*
+ * A write from the sink's own buffer (the padded tail, the pipe) is done:
+ * nobody waits for its ticket, so free the slot now and keep a failure for
+ * the next write or sink_finish.
+ */
+static void
+sink_settle_own(struct sink *s, int k, int res)
+{
+	if ((res < 0 || (size_t)res != s->aio[k].len) && s->aerr == 0)
+		s->aerr = res < 0 ? -res : EIO;
+	if (k == s->pipe_slot)
+		s->pipe_slot = -1;
+	memset(&s->aio[k], 0, sizeof(s->aio[k]));
+	s->queued--;
+	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
+}
+
+/* A failed write of the sink's own: -1 with *cause. */
+static int
+sink_own_failed(struct sink *s, char **cause)
+{
+	if (s->aerr == 0)
+		return (0);
+	s->err = s->aerr;
+	*cause = xasprintf("write: %s", strerror(s->aerr));
+	return (-1);
+}
+
 /* Note a completion. */
 static void
 sink_complete(struct sink *s, struct io_uring_cqe *cqe)
 {
 	uintptr_t	 k = (uintptr_t)io_uring_cqe_get_data(cqe);
 
-	if (k < SINK_AIO_SLOTS) {
+	if (k < SINK_AIO_SLOTS && s->aio[k].own)
+		sink_settle_own(s, k, cqe->res);
+	else if (k < SINK_AIO_SLOTS) {
 		s->aio[k].res = cqe->res;
 		s->aio[k].done = 1;
 	} else if (k != SINK_NOP)
@@ -683,6 +724,10 @@ sink_wait(struct sink *s, int ticket, char **cause)
 	}
 	if (a->len == 0)
 		return (0);
+	if (a->own) {		/* the ring failed: count it failed */
+		sink_settle_own(s, ticket, a->res);
+		return (sink_own_failed(s, cause));
+	}
 	e = a->res;
 	s->queued--;
 	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
@@ -714,6 +759,8 @@ sink_wait_all(struct sink *s, char **cause)
 		} else
 			free(why);
 	}
+	if (r == 0)
+		r = sink_own_failed(s, cause);
 	return (r);
 }
 
@@ -727,6 +774,12 @@ sink_splice(struct sink *s, int sock, size_t len, uint64_t off, char **cause)
 {
 	ssize_t	 n;
 
+	if (sink_own_failed(s, cause) == -1) {
+		errno = s->err;
+		return (-1);
+	}
+	if (s->pipe_slot != -1)
+		fatalx("%s: the pipe is still being written", __func__);
 	if (sink_pipe(s, cause) == -1)
 		return (-1);
 	if (s->direct && sink_set_direct(s, 0, cause) == -1)
@@ -747,6 +800,10 @@ sink_splice(struct sink *s, int sock, size_t len, uint64_t off, char **cause)
 		*cause = xasprintf("connection closed");
 		return (-1);
 	}
+	/* On to the file by the ring; the pipe is busy until it is done. */
+	if (s->ring != NULL && (s->pipe_slot = sink_queue(s, NULL, n, off,
+	    1)) != -1)
+		return (n);
 	if (sink_drain_pipe(s, n, off, cause) == -1)
 		return (-1);
 	return (n);

@@ -255,6 +255,9 @@ struct sink {
 	int		 efd;		/* eventfd: a queued write is done */
 	int		*aio_count;	/* the worker's queued writes */
 	int		 queued;	/* slots taken here */
+	int		 aerr;		/* errno of a failed write of the
+					   sink's own (tail, pipe) */
+	int		 pipe_slot;	/* pipe -> file splice queued, or -1 */
 	uint64_t	 sync_writes;	/* writes made synchronously */
 	struct sink_aio {
 		size_t	 len;		/* bytes in flight; 0: slot free */

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
@@ -767,6 +768,63 @@ out:
 }
 
 /*
+ * SINK_SPLICE with a ring: the pipe -> file half of each splice is queued
+ * (one at a time: sink_ready says no while it is in flight), nothing is
+ * written synchronously, and the digest read back at the end is right.
+ */
+static void
+test_sink_splice_async(void)
+{
+	struct sink	 s;
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	const uint64_t	 size = 3 * MIB + 1000;
+	const size_t	 chunk = 64 << 10;
+	uint64_t	 off = 0;
+	ssize_t		 n;
+	int		 fd, aio = 0, sv[2], queued = 0, busy = 0;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	fd = sink_file("splice.bin");
+	CHECK(sink_open(&s, SINK_SPLICE, fd, tmp, size, 1, &aio, &cause) == 0);
+	if (s.ring == NULL)
+		printf("test_xfer: no io_uring: async splice not tried\n");
+	while (off < size) {
+		n = size - off < chunk ? size - off : chunk;
+		CHECK(write(sv[0], src + off, n) == n);
+		if (!sink_ready(&s)) {
+			busy++;
+			CHECK(s.pipe_slot != -1);
+			CHECK(sink_wait(&s, s.pipe_slot, &cause) == 0);
+		}
+		CHECK(sink_ready(&s));
+		if ((n = sink_splice(&s, sv[1], n, off, &cause)) <= 0) {
+			fprintf(stderr, "sink_splice: %s\n", cause);
+			CHECK(0);
+			break;
+		}
+		queued += s.pipe_slot != -1;
+		off += n;
+	}
+	if (s.ring != NULL)
+		CHECK(queued > 0 && s.sync_writes == 0);
+	printf("test_xfer: splice: %d queued, %d waits for the pipe\n", queued,
+	    busy);
+	CHECK(sink_wait_all(&s, &cause) == 0);
+	CHECK(sink_idle(&s) && aio == 0 && s.pipe_slot == -1);
+	CHECK(sink_finish(&s, dg, &cause) == 0);
+	digest_of(src, size, want);
+	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
+	CHECK(file_is("sink", "splice.bin", src, size));
+	sink_close(&s);
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK(remove_file("sink", "splice.bin") == 0);
+	free(cause);
+}
+
+/*
  * The queue bound: a file may queue while the worker is under
  * WORKER_AIO_MAX, and SINK_AIO_FAIR writes whatever the others hold; past
  * that sink_ready() says no, and nothing waits.  A full queue never makes
@@ -1229,6 +1287,7 @@ main(void)
 	test_sink_direct_unaligned();
 	test_sink_ready();
 	test_sink_direct_unaligned_async();
+	test_sink_splice_async();
 	test_xfer_lifecycle();
 	test_xfer_direct_tail();
 	test_xfer_digest();
