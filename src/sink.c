@@ -534,14 +534,13 @@ sink_queue(struct sink *s, const void *buf, size_t len, uint64_t off, int own)
 static int
 sink_queue_tail(struct sink *s, const void *buf, size_t len, uint64_t off)
 {
-	size_t	 a = s->dio_align, padded = (len + a - 1) / a * a;
+	size_t	 a = s->dio_align, padded;
 
-	if (s->kind != SINK_DIRECT || !s->direct || off % a != 0 ||
-	    off + len != s->size || len > ZC_BLOCK)
+	/* (An earlier tail would own the buffer: never, a file has one.) */
+	if (s->kind != SINK_DIRECT || !s->direct || s->truncate ||
+	    off % a != 0 || off + len != s->size || len > ZC_BLOCK)
 		return (0);
-	/* An earlier tail still in flight owns the buffer (never: one end). */
-	if (s->truncate)
-		return (0);
+	padded = (len + a - 1) / a * a;
 	memcpy(s->pad, buf, len);
 	memset(s->pad + len, 0, padded - len);
 	if (sink_queue(s, s->pad, padded, off, 1) == -1)
@@ -560,12 +559,15 @@ static int
 sink_queue_long_tail(struct sink *s, const uint8_t *buf, size_t len,
     uint64_t off, int *ticket, char **cause)
 {
-	size_t	 a = s->dio_align, whole = len / a * a;
+	size_t	 a = s->dio_align, whole;
 	int	 i, nfree = 0, slot;
 
 	if (s->kind != SINK_DIRECT || !s->direct || s->truncate ||
-	    off % a != 0 || off + len != s->size || whole == 0 ||
-	    len - whole > ZC_BLOCK || (uintptr_t)buf % s->dio_mem != 0)
+	    off % a != 0 || off + len != s->size ||
+	    (uintptr_t)buf % s->dio_mem != 0)
+		return (0);
+	whole = len / a * a;
+	if (whole == 0 || len - whole > ZC_BLOCK)
 		return (0);
 	for (i = 0; i < SINK_AIO_SLOTS; i++)
 		nfree += s->aio[i].len == 0;
