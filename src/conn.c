@@ -613,29 +613,26 @@ conn_end_go(struct conn *c, const struct zc_end *ep)
 	int		 code, r;
 
 	conn_io_cpu(c);
-	if (x->v2) {
-		if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1) {
-			conn_fail(c, code, cause, CONN_NEXT);
-			free(cause);
-			return;
-		}
-		if (r == 1) {
-			memcpy(x->dg, dg, ZC_DIGEST_LEN);
-			x->has_dg = 1;
-		}
-		conn_park(c);
-		conn_next(c);
-		return;
-	}
-	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1 ||
-	    xfer_commit(x, r == 1 ? dg : NULL, &code, &cause) == -1) {
+	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
 	}
-	conn_io_result(c, ZC_OK, "landed", x->st.received, r == 1 ? dg :
-	    NULL, 0);
-	conn_detach(c);
+	if (r == 1) {
+		memcpy(x->dg, dg, ZC_DIGEST_LEN);
+		x->has_dg = 1;
+	}
+	if (!x->v2) {
+		/*
+		 * Version 1 lands through the lander too, so that its fsync
+		 * and rename do not hold up the loop; the sender waits for
+		 * the RESULT (conn_answered) before its next FILE.
+		 */
+		x->conn = c;
+		x->landed = conn_answered;
+		c->inflight++;
+	}
+	conn_park(c);
 	conn_next(c);
 }
 

@@ -1,8 +1,9 @@
 /*
- * lander.c -- version 2 entries land in batches, off the event loop.
+ * lander.c -- files and entries land in batches, off the event loop.
  *
- * A worker hands every finished entry (a received file, an inline file, a
- * directory, a symlink) to its lander, a thread of its own.  The lander
+ * A worker hands every finished entry (a received file of either protocol
+ * version, an inline file, a directory, a symlink) to its lander, a thread
+ * of its own.  The lander
  * takes all that is queued as one batch and, in the entry order the
  * sender used:
  *
@@ -91,8 +92,9 @@ lander_prepare(struct xfer *x)
 		}
 		xfer_took(x, x->extra_len, RX_COPY);
 	}
-	if (land_finish(&x->land, x->f.mode, &x->mtime, 0, &code,
-	    &cause) == -1)
+	/* Version 1 sends no mtime: the file keeps the time it was written. */
+	if (land_finish(&x->land, x->f.mode, x->v2 ? &x->mtime : NULL, 0,
+	    &code, &cause) == -1)
 		lander_fail(x, code, cause);
 }
 

@@ -566,9 +566,10 @@ void		 conn_timeout(struct conn *);
 void		 conn_rate_resume(struct conn *);
 
 /*
- * lander.c: lands version 2 entries in batches on a thread of its own, so
- * that the event loop never waits for fsync, rename or mkdir: sync the
- * files of a batch, rename them, fsync each directory once, answer.
+ * lander.c: lands received files and version 2 entries in batches on a
+ * thread of its own, so that the event loop never waits for fsync, rename
+ * or mkdir: sync the files of a batch, rename them, fsync each directory
+ * once, answer.
  */
 struct lander;
 struct lander	*lander_start(struct worker *);
