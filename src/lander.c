@@ -120,6 +120,18 @@ lander_syncs(const struct xfer *x)
 	    x->kind == ZC_K_FILE));
 }
 
+/* Does any entry of list need its file system synced? */
+static int
+lander_any_syncs(struct xfer_list *list)
+{
+	struct xfer	*x;
+
+	TAILQ_FOREACH(x, list, lentry)
+		if (lander_syncs(x))
+			return (1);
+	return (0);
+}
+
 /* Fail the entries of list that needed syncing on device dev: err. */
 static void
 lander_sync_failed(struct xfer_list *list, dev_t dev, int err)
@@ -280,7 +292,8 @@ lander_prepare_main(void *arg)
  *	   posts the entries whose names are now durable;
  *	3. places the new entries (renames, directories, symlinks);
  *	4. if nothing more is prepared, syncs once more and posts them;
- *	   else their names ride on the next turn's syncfs.
+ *	   else their names ride on the next turn's syncfs (unless none
+ *	   needs one: fsync = no).
  */
 static void *
 lander_commit_main(void *arg)
@@ -309,7 +322,7 @@ lander_commit_main(void *arg)
 		pthread_mutex_lock(&l->mtx);
 		more = !TAILQ_EMPTY(&l->ready);
 		pthread_mutex_unlock(&l->mtx);
-		if (!more) {
+		if (!more || !lander_any_syncs(&work)) {
 			lander_sync(&work);
 			lander_post(l, &work);
 		}
