@@ -112,13 +112,39 @@ conn_io_flush(struct conn *c)
 		shutdown(c->fd, SHUT_WR);
 }
 
-/* Queue a record for the peer. */
+/*
+ * Queue a record for the peer.  While the worker is corked (answering a
+ * landed batch), records wait, so that a batch's RESULTs leave in one
+ * write, not one segment each.
+ */
 void
 conn_io_send(struct conn *c, const uint8_t *buf, size_t len)
 {
 	if (evbuffer_add(c->out, buf, len) == -1)
 		fatalx("evbuffer_add");
-	conn_io_flush(c);
+	if (!c->w->corked) {
+		conn_io_flush(c);
+		return;
+	}
+	if (!c->in_cork) {
+		c->in_cork = 1;
+		TAILQ_INSERT_TAIL(&c->w->cork, c, cork_entry);
+	}
+}
+
+/* Write out what w held while w->corked. */
+void
+conn_io_uncork(struct worker *w)
+{
+	struct conn	*c;
+
+	w->corked = 0;
+	while ((c = TAILQ_FIRST(&w->cork)) != NULL) {
+		TAILQ_REMOVE(&w->cork, c, cork_entry);
+		c->in_cork = 0;
+		if (c->state != CONN_DEAD)
+			conn_io_flush(c);
+	}
 }
 
 /* Send a RESULT: code, message, bytes received, digest (or NULL). */

@@ -13,9 +13,9 @@
 
 static const struct iomode iomodes[] = {
 	/* direct where the filesystem can, else write; splice when the
-	   payload turns out not to be mappable */
+	   payload turns out not to be mappable; copy for small files */
 	[IO_AUTO] = { "auto", RX_MAP, SINK_WRITE,
-	    IO_PREFER_DIRECT | IO_SWITCH },
+	    IO_PREFER_DIRECT | IO_SWITCH | IO_SMALL_COPY },
 	/* mapped pages -> O_DIRECT write: no copy */
 	[IO_DIRECT] = { "direct", RX_MAP, SINK_DIRECT, 0 },
 	/* mapped pages -> write into the page cache */
@@ -66,19 +66,22 @@ iomode_count(void)
 }
 
 /*
- * The receive path and sink for a file in mode io, on a filesystem that
- * can (dio_ok) or cannot do O_DIRECT, on a connection that has (switched)
- * or has not given up on mapping.
+ * The receive path and sink for a file of size bytes in mode io, on a
+ * filesystem that can (dio_ok) or cannot do O_DIRECT, on a connection that
+ * has (switched) or has not given up on mapping.
  */
 void
-iomode_choose(int io, int dio_ok, int switched, enum rx_kind *rx,
-    enum sink_kind *sink)
+iomode_choose(int io, int dio_ok, int switched, uint64_t size,
+    enum rx_kind *rx, enum sink_kind *sink)
 {
 	const struct iomode	*m = iomode_get(io);
 
 	*rx = m->rx;
 	*sink = m->sink;
-	if ((m->flags & IO_SWITCH) && switched) {
+	if ((m->flags & IO_SMALL_COPY) && size < IO_COPY_BELOW) {
+		*rx = RX_COPY;
+		*sink = SINK_COPY;
+	} else if ((m->flags & IO_SWITCH) && switched) {
 		*rx = RX_SPLICE;
 		*sink = SINK_SPLICE;
 	} else if ((m->flags & IO_PREFER_DIRECT) && dio_ok)

@@ -67,13 +67,36 @@
  */
 static int	 land_no_openat2;
 
+/*
+ * A random 64-bit number for a staging name.  getrandom() is called once
+ * per LAND_RANDOM_BATCH names, per thread: the names stay unpredictable
+ * without a system call per file.
+ */
+#define LAND_RANDOM_BATCH	64
+
+static int
+land_random(uint64_t *r)
+{
+	static __thread uint64_t	pool[LAND_RANDOM_BATCH];
+	static __thread size_t		left;
+
+	if (left == 0) {
+		if (getrandom(pool, sizeof(pool), 0) != sizeof(pool))
+			return (-1);
+		left = LAND_RANDOM_BATCH;
+	}
+	*r = pool[--left];
+	explicit_bzero(&pool[left], sizeof(pool[left]));
+	return (0);
+}
+
 /* Make a fresh staging name, with suffix. */
 static int
 land_staging_name(char *buf, size_t len, const char *suffix)
 {
 	uint64_t	 r;
 
-	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+	if (land_random(&r) == -1)
 		return (-1);
 	snprintf(buf, len, "%s%0*llx%s", LAND_STAGING_PREFIX, LAND_STAGING_HEX,
 	    (unsigned long long)r, suffix);
@@ -98,21 +121,28 @@ land_staging_form(const char *name, const char *suffix)
 
 /*
  * The umask, which the mode of a landed file or directory honours.
- * umask() can only be read by setting it: unserialized, two workers could
- * leave it 0 for good.  While it is 0 here, only modes that do not depend
- * on it (0600, 0700) are used to create anything.
+ * umask() can only be read by setting it, so it is read once, before the
+ * workers start (land_read_umask), not per file; nothing in zcrecvd sets
+ * it.  While it is 0 here, only modes that do not depend on it (0600,
+ * 0700) are used to create anything.
  */
+static mode_t	 land_mask;
+
+/* Read the umask (single-threaded: at start; tests after changing it). */
+void
+land_read_umask(void)
+{
+	land_mask = umask(0);
+	umask(land_mask);
+}
+
 static mode_t
 land_umask(void)
 {
-	static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
-	mode_t			 mask;
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
 
-	pthread_mutex_lock(&lock);
-	mask = umask(0);
-	umask(mask);
-	pthread_mutex_unlock(&lock);
-	return (mask);
+	pthread_once(&once, land_read_umask);
+	return (land_mask);
 }
 
 /* Result code for an errno from writing or creating. */

@@ -48,6 +48,11 @@
 
 #include "zcsend.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ	22	/* Linux 5.14 */
+#endif
+#define SOURCE_POPULATE_MAX	(8 << 20)	/* map at once up to this */
+
 /* A mapping the kernel may still send from (version 2). */
 struct retired {
 	const uint8_t	*map;
@@ -455,7 +460,14 @@ source_map(struct source *s)
 		return (sout_fail(s->rp, ZS_LOCAL, "local", "mmap: %s",
 		    strerror(errno)));
 	}
-	madvise((void *)s->map, s->size, MADV_SEQUENTIAL);
+	/*
+	 * A small file's pages are mapped in one call, not a fault per
+	 * page (faults are dear on virtual machines); a large one's are
+	 * read ahead and mapped as the sending reaches them.
+	 */
+	if (s->size > SOURCE_POPULATE_MAX || madvise((void *)s->map, s->size,
+	    MADV_POPULATE_READ) == -1)
+		madvise((void *)s->map, s->size, MADV_SEQUENTIAL);
 	return (ZS_OK);
 }
 
@@ -482,7 +494,6 @@ int
 source_read(struct source *s, uint8_t *buf)
 {
 	const char	*why = NULL;
-	uint8_t		 more;
 	uint64_t	 got = 0;
 	ssize_t		 n;
 
@@ -495,10 +506,8 @@ source_read(struct source *s, uint8_t *buf)
 		else
 			got += n;
 	}
-	if (why == NULL && pread(s->fd, &more, 1, got) != 0)
-		why = "changed while it was read";
 	if (why == NULL)
-		why = source_changed(s);
+		why = source_changed(s);	/* grown, or rewritten */
 	if (why != NULL)
 		return (sout_fail(s->rp, ZS_LOCAL, "local", "%s", why));
 	return (ZS_OK);

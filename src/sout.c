@@ -106,12 +106,13 @@ sout_draw(void)
 	char		 tail[160], a[32], b[32], e[32], name[UTIL_VIS_MAX];
 	uint64_t	 now = util_now_ns(), done, sent;
 	double		 secs, rate;
-	size_t		 cols = sout_columns(), n, t;
+	size_t		 cols, n, t;
 
 	if (!opt.progress || run.cur == NULL || (run.last != 0 &&
 	    now - run.last < SOUT_PROGRESS_NS))
 		return;
 	run.last = now;
+	cols = sout_columns();
 	done = run.covered;
 	sent = run.sent;
 	secs = (now - run.start) / 1e9;

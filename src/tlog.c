@@ -146,13 +146,16 @@ struct tlog_rec {
 static void
 tlog_json(const struct tlog_rec *r)
 {
-	char		 buf[16384], ts[32];
+	char		 buf[16384], ts[80];
 	size_t		 o = 0;
 	time_t		 now = time(NULL);
 	struct tm	 tm;
 
+	/* Not strftime(): glibc's calls tzset(), which rereads /etc/localtime. */
 	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
 	util_addf(buf, sizeof(buf), &o, "{\"time\":\"%s\",\"peer\":", ts);
 	util_json_str(buf, sizeof(buf), &o, r->peer);
 	util_addf(buf, sizeof(buf), &o, ",\"dest\":");

@@ -116,6 +116,8 @@ worker_start(int n, char **cause)
 		w = &workers[i];
 		w->id = i;
 		TAILQ_INIT(&w->conns);
+		TAILQ_INIT(&w->cork);
+		w->uncork = conn_io_uncork;
 		if ((w->base = event_base_new()) == NULL)
 			fatalx("event_base_new");
 		if (pipe2(w->pipe, O_CLOEXEC) == -1 ||

@@ -188,15 +188,60 @@ xfer_target(struct xfer *x, struct conf *conf, const struct sockaddr *sa,
 }
 
 /*
+ * Bytes free on d's file system less what min_free keeps, for a file of
+ * size more: statvfs() at most every DEST_SPACE_NS (a tree sends
+ * thousands of files a second), less the bytes admitted since; read anew
+ * when that says no, so only a fresh figure refuses a file.
+ */
+static int
+xfer_space(struct dest *d, uint64_t size, uint64_t *avail, uint64_t *floor,
+    char **cause)
+{
+	static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
+	struct statvfs		 sv;
+	uint64_t		 now = util_now_ns(), left;
+	int			 fresh, ok = 0;
+
+	pthread_mutex_lock(&lock);
+	for (fresh = 0; fresh < 2 && !ok; fresh++) {
+		if (fresh || d->space_ns == 0 ||
+		    now - d->space_ns > DEST_SPACE_NS) {
+			if (fstatvfs(d->dirfd, &sv) == -1) {
+				pthread_mutex_unlock(&lock);
+				*cause = xasprintf("statvfs %s: %s", d->path,
+				    strerror(errno));
+				return (-1);
+			}
+			d->space_ns = now;
+			d->space_avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+			d->space_floor = d->min_free >= 0 ?
+			    (uint64_t)d->min_free : (uint64_t)sv.f_blocks *
+			    sv.f_frsize / 100 * (uint64_t)-d->min_free;
+			d->space_taken = 0;
+			fresh = 1;
+		}
+		left = d->space_avail > d->space_taken ?
+		    d->space_avail - d->space_taken : 0;
+		ok = left >= d->space_floor && size <= left - d->space_floor;
+	}
+	if (ok)
+		d->space_taken += size;
+	*avail = left;
+	*floor = d->space_floor;
+	pthread_mutex_unlock(&lock);
+	return (ok ? 0 : 1);
+}
+
+/*
  * May the file go to its destination?  Size and space limits, decided
  * before the sender is told to send any payload.
  */
 static int
 xfer_admit(struct xfer *x, int *code, char **cause)
 {
-	const struct dest	*d = x->dest;
-	struct statvfs		 sv;
-	uint64_t		 avail, floor, size = x->f.size;
+	struct dest	*d = x->dest;
+	uint64_t	 avail, floor, size = x->f.size;
+	int		 r;
 
 	*code = ZC_E_SIZE;
 	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
@@ -209,15 +254,11 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 		    (long long)d->max_file_size);
 		return (-1);
 	}
-	if (fstatvfs(d->dirfd, &sv) == -1) {
+	if ((r = xfer_space(d, size, &avail, &floor, cause)) == -1) {
 		*code = ZC_E_IO;
-		*cause = xasprintf("statvfs %s: %s", d->path, strerror(errno));
 		return (-1);
 	}
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	floor = d->min_free >= 0 ? (uint64_t)d->min_free :
-	    (uint64_t)sv.f_blocks * sv.f_frsize / 100 * (uint64_t)-d->min_free;
-	if (avail < floor || size > avail - floor) {
+	if (r == 1) {
 		*code = ZC_E_NOSPACE;
 		*cause = xasprintf("not enough space in %s: %llu bytes free, "
 		    "%llu kept free, file needs %llu", d->name,

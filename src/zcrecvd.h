@@ -65,7 +65,15 @@ struct dest {
 
 	int		 dirfd;		/* open directory, set by dest_open */
 	int		 dio_ok;	/* filesystem supports O_DIRECT */
+
+	/* xfer.c: the free space, read at most every DEST_SPACE_NS */
+	uint64_t	 space_ns;	/* when read; 0: never */
+	uint64_t	 space_avail;	/* bytes free then */
+	uint64_t	 space_floor;	/* bytes min_free keeps free */
+	uint64_t	 space_taken;	/* bytes admitted since */
 };
+
+#define DEST_SPACE_NS	(50 * 1000 * 1000)	/* 50 ms */
 
 struct listen_addr {
 	char		*text;		/* as written */
@@ -148,6 +156,10 @@ struct worker {
 	int			 aio;		/* windows under a queued write;
 						   atomic: metrics read it */
 	struct lander		*lander;	/* lands v2 entries in batches */
+	int			 corked;	/* records wait for uncork() */
+	struct conn_list	 cork;		/* connections with records held */
+	void			(*uncork)(struct worker *);
+						/* conn_io_uncork */
 };
 
 #define WORKER_AIO_MAX		8	/* queued 2 MiB writes per worker,
@@ -192,6 +204,16 @@ enum sink_kind {
 					   can, else the row's sink */
 #define IO_SWITCH		0x2	/* unmappable payload: go to splice */
 #define IO_NO_FILE		0x4	/* nothing is written or landed */
+#define IO_SMALL_COPY		0x8	/* a file under IO_COPY_BELOW: copy */
+
+/*
+ * Below this size, mapping a file's payload costs more than copying it:
+ * the windows, O_DIRECT set-up and page unmapping (TLB shootdowns) are
+ * paid per file.  Measured on the doc tree of bench/tree.sh and on sets
+ * of 256 KiB, 1, 4 and 16 MiB files (receiver CPU: copy 0.3-0.5x at
+ * 256 KiB, even at 1 MiB, 1.5x at 4 MiB).
+ */
+#define IO_COPY_BELOW		(1024 * 1024)
 
 struct iomode {
 	const char	*name;		/* "io =" value */
@@ -203,8 +225,8 @@ struct iomode {
 const struct iomode	*iomode_get(int);
 int			 iomode_find(const char *);
 const char		*iomode_name(int);
-void			 iomode_choose(int, int, int, enum rx_kind *,
-			     enum sink_kind *);
+void			 iomode_choose(int, int, int, uint64_t,
+			     enum rx_kind *, enum sink_kind *);
 int			 iomode_count(void);
 
 /* Named code for "the peer is gone": no RESULT can reach it. */
@@ -317,6 +339,7 @@ int		 land_path_ok(const struct dest *, const char *, size_t,
  * parent directory, resolved beneath the destination without following
  * any symlink and created (mode 0700) where missing.
  */
+void		 land_read_umask(void);
 int		 land_open(struct landing *, const struct dest *, const char *,
 		     int *, char **);
 int		 land_write(struct landing *, const void *, size_t, uint64_t,
@@ -382,6 +405,7 @@ struct xfer {
 
 	/* Handed to the lander: it owns the landing until done. */
 	int			 queued;
+	int			 lstage;	/* lander.c: LANDER_NEW, _PLACED */
 	int			 lcode;		/* outcome */
 	char			*lcause;
 	uint8_t			 dg[ZC_DIGEST_LEN];
@@ -556,6 +580,8 @@ struct conn {
 	uint64_t		 tokens_ns;	/* ... last filled */
 
 	TAILQ_ENTRY(conn)	 entry;
+	int			 in_cork;	/* on w->cork */
+	TAILQ_ENTRY(conn)	 cork_entry;
 };
 
 int		 conn_in_file(const struct conn *);
@@ -581,6 +607,7 @@ void		 conn_io_accept(struct worker *, int);
 void		 conn_io_arm(struct conn *);
 void		 conn_io_flush(struct conn *);
 void		 conn_io_send(struct conn *, const uint8_t *, size_t);
+void		 conn_io_uncork(struct worker *);
 void		 conn_io_result(struct conn *, int, const char *, uint64_t,
 		     const uint8_t *, uint64_t);
 void		 conn_io_cpu(struct conn *);

@@ -323,8 +323,10 @@ test_land_commit(void)
 	CHECK(write(l.fd, src, 5000) == 5000);
 	memcpy(staging, l.staging, sizeof(staging));
 	old = umask(027);
+	land_read_umask();	/* zcrecvd reads it once */
 	CHECK(land_commit(&l, d, 04764, NULL, &code, &cause) == 0);
 	umask(old);
+	land_read_umask();
 	CHECK(l.fd == -1);
 	CHECK(file_is("dest", "landed", src, 5000));
 	CHECK(file_mode("dest", "landed") == 0740);
@@ -1228,19 +1230,30 @@ test_iomode_names(void)
 	CHECK(iomode_find("direct ") == -1);
 }
 
-/* Does iomode_choose give rx and sink for io, dio_ok and switched? */
+/* Does iomode_choose give rx and sink for io, dio_ok, switched, size? */
 static int
-chooses(int io, int dio_ok, int switched, enum rx_kind rx,
-    enum sink_kind sink)
+chooses_size(int io, int dio_ok, int switched, uint64_t size,
+    enum rx_kind rx, enum sink_kind sink)
 {
 	enum rx_kind	 r = RX_DISCARD;
 	enum sink_kind	 s = SINK_DISCARD;
 
-	iomode_choose(io, dio_ok, switched, &r, &s);
+	iomode_choose(io, dio_ok, switched, size, &r, &s);
 	return (r == rx && s == sink);
 }
 
-/* iomode_choose: auto decides, every other row is what its name says. */
+/* The same for a file large enough to be mapped. */
+static int
+chooses(int io, int dio_ok, int switched, enum rx_kind rx,
+    enum sink_kind sink)
+{
+	return (chooses_size(io, dio_ok, switched, IO_COPY_BELOW, rx, sink));
+}
+
+/*
+ * iomode_choose: auto decides (a file under IO_COPY_BELOW is copied),
+ * every other row is what its name says, whatever the size.
+ */
 static void
 test_iomode_choose(void)
 {
@@ -1252,6 +1265,14 @@ test_iomode_choose(void)
 	CHECK(chooses(IO_AUTO, 1, 1, RX_SPLICE, SINK_SPLICE));
 	for (d = 0; d < 2; d++) {
 		for (sw = 0; sw < 2; sw++) {
+			CHECK(chooses_size(IO_AUTO, d, sw, 0, RX_COPY,
+			    SINK_COPY));
+			CHECK(chooses_size(IO_AUTO, d, sw, IO_COPY_BELOW - 1,
+			    RX_COPY, SINK_COPY));
+			CHECK(chooses_size(IO_DIRECT, d, sw, 1, RX_MAP,
+			    SINK_DIRECT));
+			CHECK(chooses_size(IO_WRITE, d, sw, 1, RX_MAP,
+			    SINK_WRITE));
 			CHECK(chooses(IO_DIRECT, d, sw, RX_MAP, SINK_DIRECT));
 			CHECK(chooses(IO_WRITE, d, sw, RX_MAP, SINK_WRITE));
 			CHECK(chooses(IO_VMSPLICE, d, sw, RX_MAP,
