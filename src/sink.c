@@ -653,6 +653,17 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 	return (0);
 }
 
+/*
+ * A stream's size is known now (its short last record has come, or it
+ * ended): size was only a bound until here.  The tail is padded and cut,
+ * and the digest read back, by this size.
+ */
+void
+sink_resize(struct sink *s, uint64_t size)
+{
+	s->size = size;
+}
+
 /* Free what the sink holds (the file descriptor belongs to the landing). */
 void
 sink_close(struct sink *s)

@@ -641,7 +641,7 @@ feed(struct xfer *x, uint64_t from, uint64_t to, int async, int *t)
 
 	for (off = from; off < to; off += n) {
 		n = to - off < REC ? to - off : REC;
-		if (xfer_place(x, off, n, &cause) == -1)
+		if (xfer_place(x, off, n, &code, &cause) == -1)
 			goto fail;
 		if (async && nt < MAX_TICKETS)
 			r = xfer_write_async(x, src + off, n, off, &t[nt],
@@ -876,11 +876,11 @@ static int
 place_refused(struct xfer *x, uint64_t off, uint64_t len)
 {
 	char	*cause = NULL;
-	int	 r;
+	int	 r, code = 0;
 
-	r = xfer_place(x, off, len, &cause);
-	if (r == -1 && cause == NULL)
-		return (0);	/* a refusal must say why */
+	r = xfer_place(x, off, len, &code, &cause);
+	if (r == -1 && (cause == NULL || code != ZC_E_PROTO))
+		return (0);	/* a refusal must say why, as a protocol error */
 	free(cause);
 	return (r == -1);
 }
@@ -891,6 +891,7 @@ test_xfer_place(void)
 {
 	struct xfer	*x;
 	char		*cause = NULL;
+	int		 code = 0;
 	const uint64_t	 size = 5 * ZC_BLOCK + 10;
 
 	if ((x = start_open("", "place.bin", size, SINK_WRITE)) == NULL)
@@ -899,14 +900,14 @@ test_xfer_place(void)
 	CHECK(place_refused(x, 0, 1000));		/* short, not last */
 	CHECK(place_refused(x, ZC_BLOCK, ZC_BLOCK));	/* a gap */
 	CHECK(place_refused(x, 0, size + 1));		/* past the end */
-	CHECK(xfer_place(x, 0, ZC_BLOCK, &cause) == 0);
+	CHECK(xfer_place(x, 0, ZC_BLOCK, &code, &cause) == 0);
 	CHECK(place_refused(x, 0, ZC_BLOCK));		/* again */
 	CHECK(place_refused(x, 3 * ZC_BLOCK, ZC_BLOCK));	/* a gap */
 	CHECK(place_refused(x, ZC_BLOCK, 5 * ZC_BLOCK));	/* past end */
 	CHECK(place_refused(x, ZC_BLOCK, 4 * ZC_BLOCK + 11));
 	CHECK(place_refused(x, ZC_BLOCK, UINT64_MAX - 100));	/* wraps */
 	CHECK(x->next_off == ZC_BLOCK);
-	CHECK(xfer_place(x, ZC_BLOCK, 4 * ZC_BLOCK + 10, &cause) == 0);
+	CHECK(xfer_place(x, ZC_BLOCK, 4 * ZC_BLOCK + 10, &code, &cause) == 0);
 	CHECK(x->next_off == size);
 	CHECK(place_refused(x, size, ZC_BLOCK));	/* after the end */
 	free(cause);
