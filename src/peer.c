@@ -2,8 +2,9 @@
  * peer.c -- zcsend's connection to the receiver, and the version 1
  * conversation.
  *
- * Connect and exchange HELLO, proposing version 2 and connecting again
- * with 1 when the receiver answers ERROR version (peer_open); then, in
+ * Connect and exchange HELLO, proposing version 2 (3 for a stream) and
+ * connecting again with one less when the receiver answers ERROR version
+ * (peer_open); then, in
  * version 1, per file, FILE and its answer (ACCEPT, a refusal, or
  * CHALLENGE and the key exchange), DATA records, END, and the RESULT.
  * Version 2 is pipeline.c's; it shares the sends, the key's MACs and the
@@ -307,24 +308,25 @@ bad:
 }
 
 /*
- * Connect and agree on a version: propose 2, and connect again proposing
- * 1 to a receiver that speaks only that.  A failure is told as that of the
+ * Connect and agree on a version: propose p->propose (2, or 3 for a run
+ * with a stream), and connect again proposing one less to a receiver that
+ * answers ERROR version, down to 1.  A failure is told as that of the
  * file of rp.  Returns 0 or -1.
  */
 int
 peer_open(struct peer *p, struct report *rp)
 {
-	int	 r;
+	int	 r, v = p->propose != 0 ? p->propose : ZC_PROTO_V2;
 
 	if (peer_connect(p, p->host, p->port, rp) == -1)
 		return (-1);
-	if ((r = peer_hello(p, ZC_PROTO_V2, rp)) == 1) {
+	while ((r = peer_hello(p, v, rp)) == 1) {
 		peer_close(p);
+		v--;
 		log_debug("%s: connecting again, proposing version %u",
-		    p->text, ZC_PROTO_V1);
+		    p->text, v);
 		if (peer_connect(p, p->host, p->port, rp) == -1)
 			return (-1);
-		r = peer_hello(p, ZC_PROTO_V1, rp);
 	}
 	if (r != 0) {
 		peer_close(p);
