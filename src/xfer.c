@@ -14,6 +14,11 @@
  *	xfer_commit	landed under its name, logged
  *	xfer_abort	or: failed with a code, staging file removed, logged
  *
+ * A stream (version 3) starts without a size: f.size is its bound (the
+ * size it announced, or max_file_size) until EOS, each DATA record is
+ * checked against that bound and, every XFER_GRANT bytes, against the
+ * free-space floor, before a byte of it is taken.
+ *
  * Connections drive it and know nothing of its insides.  It is refcounted:
  * the connection holds one reference, and a mapping window whose pages are
  * under one of its queued writes holds another (zcrx.c).  The last
