@@ -162,6 +162,9 @@ stream_fill(struct stream *st, struct peer *p, const char **why)
 		}
 		if (n == 0)
 			st->eof = 1;
+		/* Hashed while the bytes are in the cache, in stream order. */
+		if (st->hs != NULL && n > 0)
+			XXH3_128bits_update(st->hs, b + st->have, n);
 		st->have += n;
 		last = util_now_ns();
 	}
@@ -176,8 +179,6 @@ stream_record(struct stream *st, struct peer *p, struct report *rp,
 	uint8_t		 hdr[ZC_HDR_LEN];
 	size_t		 n, done;
 
-	if (st->hs != NULL)
-		XXH3_128bits_update(st->hs, b, len);
 	proto_hdr_encode(hdr, ZC_T_DATA, len, st->off);
 	if (peer_send(p, hdr, sizeof(hdr)) == -1)
 		return (-1);
