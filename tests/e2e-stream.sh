@@ -16,7 +16,8 @@
 #       and the daemon removes its staging file;
 #   (f) zcsend killed mid-stream: nothing under the final name, no
 #       staging file left, and the next stream lands;
-#   (g) usage: - needs --name, once; --name and --size need -.
+#   (g) usage: - needs --name, once; --name and --size need -; -n says
+#       what would go.
 . "$(dirname "$0")/lib.sh"
 
 GIB=$((1024 * 1024 * 1024))
@@ -195,6 +196,12 @@ RC=0
 [ "$RC" -eq 2 ] && grep -q '^zcsend: --name \.\./x: file name contains /' \
     "$T/u4.err" || fail "--name ../x: exit $RC"
 [ ! -e "$T/dest/x" ] || fail "usage errors landed x"
+RC=0
+echo data | "$ZCSEND" -n - --name x "127.0.0.1:$PORT" >"$T/dry.out" \
+    2>"$T/dry.err" || RC=$?
+[ "$RC" -eq 0 ] && [ "$(cat "$T/dry.out")" = "x: standard input, size unknown" ] &&
+    [ ! -s "$T/dry.err" ] || fail "-n -: exit $RC, $(cat "$T/dry.out")"
+[ ! -e "$T/dest/x" ] || fail "-n - landed x"
 
 stop_daemon
 check_daemon_log
