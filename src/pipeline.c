@@ -848,9 +848,10 @@ pipeline_ready(struct pipeline *pl, struct pending *pd)
 /*
  * Standard input (version 3): ENTRY with STREAM and WAIT, then, once
  * accepted, DATA records as the input comes, and EOS with the size it
- * came to.  A receiver that fails the stream ends it at once, and so do a
- * failed or stalled input (the connection is closed then, so that the
- * receiver cannot land a stream cut short).
+ * came to; announced only once the input has begun.  A receiver that
+ * fails the stream ends it at once, and so do a failed or stalled input
+ * (the connection is closed then, so that the receiver cannot land a
+ * stream cut short).
  */
 static void
 pipeline_stream(struct pipeline *pl, struct pending *pd)
@@ -863,6 +864,14 @@ pipeline_stream(struct pipeline *pl, struct pending *pd)
 	const char	*why = NULL;
 	int		 r;
 
+	stream_open(&st, STDIN_FILENO, opt.verify, &pd->answered);
+	if (stream_begin(&st, pl->p->timeout, &why) == -1) {
+		sout_fail(&pd->rp, ZS_LOCAL, "local", "%s after 0 bytes; not "
+		    "sent", why);
+		stream_close(&st, pl->p);
+		pipeline_end(pl, pd);
+		return;
+	}
 	memset(&e, 0, sizeof(e));
 	clock_gettime(CLOCK_REALTIME, &now);
 	e.kind = ZC_K_FILE;
@@ -874,7 +883,6 @@ pipeline_stream(struct pipeline *pl, struct pending *pd)
 	e.mtime_nsec = now.tv_nsec;
 	pd->state = PD_WAIT;
 	pipeline_queue(pl, pd, &e);
-	stream_open(&st, STDIN_FILENO, opt.verify, &pd->answered);
 	if (pipeline_flush(pl) == 0) {
 		pl->waiting = pd;
 		while (!pd->accepted && !pd->answered && !pl->dead)

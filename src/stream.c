@@ -89,6 +89,37 @@ stream_close(struct stream *st, struct peer *p)
 }
 
 /*
+ * Wait, up to the timeout, for the input to begin (or end): a producer may
+ * think before its first byte (pg_basebackup's checkpoint), and the
+ * receiver's stall timeout runs from the stream's announcement.  0, or -1
+ * with *why.
+ */
+int
+stream_begin(struct stream *st, int timeout, const char **why)
+{
+	struct pollfd	 pfd;
+	uint64_t	 end = util_now_ns() + (uint64_t)timeout *
+			     UTIL_NS_PER_SEC, now;
+	int		 r;
+
+	for (;;) {
+		if ((now = util_now_ns()) >= end) {
+			*why = "standard input stalled";
+			return (-1);
+		}
+		pfd.fd = st->fd;
+		pfd.events = POLLIN;
+		r = poll(&pfd, 1, (end - now) / 1000000 + 1);
+		if (r == -1 && errno != EINTR) {
+			*why = strerror(errno);
+			return (-1);
+		}
+		if (r > 0)
+			return (0);
+	}
+}
+
+/*
  * Wait until the kernel is done with buffer i (its zero-copy sends are
  * reported), at most the timeout.  0, or -1 with errno.
  */

@@ -247,6 +247,7 @@ void		 source_unmap_done(struct peer *, int);
 
 /* stream.c */
 void		 stream_open(struct stream *, int, int, const int *);
+int		 stream_begin(struct stream *, int, const char **);
 int		 stream_send(struct stream *, struct peer *, struct report *,
 		     struct zc_end *, const char **);
 void		 stream_close(struct stream *, struct peer *);

@@ -17,7 +17,10 @@
 #   (f) zcsend killed mid-stream: nothing under the final name, no
 #       staging file left, and the next stream lands;
 #   (g) usage: - needs --name, once; --name and --size need -; -n says
-#       what would go.
+#       what would go;
+#   (h) a producer that takes longer than the receiver's stall_timeout to
+#       begin: zcsend announces the stream when its input begins, and it
+#       lands.
 . "$(dirname "$0")/lib.sh"
 
 GIB=$((1024 * 1024 * 1024))
@@ -203,6 +206,19 @@ echo data | "$ZCSEND" -n - --name x "127.0.0.1:$PORT" >"$T/dry.out" \
     [ ! -s "$T/dry.err" ] || fail "-n -: exit $RC, $(cat "$T/dry.out")"
 [ ! -e "$T/dest/x" ] || fail "-n - landed x"
 
+stop_daemon
+
+note "(h) a producer that thinks before its first byte"
+# The receiver gives up on a stream that stalls for 2 s; zcsend announces
+# the stream only once its input has begun, so a producer may take longer
+# than that to start (within zcsend's -t), and the stream lands.
+SERVER_EXTRA="stall_timeout = 2"
+start_daemon
+PRODUCER="sleep 5; head -c 70000 /dev/urandom | tee '$T/src/late'" \
+    stream_rc late -t 20 --name late "127.0.0.1:$PORT"
+[ "$RC" -eq 0 ] || fail "late: zcsend exited $RC, expected 0"
+cp "$T/late.out" "$T/send.out"
+check_file late 70000 >/dev/null
 stop_daemon
 check_daemon_log
 check_xfer_log
