@@ -33,13 +33,14 @@
 /*
  * One send(): retried on EINTR; a send timeout is ETIMEDOUT.  In version 2
  * (pump set) a send that would block waits for the socket, reading what
- * the receiver says meanwhile, so that neither side waits on the other;
- * -1 with ECONNRESET when the pump found the connection ended.
+ * the receiver says meanwhile, so that neither side waits on the other,
+ * and calling side() when side_fd is readable (a stream reads its input
+ * ahead); -1 with ECONNRESET when the pump found the connection ended.
  */
 ssize_t
 peer_send1(struct peer *p, const void *buf, size_t len, int flags)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	ssize_t		 n;
 	int		 r;
 
@@ -57,21 +58,29 @@ peer_send1(struct peer *p, const void *buf, size_t len, int flags)
 			return (n);
 		if (errno == EINTR)
 			continue;
-		pfd.fd = p->fd;
-		pfd.events = POLLIN | POLLOUT;
-		if ((r = poll(&pfd, 1, p->timeout * 1000)) == 0) {
+		pfd[0].fd = p->fd;
+		pfd[0].events = POLLIN | POLLOUT;
+		pfd[1].fd = p->side_fd;		/* ignored when -1 */
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		if ((r = poll(pfd, 2, p->timeout * 1000)) == 0) {
 			errno = ETIMEDOUT;
 			return (-1);
 		}
 		if (r == -1 && errno != EINTR)
 			return (-1);
-		if (pfd.revents & POLLERR)
+		if (pfd[0].revents & POLLERR)
 			source_reap(p, 0);
-		if ((pfd.revents & (POLLIN | POLLHUP)) &&
+		if ((pfd[0].revents & (POLLIN | POLLHUP)) &&
 		    p->pump(p->pump_arg) == -1) {
 			errno = ECONNRESET;
 			return (-1);
 		}
+		/* Meanwhile, read ahead (stream.c). */
+		if (p->side_fd != -1 && (pfd[1].revents &
+		    (POLLIN | POLLHUP | POLLERR)) &&
+		    !(pfd[0].revents & POLLOUT) && p->side(p->side_arg) == -1)
+			p->side_fd = -1;
 	}
 }
 

@@ -81,6 +81,9 @@ stream_close(struct stream *st, struct peer *p)
 	if (st->hs != NULL)
 		XXH3_freeState(st->hs);
 	st->hs = NULL;
+	log_debug("standard input: %llu bytes sent, %llu of them read while "
+	    "a send waited", (unsigned long long)st->off,
+	    (unsigned long long)st->early);
 	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1) {
 		dup2(fd, st->fd);	/* the producer's pipe is closed */
 		close(fd);
@@ -225,10 +228,36 @@ stream_record(struct stream *st, struct peer *p, struct report *rp,
 }
 
 /*
+ * While a send would block: read more of the input into the next buffer,
+ * so that the producer goes on meanwhile.  -1 to stop (that buffer is
+ * full, the input ended or failed: stream_fill finds out again).
+ */
+static int
+stream_ahead(void *arg)
+{
+	struct stream	*st = arg;
+	uint8_t		*b = st->buf[st->next];
+	ssize_t		 n;
+
+	n = read(st->fd, b + st->ahead, STREAM_BUF - st->ahead);
+	if (n == -1)
+		return (errno == EINTR || errno == EAGAIN ? 0 : -1);
+	if (n == 0) {
+		st->eof = 1;
+		return (-1);
+	}
+	if (st->hs != NULL)
+		XXH3_128bits_update(st->hs, b + st->ahead, n);
+	st->ahead += n;
+	st->early += n;
+	return (st->ahead < STREAM_BUF ? 0 : -1);
+}
+
+/*
  * Send the whole pages buffered as one DATA record, and at the end of the
  * input the tail as a short one of its own; else move what is left of a
- * partial page to the front of the next buffer.  0, or -1 with errno from
- * the socket.
+ * partial page to the front of the next buffer, and read ahead into it
+ * while the record goes.  0, or -1 with errno from the socket.
  */
 static int
 stream_flush(struct stream *st, struct peer *p, struct report *rp)
@@ -236,22 +265,29 @@ stream_flush(struct stream *st, struct peer *p, struct report *rp)
 	uint8_t		*b = st->buf[st->cur];
 	size_t		 len = st->have & ~(size_t)(ZC_BLOCK - 1);
 	size_t		 rest = st->have - len;
-	int		 next;
+	int		 r = 0;
 
-	if (len > 0) {
-		if (stream_record(st, p, rp, b, len) == -1)
+	if (st->eof) {
+		if (len > 0 && stream_record(st, p, rp, b, len) == -1)
 			return (-1);
+		return (rest > 0 ? stream_record(st, p, rp, b + len, rest) : 0);
+	}
+	st->next = (st->cur + 1) % STREAM_NBUF;
+	if (stream_reuse(st, p, st->next) == -1)
+		return (-1);
+	memcpy(st->buf[st->next], b + len, rest);
+	st->ahead = rest;
+	if (len > 0) {
+		p->side_fd = st->fd;
+		p->side = stream_ahead;
+		p->side_arg = st;
+		r = stream_record(st, p, rp, b, len);
+		p->side_fd = -1;
 		st->seq[st->cur] = p->zs.sent;
 	}
-	if (st->eof)
-		return (rest > 0 ? stream_record(st, p, rp, b + len, rest) : 0);
-	next = (st->cur + 1) % STREAM_NBUF;
-	if (stream_reuse(st, p, next) == -1)
-		return (-1);
-	memcpy(st->buf[next], b + len, rest);
-	st->cur = next;
-	st->have = rest;
-	return (0);
+	st->cur = st->next;
+	st->have = st->ahead;
+	return (r);
 }
 
 /*
@@ -266,16 +302,21 @@ stream_send(struct stream *st, struct peer *p, struct report *rp,
     struct zc_end *e, const char **why)
 {
 	XXH128_canonical_t	 canon;
-	int			 r;
+	int			 r, last;
 
 	do {
 		if ((r = stream_fill(st, p, why)) != 0)
 			return (r);
 		if (*st->stop)
 			return (1);
+		/*
+		 * The flush that finds the end sends all; one that reads
+		 * ahead to the end leaves the rest to the next.
+		 */
+		last = st->eof;
 		if (stream_flush(st, p, rp) == -1)
 			return (*st->stop || p->fd == -1 ? 1 : -2);
-	} while (!st->eof);
+	} while (!last);
 	memset(e, 0, sizeof(*e));
 	e->size = st->off;
 	if (st->hs != NULL) {

@@ -396,6 +396,7 @@ main(int argc, char **argv)
 
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
+	p.side_fd = -1;
 	p.text = argv[argc - 1];
 	p.host = host;
 	p.port = port;

@@ -99,6 +99,10 @@ struct peer {
 	uint32_t	 window;	/* v2: entries in flight allowed */
 	int		 (*pump)(void *);	/* v2: read the receiver */
 	void		*pump_arg;
+	int		 side_fd;	/* readable: call side(), or -1 */
+	int		(*side)(void *);	/* while a send would block;
+						   -1: stop watching side_fd */
+	void		*side_arg;
 	struct zcstat	 zs;
 };
 
@@ -187,6 +191,9 @@ struct stream {
 	uint64_t		 seq[STREAM_NBUF];	/* its last send, + 1 */
 	int			 cur;	/* the buffer being filled */
 	size_t			 have;	/* bytes in it */
+	int			 next;	/* the buffer read ahead into */
+	size_t			 ahead;	/* bytes in it, while sending */
+	uint64_t		 early;	/* bytes read ahead, for -v */
 	int			 eof;
 	uint64_t		 off;	/* bytes sent */
 	const int		*stop;	/* the receiver answered */
