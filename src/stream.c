@@ -7,8 +7,11 @@
  * pages, with MSG_ZEROCOPY, the tail in a short record of its own at the
  * end.  A buffer is sent when it is full, at the end of the input, or
  * when the producer pauses (its whole pages then; the partial page left
- * over moves to the front of the next buffer).  A buffer is filled again
- * only after the kernel has reported the zero-copy sends from it done.
+ * over moves to the front of the next buffer).  While a send waits for
+ * the socket, the next buffer is read into (peer_send1's side_fd), so
+ * that the producer goes on meanwhile.  A buffer is filled again only
+ * after the kernel has reported the zero-copy sends from it done.  The
+ * digest is taken as the bytes are read, in stream order.
  *
  * Every wait is bounded: the producer must deliver something within the
  * timeout, and while we wait for it the receiver is read (the peer's
