@@ -342,8 +342,9 @@ conn_file_start(struct conn *c)
 	enum sink_kind	 sk;
 	int		 code;
 
-	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, x->f.size,
-	    &rk, &sk);
+	/* A stream of unknown size counts as large (ZC_SIZE_UNKNOWN). */
+	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, x->stream ?
+	    x->expect : x->f.size, &rk, &sk);
 	if (xfer_open(x, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
