@@ -42,6 +42,8 @@
 #define V0			0x1
 #define V1			0x2
 #define V2			0x4
+#define V3			0x8
+#define V23			(V2 | V3)
 
 static void	conn_hello(struct conn *, const uint8_t *, size_t);
 static void	conn_file(struct conn *, const uint8_t *, size_t);
@@ -49,6 +51,8 @@ static void	conn_entry(struct conn *, const uint8_t *, size_t);
 static void	conn_auth(struct conn *, const uint8_t *, size_t);
 static void	conn_data(struct conn *, const uint8_t *, size_t);
 static void	conn_end(struct conn *, const uint8_t *, size_t);
+static void	conn_eos(struct conn *, const uint8_t *, size_t);
+static void	conn_finish(struct conn *, const struct zc_end *);
 static void	conn_peer_error(struct conn *, const uint8_t *, size_t);
 static void	conn_written(void *);
 static void	conn_end_go(struct conn *, const struct zc_end *);
@@ -64,11 +68,12 @@ static const struct conn_rule {
 } conn_grammar[] = {
 	{ CONN_HELLO,	ZC_T_HELLO,	V0,		0, conn_hello },
 	{ CONN_IDLE,	ZC_T_FILE,	V1,		0, conn_file },
-	{ CONN_IDLE,	ZC_T_ENTRY,	V2,		0, conn_entry },
-	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V2,	0, conn_auth },
-	{ CONN_FILE,	ZC_T_DATA,	V1 | V2,	1, conn_data },
-	{ CONN_FILE,	ZC_T_END,	V1 | V2,	0, conn_end },
-	{ CONN_ANY,	ZC_T_ERROR,	V0 | V1 | V2,	0, conn_peer_error },
+	{ CONN_IDLE,	ZC_T_ENTRY,	V23,		0, conn_entry },
+	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V23,	0, conn_auth },
+	{ CONN_FILE,	ZC_T_DATA,	V1 | V23,	1, conn_data },
+	{ CONN_FILE,	ZC_T_END,	V1 | V23,	0, conn_end },
+	{ CONN_FILE,	ZC_T_EOS,	V3,		0, conn_eos },
+	{ CONN_ANY,	ZC_T_ERROR,	V0 | V1 | V23,	0, conn_peer_error },
 };
 
 static const struct {
@@ -303,12 +308,12 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	if (h.version != ZC_PROTO_V1 && h.version != ZC_PROTO_V2) {
+	if (h.version < ZC_PROTO_V1 || h.version > ZC_PROTO_V3) {
 		log_warnx("%s: unsupported protocol version %u", c->peer,
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
-		    "receiver speaks %u and %u)", h.version, ZC_PROTO_V1,
-		    ZC_PROTO_V2);
+		    "receiver speaks %u to %u)", h.version, ZC_PROTO_V1,
+		    ZC_PROTO_V3);
 		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
@@ -353,8 +358,9 @@ conn_file_start(struct conn *c)
 	enum sink_kind	 sk;
 	int		 code;
 
-	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, x->f.size,
-	    &rk, &sk);
+	/* A stream of unknown size counts as large (ZC_SIZE_UNKNOWN). */
+	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, x->stream ?
+	    x->expect : x->f.size, &rk, &sk);
 	if (xfer_open(x, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
@@ -477,6 +483,11 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
+	if ((e.flags & ZC_EF_STREAM) && c->version < ZC_PROTO_V3) {
+		conn_protocol_error(c, "a stream (ENTRY flag STREAM) before "
+		    "version 3");
+		return;
+	}
 	if (c->inflight >= CONN_WINDOW) {
 		conn_protocol_error(c, "more entries in flight than the "
 		    "window");
@@ -561,9 +572,13 @@ static void
 conn_data(struct conn *c, const uint8_t *body, size_t len)
 {
 	char	*msg;
+	int	 code;
 
-	if (xfer_place(c->cur, c->hdr.arg, c->hdr.len, &msg) == -1) {
-		conn_protocol_error(c, msg);
+	if (xfer_place(c->cur, c->hdr.arg, c->hdr.len, &code, &msg) == -1) {
+		if (code == ZC_E_PROTO)
+			conn_protocol_error(c, msg);
+		else	/* a stream crossed a limit */
+			conn_fail(c, code, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
 	}
@@ -576,7 +591,6 @@ conn_data(struct conn *c, const uint8_t *body, size_t len)
 static void
 conn_end(struct conn *c, const uint8_t *body, size_t len)
 {
-	struct xfer	*x = c->cur;
 	struct zc_end	 e;
 	char		*cause = NULL;
 
@@ -585,11 +599,55 @@ conn_end(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	if (e.id != x->id) {
-		conn_protocol_error(c, x->v2 ? "END for another entry" :
+	if (e.id != c->cur->id) {
+		conn_protocol_error(c, c->cur->v2 ? "END for another entry" :
 		    "malformed END");
 		return;
 	}
+	if (c->cur->stream) {
+		conn_protocol_error(c, "END for a stream (EOS expected)");
+		return;
+	}
+	conn_finish(c, &e);
+}
+
+/* EOS (version 3): a stream ended, at the size it says; as END. */
+static void
+conn_eos(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_end	 e;
+	char		*cause = NULL;
+
+	if (proto_eos_decode(body, len, &e, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	if (e.id != c->cur->id || !c->cur->stream) {
+		conn_protocol_error(c, "EOS for another entry or not a stream");
+		return;
+	}
+	if (e.size != c->cur->next_off) {
+		cause = xasprintf("EOS says %llu bytes, the stream carried "
+		    "%llu", (unsigned long long)e.size,
+		    (unsigned long long)c->cur->next_off);
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	conn_finish(c, &e);
+}
+
+/*
+ * All payload of the current file is in (END or EOS e): finish it,
+ * compare digests, land it (version 1) or hand it to the lander, answer.
+ */
+static void
+conn_finish(struct conn *c, const struct zc_end *end)
+{
+	struct xfer	*x = c->cur;
+	struct zc_end	 e = *end;
+
 	if (x->skip) {		/* refused and answered already */
 		conn_detach(c);
 		conn_next(c);

@@ -2,8 +2,9 @@
  * peer.c -- zcsend's connection to the receiver, and the version 1
  * conversation.
  *
- * Connect and exchange HELLO, proposing version 2 and connecting again
- * with 1 when the receiver answers ERROR version (peer_open); then, in
+ * Connect and exchange HELLO, proposing version 2 (3 for a stream) and
+ * connecting again with one less when the receiver answers ERROR version
+ * (peer_open); then, in
  * version 1, per file, FILE and its answer (ACCEPT, a refusal, or
  * CHALLENGE and the key exchange), DATA records, END, and the RESULT.
  * Version 2 is pipeline.c's; it shares the sends, the key's MACs and the
@@ -32,13 +33,14 @@
 /*
  * One send(): retried on EINTR; a send timeout is ETIMEDOUT.  In version 2
  * (pump set) a send that would block waits for the socket, reading what
- * the receiver says meanwhile, so that neither side waits on the other;
- * -1 with ECONNRESET when the pump found the connection ended.
+ * the receiver says meanwhile, so that neither side waits on the other,
+ * and calling side() when side_fd is readable (a stream reads its input
+ * ahead); -1 with ECONNRESET when the pump found the connection ended.
  */
 ssize_t
 peer_send1(struct peer *p, const void *buf, size_t len, int flags)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	ssize_t		 n;
 	int		 r;
 
@@ -56,21 +58,29 @@ peer_send1(struct peer *p, const void *buf, size_t len, int flags)
 			return (n);
 		if (errno == EINTR)
 			continue;
-		pfd.fd = p->fd;
-		pfd.events = POLLIN | POLLOUT;
-		if ((r = poll(&pfd, 1, p->timeout * 1000)) == 0) {
+		pfd[0].fd = p->fd;
+		pfd[0].events = POLLIN | POLLOUT;
+		pfd[1].fd = p->side_fd;		/* ignored when -1 */
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		if ((r = poll(pfd, 2, p->timeout * 1000)) == 0) {
 			errno = ETIMEDOUT;
 			return (-1);
 		}
 		if (r == -1 && errno != EINTR)
 			return (-1);
-		if (pfd.revents & POLLERR)
+		if (pfd[0].revents & POLLERR)
 			source_reap(p, 0);
-		if ((pfd.revents & (POLLIN | POLLHUP)) &&
+		if ((pfd[0].revents & (POLLIN | POLLHUP)) &&
 		    p->pump(p->pump_arg) == -1) {
 			errno = ECONNRESET;
 			return (-1);
 		}
+		/* Meanwhile, read ahead (stream.c). */
+		if (p->side_fd != -1 && (pfd[1].revents &
+		    (POLLIN | POLLHUP | POLLERR)) &&
+		    !(pfd[0].revents & POLLOUT) && p->side(p->side_arg) == -1)
+			p->side_fd = -1;
 	}
 }
 
@@ -331,24 +341,25 @@ bad:
 }
 
 /*
- * Connect and agree on a version: propose 2, and connect again proposing
- * 1 to a receiver that speaks only that.  A failure is told as that of the
+ * Connect and agree on a version: propose p->propose (2, or 3 for a run
+ * with a stream), and connect again proposing one less to a receiver that
+ * answers ERROR version, down to 1.  A failure is told as that of the
  * file of rp.  Returns 0 or -1.
  */
 int
 peer_open(struct peer *p, struct report *rp)
 {
-	int	 r;
+	int	 r, v = p->propose != 0 ? p->propose : ZC_PROTO_V2;
 
 	if (peer_connect(p, p->host, p->port, rp) == -1)
 		return (-1);
-	if ((r = peer_hello(p, ZC_PROTO_V2, rp)) == 1) {
+	while ((r = peer_hello(p, v, rp)) == 1) {
 		peer_close(p);
+		v--;
 		log_debug("%s: connecting again, proposing version %u",
-		    p->text, ZC_PROTO_V1);
+		    p->text, v);
 		if (peer_connect(p, p->host, p->port, rp) == -1)
 			return (-1);
-		r = peer_hello(p, ZC_PROTO_V1, rp);
 	}
 	if (r != 0) {
 		peer_close(p);

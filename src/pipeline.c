@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -844,6 +845,102 @@ pipeline_ready(struct pipeline *pl, struct pending *pd)
 	return (-1);
 }
 
+/*
+ * Standard input (version 3): ENTRY with STREAM and WAIT, then, once
+ * accepted, DATA records as the input comes, and EOS with the size it
+ * came to; announced only once the input has begun.  A receiver that
+ * fails the stream ends it at once, and so do a failed or stalled input
+ * (the connection is closed then, so that the receiver cannot land a
+ * stream cut short).
+ */
+static void
+pipeline_stream(struct pipeline *pl, struct pending *pd)
+{
+	struct stream	 st;
+	struct zc_entry	 e;
+	struct zc_end	 end;
+	struct timespec	 now;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_EOS_LEN];
+	const char	*why = NULL;
+	int		 r;
+
+	stream_open(&st, STDIN_FILENO, opt.verify, &pd->answered);
+	if (stream_begin(&st, pl->p->timeout, &why) == -1) {
+		sout_fail(&pd->rp, ZS_LOCAL, "local", "%s after 0 bytes; not "
+		    "sent", why);
+		stream_close(&st, pl->p);
+		pipeline_end(pl, pd);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	clock_gettime(CLOCK_REALTIME, &now);
+	e.kind = ZC_K_FILE;
+	e.flags = ZC_EF_WAIT | ZC_EF_STREAM;
+	e.size = opt.size;
+	e.digest_alg = opt.verify ? ZC_DIGEST_XXH3_128 : ZC_DIGEST_NONE;
+	e.mode = pd->it->mode & 0777;
+	e.mtime_sec = now.tv_sec;
+	e.mtime_nsec = now.tv_nsec;
+	pd->state = PD_WAIT;
+	pipeline_queue(pl, pd, &e);
+	if (pipeline_flush(pl) == 0) {
+		pl->waiting = pd;
+		while (!pd->accepted && !pd->answered && !pl->dead)
+			pipeline_read(pl, pipeline_patience(pl));
+		pl->waiting = NULL;
+	}
+	if (!pl->dead && !pd->answered) {
+		pd->state = PD_PAYLOAD;
+		r = stream_send(&st, pl->p, &pd->rp, &end, &why);
+		if (r == -2)
+			pipeline_send_failed(pl, errno);
+		else if (r == -1) {
+			pd->changed = 1;
+			sout_fail(&pd->rp, ZS_LOCAL, "local", "%s after %llu "
+			    "bytes; not sent", why,
+			    (unsigned long long)st.off);
+			pipeline_dead(pl, 0, ZS_CONNECT, "connect", "closed: "
+			    "standard input failed");
+		} else if (r == 0) {
+			/* The size is known now: the verdict is judged by it. */
+			pl->flybytes += end.size - pd->rp.size;
+			pd->rp.size = end.size;
+			end.id = pd->id;
+			memcpy(pd->digest, end.digest, ZC_DIGEST_LEN);
+			if (end.digest_alg == ZC_DIGEST_XXH3_128)
+				proto_digest_hex(end.digest, pd->rp.digest);
+			if (peer_send(pl->p, buf, proto_eos_encode(buf,
+			    sizeof(buf), &end)) == -1)
+				pipeline_send_failed(pl, errno);
+		}
+	}
+	stream_close(&st, pl->p);
+	if (pd->answered || pl->dead)
+		pipeline_end(pl, pd);
+	else
+		pd->state = PD_OUT;
+}
+
+/* Item pd is standard input: it needs a version 3 receiver. */
+static void
+pipeline_item_stream(struct pipeline *pl, struct pending *pd)
+{
+	if (opt.dryrun)
+		sout_dry(&pd->rp);
+	else if (pipeline_ready(pl, pd) == -1) {
+		if (pl->stop)
+			pd->rp.result = NULL;
+	} else if (pl->p->version < ZC_PROTO_V3)
+		sout_fail(&pd->rp, ZS_REJECTED, "version", "the receiver "
+		    "speaks protocol version %d; a stream from standard input "
+		    "needs version 3 (a newer zcrecvd)", pl->p->version);
+	else {
+		pipeline_stream(pl, pd);
+		return;
+	}
+	pipeline_end(pl, pd);
+}
+
 /* Send item i of the run (or say why not). */
 void
 pipeline_item(struct pipeline *pl, struct walk *w, size_t i)
@@ -860,6 +957,10 @@ pipeline_item(struct pipeline *pl, struct walk *w, size_t i)
 	pd = pipeline_pend(pl, &w->v[i]);
 	if (pipeline_unsent(pl, pd))
 		return;
+	if (pd->it->stream) {
+		pipeline_item_stream(pl, pd);
+		return;
+	}
 	if (pd->it->kind == ITEM_FILE &&
 	    source_entry(&s, &pd->rp, pd->it) != ZS_OK) {
 		pipeline_end(pl, pd);
@@ -902,7 +1003,7 @@ pipeline_finish(struct pipeline *pl)
 	struct peer	*p = pl->p;
 	uint64_t	 end;
 
-	if (p->fd != -1 && p->version == ZC_PROTO_V2 &&
+	if (p->fd != -1 && p->version >= ZC_PROTO_V2 &&
 	    pipeline_flush(pl) == 0)
 		while (!pl->dead && pl->nfly > 0)
 			pipeline_read(pl, pipeline_patience(pl));

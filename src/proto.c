@@ -32,6 +32,7 @@ static const struct {
 	[ZC_T_AUTH] = { "AUTH", ZC_AUTH_LEN, ZC_AUTH_LEN },
 	[ZC_T_AUTHOK] = { "AUTHOK", ZC_AUTHOK_LEN, ZC_AUTHOK_LEN },
 	[ZC_T_ENTRY] = { "ENTRY", ZC_ENTRY_LEN + 1, ZC_ENTRY_MAX },
+	[ZC_T_EOS] = { "EOS", ZC_EOS_LEN, ZC_EOS_LEN },
 };
 
 static const char *code_names[] = {
@@ -333,6 +334,9 @@ proto_entry_shape(const struct zc_entry *e)
 		return ("symlink target length out of range");
 	if (e->kind == ZC_K_DIR && e->extra_len != 0)
 		return ("a directory with extra bytes");
+	if ((e->flags & ZC_EF_STREAM) && (e->kind != ZC_K_FILE ||
+	    !(e->flags & ZC_EF_WAIT) || (e->flags & ZC_EF_INLINE)))
+		return ("a stream that is not a file that waits");
 	if (e->kind == ZC_K_FILE && (e->flags & ZC_EF_INLINE)) {
 		if (e->flags & ZC_EF_WAIT)
 			return ("an inline file that waits");
@@ -439,10 +443,38 @@ proto_end_encode(uint8_t *p, size_t size, const struct zc_end *e)
 	return (ZC_HDR_LEN + ZC_END_LEN);
 }
 
+/* Encode an EOS record (version 3): END's fields and the final size. */
+size_t
+proto_eos_encode(uint8_t *p, size_t size, const struct zc_end *e)
+{
+	if (size < ZC_HDR_LEN + ZC_EOS_LEN)
+		fatalx("%s: buffer too small", __func__);
+	proto_end_encode(p, size, e);
+	proto_hdr_encode(p, ZC_T_EOS, ZC_EOS_LEN, 0);
+	put64(p + ZC_HDR_LEN + ZC_END_LEN, e->size);
+	return (ZC_HDR_LEN + ZC_EOS_LEN);
+}
+
+/* Decode an EOS body; the caller checks id and size against the stream. */
+int
+proto_eos_decode(const uint8_t *p, size_t len, struct zc_end *e,
+    char **cause)
+{
+	if (len != ZC_EOS_LEN ||
+	    proto_end_decode(p, ZC_END_LEN, e, cause) == -1) {
+		if (len != ZC_EOS_LEN)
+			*cause = xasprintf("malformed EOS");
+		return (-1);
+	}
+	e->size = get64(p + ZC_END_LEN);
+	return (0);
+}
+
 /* Decode an END body; the caller checks the id against its version. */
 int
 proto_end_decode(const uint8_t *p, size_t len, struct zc_end *e, char **cause)
 {
+	e->size = 0;
 	if (len != ZC_END_LEN || get32(p + 4) != 0) {
 		*cause = xasprintf("malformed END");
 		return (-1);

@@ -268,7 +268,7 @@ source_reap(struct peer *p, int ms)
  * eor ends the skb after the last byte.  Returns 0, or -1 with errno.
  */
 static int
-source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor,
+source_push1(struct peer *p, const uint8_t *b, size_t len, int zc, int eor,
     uint64_t *pushed)
 {
 	ssize_t	 n;
@@ -298,6 +298,18 @@ source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor,
 }
 
 /*
+ * Send all of buf from memory the caller keeps until the kernel reports
+ * the sends done (stream.c's buffers); as source_push1.
+ */
+int
+source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
+{
+	uint64_t	 pushed = 0;
+
+	return (source_push1(p, b, len, zc, eor, &pushed));
+}
+
+/*
  * Hash and send len bytes of the file from off.  Only whole pages go with
  * MSG_ZEROCOPY: the tail is copied by the receiver anyway.  Returns 0, or
  * -1 with errno, EFAULT when the file was cut short under the mapping;
@@ -320,7 +332,7 @@ source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
 		source_guarded = 0;
 		s->hashed = off + len;
 	}
-	if (source_push(p, s->map + off, len, len % ZC_BLOCK == 0, eor,
+	if (source_push1(p, s->map + off, len, len % ZC_BLOCK == 0, eor,
 	    &s->pushed) == -1)
 		return (-1);
 	s->seq = p->zs.sent;
@@ -339,7 +351,7 @@ source_pad(struct peer *p, uint64_t len)
 
 	for (; len > 0; len -= n) {
 		n = len < sizeof(zeros) ? len : sizeof(zeros);
-		if (source_push(p, zeros, n, 0, n == len, &pushed) == -1)
+		if (source_push1(p, zeros, n, 0, n == len, &pushed) == -1)
 			return (-1);
 	}
 	return (0);

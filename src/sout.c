@@ -215,6 +215,12 @@ sout_dry(struct report *r)
 	else if (r->kind == ZC_K_SYMLINK)
 		printf("%s: symlink to %s\n", sout_vis(r->name),
 		    util_vis(r->target, vt, sizeof(vt)));
+	else if (strcmp(r->path, "-") == 0 && opt.size == ZC_SIZE_UNKNOWN)
+		printf("%s: standard input, size unknown\n",
+		    sout_vis(r->name));
+	else if (strcmp(r->path, "-") == 0)
+		printf("%s: standard input, %llu bytes\n", sout_vis(r->name),
+		    (unsigned long long)r->size);
 	else
 		printf("%s: file, %llu bytes\n", sout_vis(r->name),
 		    (unsigned long long)r->size);

@@ -114,6 +114,24 @@ walk_file(struct walk *w, const char *arg)
 	}
 }
 
+/*
+ * The operand "-": standard input, sent as a stream named name (--name).
+ * Its size is unknown, or the --size it must come to.
+ */
+void
+walk_stream(struct walk *w, const char *name)
+{
+	struct item	*it;
+
+	it = walk_add(w, ITEM_FILE, "-", xstrdup(name));
+	it->stream = 1;
+	it->mode = 0666;
+	if (opt.size != ZC_SIZE_UNKNOWN) {
+		it->size = opt.size;
+		w->bytes += it->size;
+	}
+}
+
 /* Why path cannot be sent, or NULL: the protocol's limits. */
 static const char *
 walk_path_unfit(const char *path)

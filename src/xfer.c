@@ -14,6 +14,11 @@
  *	xfer_commit	landed under its name, logged
  *	xfer_abort	or: failed with a code, staging file removed, logged
  *
+ * A stream (version 3) starts without a size: f.size is its bound (the
+ * size it announced, or max_file_size) until EOS, each DATA record is
+ * checked against that bound and, every XFER_GRANT bytes, against the
+ * free-space floor, before a byte of it is taken.
+ *
  * Connections drive it and know nothing of its insides.  It is refcounted:
  * the connection holds one reference, and a mapping window whose pages are
  * under one of its queued writes holds another (zcrx.c).  The last
@@ -34,6 +39,7 @@
 
 #define XFER_SWITCH_MIN		(1U << 20)	/* copied before auto gives up
 						   mapping */
+#define XFER_GRANT		(64ULL << 20)	/* a stream's free-space step */
 
 static void	 xfer_end(struct xfer *, int, const char *, const uint8_t *);
 
@@ -99,6 +105,11 @@ xfer_new_entry(struct worker *w, const char *peer, const struct zc_entry *e)
 		x->extra_len = e->extra_len;
 	}
 	memcpy(x->sdigest, e->digest, ZC_DIGEST_LEN);
+	if (e->flags & ZC_EF_STREAM) {
+		x->stream = 1;
+		x->expect = e->size;
+		x->f.size = 0;		/* the bound, from xfer_admit */
+	}
 	return (x);
 }
 
@@ -233,6 +244,80 @@ xfer_space(struct dest *d, uint64_t size, uint64_t *avail, uint64_t *floor,
 }
 
 /*
+ * A stream is to carry n more bytes from next_off: is the free-space floor
+ * still clear of them?  Space is taken (xfer_space) in steps of
+ * XFER_GRANT, so that the check runs once per step, not per record; with
+ * less room than a step, for the record alone.  n 0 (admission, size
+ * unknown): there must be room for a page.  -1 with *code and *cause.
+ */
+static int
+xfer_grant(struct xfer *x, uint64_t n, int *code, char **cause)
+{
+	uint64_t	 avail, floor, want, left;
+	int		 r;
+
+	if (x->next_off + n <= x->granted && n > 0)
+		return (0);
+	left = x->f.size - x->next_off;
+	want = n > XFER_GRANT ? n : XFER_GRANT;
+	if (want > left)
+		want = left;
+	if ((r = xfer_space(x->dest, want, &avail, &floor, cause)) == 1 &&
+	    want > n) {
+		want = n > 0 ? n : left < ZC_BLOCK ? left : ZC_BLOCK;
+		r = xfer_space(x->dest, want, &avail, &floor, cause);
+	}
+	if (r == -1) {
+		*code = ZC_E_IO;
+		return (-1);
+	}
+	if (r == 1) {
+		*code = ZC_E_NOSPACE;
+		*cause = xasprintf("not enough space in %s: %llu bytes free, "
+		    "%llu kept free, stream needs %llu more after %llu",
+		    x->dest->name, (unsigned long long)avail,
+		    (unsigned long long)floor, (unsigned long long)want,
+		    (unsigned long long)x->next_off);
+		return (-1);
+	}
+	x->granted = x->next_off + want;
+	return (0);
+}
+
+/*
+ * The limits of a stream (version 3), before any payload: its bound is
+ * the size it announced, if any, else the destination's max_file_size;
+ * there must be room for the first step (or all of an announced size).
+ */
+static int
+xfer_admit_stream(struct xfer *x, int *code, char **cause)
+{
+	const struct dest	*d = x->dest;
+	uint64_t		 bound = (uint64_t)INT64_MAX - ZC_DATA_MAX;
+
+	*code = ZC_E_SIZE;
+	if (x->expect != ZC_SIZE_UNKNOWN && x->expect > bound) {
+		*cause = xasprintf("stream size out of range");
+		return (-1);
+	}
+	if (d->max_file_size >= 0 && x->expect != ZC_SIZE_UNKNOWN &&
+	    x->expect > (uint64_t)d->max_file_size) {
+		*cause = xasprintf("stream of %llu bytes is over the limit "
+		    "of %lld", (unsigned long long)x->expect,
+		    (long long)d->max_file_size);
+		return (-1);
+	}
+	if (x->expect != ZC_SIZE_UNKNOWN)
+		bound = x->expect;
+	else if (d->max_file_size >= 0)
+		bound = d->max_file_size;
+	x->f.size = bound;
+	x->granted = 0;
+	return (xfer_grant(x, x->expect != ZC_SIZE_UNKNOWN ? x->expect : 0,
+	    code, cause));
+}
+
+/*
  * May the file go to its destination?  Size and space limits, decided
  * before the sender is told to send any payload.
  */
@@ -243,6 +328,8 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 	uint64_t	 avail, floor, size = x->f.size;
 	int		 r;
 
+	if (x->stream)
+		return (xfer_admit_stream(x, code, cause));
 	*code = ZC_E_SIZE;
 	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
 		*cause = xasprintf("file size out of range");
@@ -356,12 +443,55 @@ xfer_on_written(struct xfer *x, void (*fn)(void *), void *arg)
 }
 
 /*
+ * Does a DATA record of len bytes at off fit a stream?  No gaps, nothing
+ * after the short record that ends it; beyond its bound, or beyond the
+ * free space, it is refused (not a protocol error) before a byte of the
+ * record is taken.
+ */
+static int
+xfer_place_stream(struct xfer *x, uint64_t off, uint64_t len, int *code,
+    char **cause)
+{
+	*code = ZC_E_PROTO;
+	if (off != x->next_off || x->tail) {
+		*cause = xasprintf("DATA %llu@%llu does not fit the stream: "
+		    "expected offset %llu%s", (unsigned long long)len,
+		    (unsigned long long)off, (unsigned long long)x->next_off,
+		    x->tail ? ", after its short last record" : "");
+		return (-1);
+	}
+	if (len > x->f.size - off) {
+		*code = ZC_E_SIZE;
+		if (x->expect != ZC_SIZE_UNKNOWN)
+			*cause = xasprintf("stream longer than the announced "
+			    "%llu bytes", (unsigned long long)x->expect);
+		else
+			*cause = xasprintf("stream over the limit of %llu "
+			    "bytes (max_file_size)",
+			    (unsigned long long)x->f.size);
+		return (-1);
+	}
+	if (xfer_grant(x, len, code, cause) == -1)
+		return (-1);
+	x->tail = len % ZC_BLOCK != 0;
+	x->next_off = off + len;
+	if (x->tail && x->open)		/* nothing may follow: the size */
+		sink_resize(&x->sink, x->next_off);
+	return (0);
+}
+
+/*
  * Does a DATA record of len bytes at off fit?  Offsets ascend without
  * gaps; bodies are block multiples except the one that ends the file.
+ * -1 with *code (ZC_E_PROTO: the record breaks the rules) and *cause.
  */
 int
-xfer_place(struct xfer *x, uint64_t off, uint64_t len, char **cause)
+xfer_place(struct xfer *x, uint64_t off, uint64_t len, int *code,
+    char **cause)
 {
+	if (x->stream)
+		return (xfer_place_stream(x, off, len, code, cause));
+	*code = ZC_E_PROTO;
 	if (x->v2 && off > x->next_off && off <= x->f.size) {
 		/* A hole (version 2): zeros for the digest, nothing written. */
 		if (x->open)
@@ -526,6 +656,19 @@ xfer_finish(struct xfer *x, const struct zc_end *e, uint8_t *dg, int *code,
 	char	 hs[ZC_DIGEST_HEXLEN], hr[ZC_DIGEST_HEXLEN];
 	int	 hole = 0;
 
+	if (x->stream) {
+		/* The size is known now (EOS, checked by the caller). */
+		x->f.size = x->next_off;
+		sink_resize(&x->sink, x->next_off);
+		if (x->expect != ZC_SIZE_UNKNOWN && x->expect != x->next_off) {
+			*code = ZC_E_SIZE;
+			*cause = xasprintf("stream ended after %llu of the "
+			    "announced %llu bytes",
+			    (unsigned long long)x->next_off,
+			    (unsigned long long)x->expect);
+			return (-1);
+		}
+	}
 	if (x->v2 && x->next_off < x->f.size) {
 		/* The file ends in a hole. */
 		sink_gap(&x->sink, x->next_off, x->f.size - x->next_off);
@@ -637,6 +780,8 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*dest;
 
+	if (x->stream)
+		x->f.size = x->next_off;	/* not the bound: logged */
 	dest = x->dest != NULL ? x->dest->name : x->f.dest[0] != '\0' ?
 	    x->f.dest : "default";
 	tlog_file(x->peer, dest, xfer_name(x), x->path != NULL ? x->path_len :

@@ -40,6 +40,14 @@
  *
  * A refused entry's DATA and END are read and discarded by R.
  *
+ * Version 3 is version 2 plus streams: an ENTRY with the flags STREAM and
+ * WAIT has no size yet (its size field is ZC_SIZE_UNKNOWN, or the size the
+ * stream must come to); its DATA records are followed by EOS(id), which
+ * carries the final size and the digest, instead of END.
+ *
+ *	S: ENTRY(id, STREAM|WAIT)	R: ACCEPT(id) or RESULT(id)
+ *	S: DATA... EOS(id, size)	R: RESULT(id)
+ *
  * A receiver that fails while payload is in flight sends RESULT with the
  * error, reads and discards what the sender still sends, and closes.
  * ERROR ends the connection in either direction.
@@ -53,9 +61,10 @@
 #include <stdint.h>
 
 #define ZC_PROTO_MAGIC		0x5a435250U	/* "ZCRP" */
-#define ZC_PROTO_VERSION	2		/* the newest version spoken */
+#define ZC_PROTO_VERSION	3		/* the newest version spoken */
 #define ZC_PROTO_V1		1		/* one file at a time */
 #define ZC_PROTO_V2		2		/* trees, pipelined entries */
+#define ZC_PROTO_V3		3		/* v2 and streams of unknown size */
 
 #define ZC_HDR_LEN		16
 #define ZC_BLOCK		4096		/* payload alignment unit */
@@ -84,8 +93,9 @@ enum zc_type {
 	ZC_T_AUTH = 9,		/* S->R: sender's nonce and MAC */
 	ZC_T_AUTHOK = 10,	/* R->S: receiver's MAC, then ACCEPT follows */
 	ZC_T_ENTRY = 11,	/* S->R (v2): one entry of a tree */
+	ZC_T_EOS = 12,		/* S->R (v3): end of a stream: size, digest */
 };
-#define ZC_T_MAX		ZC_T_ENTRY
+#define ZC_T_MAX		ZC_T_EOS
 
 /* Result and error codes carried in RESULT and ERROR. */
 enum zc_code {
@@ -167,7 +177,10 @@ enum zc_kind {
 #define ZC_K_MAX		ZC_K_SYMLINK
 #define ZC_EF_WAIT		0x0001	/* R answers ACCEPT before DATA */
 #define ZC_EF_INLINE		0x0002	/* content in extra; no DATA, END */
-#define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE)
+#define ZC_EF_STREAM		0x0004	/* v3: size unknown; EOS, not END */
+#define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE | ZC_EF_STREAM)
+#define ZC_SIZE_UNKNOWN		UINT64_MAX	/* a stream's size, if not
+						   announced */
 struct zc_entry {
 	uint64_t	 id;
 	uint64_t	 size;
@@ -198,7 +211,14 @@ struct zc_end {
 	uint32_t	digest_alg;
 	uint64_t	id;
 	uint8_t		digest[ZC_DIGEST_LEN];
+	uint64_t	size;		/* EOS only: the stream's final size */
 };
+
+/*
+ * EOS body (v3), 40 bytes: END's 32 bytes (u32 digest alg, u32 0, u64 id,
+ * digest[16]), then u64 size: the bytes the stream carried.
+ */
+#define ZC_EOS_LEN		40
 
 /*
  * RESULT body, 40 bytes + message: u16 code, u16 msg_len, u32 digest alg,
@@ -274,6 +294,9 @@ int		 proto_accept_decode(const uint8_t *, size_t, uint64_t *,
 		     uint64_t *, char **);
 size_t		 proto_end_encode(uint8_t *, size_t, const struct zc_end *);
 int		 proto_end_decode(const uint8_t *, size_t, struct zc_end *,
+		     char **);
+size_t		 proto_eos_encode(uint8_t *, size_t, const struct zc_end *);
+int		 proto_eos_decode(const uint8_t *, size_t, struct zc_end *,
 		     char **);
 size_t		 proto_result_encode(uint8_t *, size_t,
 		     const struct zc_result *);

@@ -265,7 +265,7 @@ struct sink {
 	unsigned int	 dio_mem;	/* memory alignment */
 	int		 pipe[2];	/* vmsplice and splice, else -1 */
 	size_t		 pipesz;
-	uint64_t	 size;		/* announced file size */
+	uint64_t	 size;		/* announced file size (stream: bound) */
 	int		 truncate;	/* tail was padded */
 	int		 err;		/* errno of the last failure */
 	uint8_t		*pad;		/* aligned tail buffer */
@@ -307,6 +307,7 @@ void		 sink_reap(struct sink *);
 int		 sink_done(struct sink *, int);
 ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
+void		 sink_resize(struct sink *, uint64_t);
 void		 sink_gap(struct sink *, uint64_t, uint64_t);
 void		 sink_close(struct sink *);
 void		 sink_free_ring(struct sink *);
@@ -399,6 +400,12 @@ struct xfer {
 	size_t			 extra_len;
 	uint8_t			 sdigest[ZC_DIGEST_LEN];	/* inline */
 	int			 skip;		/* refused: discard payload */
+
+	/* Version 3 streams: f.size is the bound until EOS gives the size. */
+	int			 stream;
+	uint64_t		 expect;	/* announced, or ZC_SIZE_UNKNOWN */
+	uint64_t		 granted;	/* space checked up to here */
+	int			 tail;		/* the short last DATA came */
 	int			 parked_fds;	/* descriptors held while queued */
 	struct conn		*conn;		/* to answer; NULL: gone */
 	void			(*landed)(struct xfer *);	/* answer */
@@ -426,7 +433,7 @@ void		 xfer_unref(struct xfer *);
 int		 xfer_target(struct xfer *, struct conf *,
 		     const struct sockaddr *, int *, char **);
 int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
-int		 xfer_place(struct xfer *, uint64_t, uint64_t, char **);
+int		 xfer_place(struct xfer *, uint64_t, uint64_t, int *, char **);
 int		 xfer_write(struct xfer *, const void *, size_t, uint64_t,
 		     int *, char **);
 int		 xfer_write_async(struct xfer *, const void *, size_t, uint64_t,

@@ -23,12 +23,14 @@
 
 #include "zcsend.h"
 
-struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0 };
+struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0, NULL,
+		    ZC_SIZE_UNKNOWN };
 
 #define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--json] [--key-file file] " \
 			"[--limit-rate rate] [--links]\n" \
-			"              [--no-verify] [--no-zerocopy] " \
-			"[-t seconds] file ... host[:port][/dest]\n"
+			"              [--name name] [--no-verify] " \
+			"[--no-zerocopy] [--size bytes] [-t seconds]\n" \
+			"              file ... host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
@@ -36,8 +38,10 @@ enum {
 	OPT_KEY_FILE,
 	OPT_LIMIT_RATE,
 	OPT_LINKS,
+	OPT_NAME,
 	OPT_NO_VERIFY,
-	OPT_NO_ZEROCOPY
+	OPT_NO_ZEROCOPY,
+	OPT_SIZE
 };
 
 /* One option: a row makes it known to getopt and to --help. */
@@ -60,6 +64,8 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "bytes per second, k M G suffixes (default: no limit)" },
 	{ "links", OPT_LINKS, NULL,
 	    "with -r, send symlinks as symlinks (default: skip them)" },
+	{ "name", OPT_NAME, "name",
+	    "what standard input (-) lands as (required with -)" },
 	{ "no-verify", OPT_NO_VERIFY, NULL,
 	    "skip the digests (default: XXH3-128 compared)" },
 	{ "no-zerocopy", OPT_NO_ZEROCOPY, NULL,
@@ -68,6 +74,8 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "only errors, no summary or progress (default: off)" },
 	{ "recursive", 'r', NULL,
 	    "send directories and all beneath them (default: off)" },
+	{ "size", OPT_SIZE, "bytes",
+	    "with -, the exact size the input must come to (default: any)" },
 	{ "timeout", 't', "seconds",
 	    "limit on every wait on the receiver (default: 30)" },
 	{ "verbose", 'v', NULL,
@@ -99,10 +107,12 @@ zcsend_help(void)
 		    o->arg : "");
 		printf("  %-22s %s\n", left, o->help);
 	}
-	printf("\n  %-22s %s\n  %-22s %s\n  %-22s %s\n  %-22s %s\n",
+	printf("\n  %-22s %s\n  %-22s %s\n  %-22s %s\n  %-22s %s\n"
+	    "  %-22s %s\n",
 	    "file ...", "regular files; each lands under its base name",
 	    "", "with -r also directories: dir lands as dir/...,",
 	    "", "dir/ (or . or ..) lands what is in it",
+	    "-", "standard input, as a stream of unknown size (--name)",
 	    "host[:port][/dest]", "receiver (port " ZC_DEFAULT_PORT
 	    ") and destination (default)");
 	printf("\nenvironment:\n  %-22s %s\n", "ZCSEND_KEY_FILE",
@@ -173,6 +183,23 @@ zcsend_rate(const char *s)
 	return ((uint64_t)n << shift);
 }
 
+/* The --size bytes, or exit. */
+static uint64_t
+zcsend_size(const char *s)
+{
+	char			*end;
+	unsigned long long	 n;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *s < '0' || *s > '9' ||
+	    n > (unsigned long long)INT64_MAX - ZC_DATA_MAX) {
+		log_errx("bad size '%s' (a number of bytes)", s);
+		exit(ZS_USAGE);
+	}
+	return (n);
+}
+
 /* getopt_long's tables, made from zcsend_optab. */
 static void
 zcsend_getopt_tables(struct option *lo, char *so)
@@ -219,8 +246,14 @@ zcsend_option(int ch)
 	case 'r':
 		opt.recursive = 1;
 		break;
+	case OPT_NAME:
+		opt.name = optarg;
+		break;
 	case OPT_NO_VERIFY:
 		opt.verify = 0;
+		break;
+	case OPT_SIZE:
+		opt.size = zcsend_size(optarg);
 		break;
 	case OPT_NO_ZEROCOPY:
 		opt.zerocopy = 0;
@@ -306,7 +339,41 @@ zcsend_target(const char *s, char **host, char **port, char **dest)
 	return (ZS_OK);
 }
 
-/* What the operands are: files, and with -r trees. */
+/*
+ * Is "-" (standard input) among the n operands in args as it may be: once,
+ * with --name, which must be a name the receiver could take?  --name and
+ * --size mean nothing without it.  ZS_OK, or ZS_USAGE after saying why.
+ */
+static int
+zcsend_stdin(char **args, int n)
+{
+	char	*cause = NULL;
+	int	 i, dashes = 0;
+
+	for (i = 0; i < n; i++)
+		dashes += strcmp(args[i], "-") == 0;
+	if (dashes > 1) {
+		log_errx("standard input (-) can be sent only once");
+		return (ZS_USAGE);
+	}
+	if (dashes == 0 && (opt.name != NULL || opt.size != ZC_SIZE_UNKNOWN)) {
+		log_errx("--name and --size are for standard input (-)");
+		return (ZS_USAGE);
+	}
+	if (dashes == 1 && opt.name == NULL) {
+		log_errx("standard input (-) needs --name");
+		return (ZS_USAGE);
+	}
+	if (dashes == 1 && proto_name_check(opt.name, strlen(opt.name),
+	    &cause) == -1) {
+		log_errx("--name %s: %s", sout_vis(opt.name), cause);
+		free(cause);
+		return (ZS_USAGE);
+	}
+	return (ZS_OK);
+}
+
+/* What the operands are: files, and with -r trees; "-" standard input. */
 static void
 zcsend_walk(struct walk *w, char **args, int n)
 {
@@ -314,7 +381,9 @@ zcsend_walk(struct walk *w, char **args, int n)
 
 	walk_init(w);
 	for (i = 0; i < n; i++) {
-		if (opt.recursive)
+		if (strcmp(args[i], "-") == 0)
+			walk_stream(w, opt.name);
+		else if (opt.recursive)
 			walk_operand(w, args[i]);
 		else
 			walk_file(w, args[i]);
@@ -358,14 +427,18 @@ main(int argc, char **argv)
 	if ((status = zcsend_target(argv[argc - 1], &host, &port,
 	    &dest)) != ZS_OK)
 		goto out;
+	if ((status = zcsend_stdin(argv + first, argc - 1 - first)) != ZS_OK)
+		goto out;
 	opt.progress = !opt.quiet && !opt.json && isatty(STDERR_FILENO);
 
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
+	p.side_fd = -1;
 	p.text = argv[argc - 1];
 	p.host = host;
 	p.port = port;
 	p.timeout = opt.timeout;
+	p.propose = opt.name != NULL ? ZC_PROTO_V3 : ZC_PROTO_V2;
 	zcsend_walk(&w, argv + first, argc - 1 - first);
 	status = zcsend_run(&p, &w, dest != NULL ? dest : "");
 	sout_summary(status);

@@ -11,6 +11,8 @@
  *			at most a window of them without their RESULT
  *	source.c	a file being sent: mapping, digest, data ranges,
  *			zero-copy sends
+ *	stream.c	standard input being sent (version 3): a ring of
+ *			page-aligned buffers, read with a timeout
  *	sout.c		what the user sees: progress line, summary lines, the
  *			error line of a failed entry, JSON lines
  *
@@ -52,6 +54,9 @@
 #define ZS_BATCH		(256U << 10)	/* inline records, one send() */
 #define ZS_INBUF		(64U << 10)	/* records from the receiver */
 
+#define STREAM_BUF		(4U << 20)	/* one buffer, one DATA record */
+#define STREAM_NBUF		4		/* buffers in the ring */
+
 /* Command-line options; -v raises the log level to debug. */
 struct opts {
 	struct zc_key	*key;		/* --key-file */
@@ -65,6 +70,8 @@ struct opts {
 	int		 links;		/* --links: send symlinks as symlinks */
 	int		 dryrun;	/* -n: walk and list, connect to nothing */
 	uint64_t	 limit_rate;	/* --limit-rate: bytes/s, 0: none */
+	const char	*name;		/* --name: what "-" lands as */
+	uint64_t	 size;		/* --size, or ZC_SIZE_UNKNOWN */
 };
 
 #define ZS_RATE_MIN		(64U << 10)	/* --limit-rate, bytes/s */
@@ -91,10 +98,15 @@ struct peer {
 	const char	*port;
 	int		 timeout;	/* seconds, every wait */
 	int		 zc;		/* MSG_ZEROCOPY on */
-	int		 version;	/* negotiated: ZC_PROTO_V1 or _V2 */
+	int		 version;	/* negotiated: ZC_PROTO_V1 .. _V3 */
+	int		 propose;	/* the version proposed first */
 	uint32_t	 window;	/* v2: entries in flight allowed */
 	int		 (*pump)(void *);	/* v2: read the receiver */
 	void		*pump_arg;
+	int		 side_fd;	/* readable: call side(), or -1 */
+	int		(*side)(void *);	/* while a send would block;
+						   -1: stop watching side_fd */
+	void		*side_arg;
 	struct zcstat	 zs;
 };
 
@@ -144,6 +156,7 @@ struct item {
 	dev_t		 dev;
 	ino_t		 ino;
 	char		*extra;		/* symlink target; why SKIP or FAIL */
+	int		 stream;	/* "-": standard input, size unknown */
 };
 
 /* Everything a run sends. */
@@ -175,10 +188,27 @@ struct source {
 	uint64_t		 pushed;	/* of the last source_send() */
 };
 
+/* Standard input being sent (version 3). */
+struct stream {
+	int			 fd;
+	uint8_t			*buf[STREAM_NBUF];	/* page-aligned */
+	uint64_t		 seq[STREAM_NBUF];	/* its last send, + 1 */
+	int			 cur;	/* the buffer being filled */
+	size_t			 have;	/* bytes in it */
+	int			 next;	/* the buffer read ahead into */
+	size_t			 ahead;	/* bytes in it, while sending */
+	uint64_t		 early;	/* bytes read ahead, for -v */
+	int			 eof;
+	uint64_t		 off;	/* bytes sent */
+	const int		*stop;	/* the receiver answered */
+	struct XXH3_state_s	*hs;	/* NULL with --no-verify */
+};
+
 /* walk.c */
 void		 walk_init(struct walk *);
 void		 walk_operand(struct walk *, const char *);
 void		 walk_file(struct walk *, const char *);
+void		 walk_stream(struct walk *, const char *);
 void		 walk_free(struct walk *);
 const char	*walk_kind_name(int);
 
@@ -212,6 +242,7 @@ void		 source_hash_begin(struct source *, uint64_t);
 void		 source_digest(struct source *, struct zc_end *);
 int		 source_send(struct source *, struct peer *, uint64_t, size_t,
 		     int);
+int		 source_push(struct peer *, const uint8_t *, size_t, int, int);
 void		 source_reap(struct peer *, int);
 void		 source_init(void);
 int		 source_pad(struct peer *, uint64_t);
@@ -224,6 +255,13 @@ void		 source_hash_to(struct source *, uint64_t);
 const char	*source_changed(struct source *);
 void		 source_retire(struct source *, struct peer *);
 void		 source_unmap_done(struct peer *, int);
+
+/* stream.c */
+void		 stream_open(struct stream *, int, int, const int *);
+int		 stream_begin(struct stream *, int, const char **);
+int		 stream_send(struct stream *, struct peer *, struct report *,
+		     struct zc_end *, const char **);
+void		 stream_close(struct stream *, struct peer *);
 
 /* sout.c */
 const char	*sout_vis(const char *);

@@ -127,6 +127,10 @@
  *				Payload is the pattern; -p pauses a file after
  *				BYTES of it, as for good.
  *	v2-file			HELLO version 2, then a FILE record
+ *	stream WHICH [SIZE]	version 3: a stream of SIZE bytes (5000), WHICH
+ *				good, or spoiled: in-v2, no-wait, end,
+ *				eos-size, after-tail, eos-file (see
+ *				case_stream)
  *	check-pattern FILE...	(no connection) each FILE holds the payload
  *				pattern for its size; prints MISSING or
  *				DIFFERS lines, exit 1 if any
@@ -1928,6 +1932,86 @@ case_v2_file(int fd)
 	h_drain(fd);
 }
 
+/* --- version 3 ------------------------------------------------------------ */
+
+/*
+ * stream WHICH [SIZE]: a stream (ENTRY id 1, flags STREAM and WAIT,
+ * size unknown) named "stream-WHICH-SIZE" of SIZE bytes of the pattern (default
+ * 5000): after its ACCEPT, DATA records of 4096 bytes and the tail, then
+ * EOS with the size, no digest.  WHICH spoils one thing:
+ *	good		nothing
+ *	in-v2		HELLO proposing version 2
+ *	no-wait		STREAM without WAIT
+ *	end		END instead of EOS
+ *	eos-size	EOS one block larger than the bytes sent
+ *	after-tail	one more block of DATA after the tail
+ *	eos-file	a plain WAIT file of SIZE bytes, ended with EOS
+ */
+static void
+case_stream(int fd, const char *which, uint64_t size)
+{
+	struct zc_entry	 e;
+	struct zc_end	 end;
+	struct rec	 r;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ENTRY_LEN + 128];
+	char		 name[64];
+	uint64_t	 off;
+	uint32_t	 n;
+	int		 version = ZC_PROTO_V3;
+
+	if (strcmp(which, "in-v2") == 0)
+		version = ZC_PROTO_V2;
+	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf), version,
+	    0)) == -1 || !h_expect(fd, &r, ZC_T_HELLO)) {
+		h_drain(fd);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.id = 1;
+	e.kind = ZC_K_FILE;
+	e.mode = 0640;
+	e.size = ZC_SIZE_UNKNOWN;
+	e.flags = ZC_EF_STREAM | ZC_EF_WAIT;
+	if (strcmp(which, "no-wait") == 0)
+		e.flags = ZC_EF_STREAM;
+	else if (strcmp(which, "eos-file") == 0) {
+		e.flags = ZC_EF_WAIT;
+		e.size = size;
+	}
+	snprintf(name, sizeof(name), "stream-%s-%llu", which,
+	    (unsigned long long)size);
+	e.path = name;
+	e.path_len = strlen(name);
+	e.dest = opt_dest;
+	e.dest_len = strlen(opt_dest);
+	if (h_send(fd, buf, proto_entry_encode(buf, sizeof(buf), &e)) == -1 ||
+	    !h_expect(fd, &r, ZC_T_ACCEPT)) {
+		h_drain(fd);
+		return;
+	}
+	for (off = 0; off < size; off += n) {
+		n = size - off < ZC_BLOCK ? size - off : ZC_BLOCK;
+		if (send_data(fd, off, n) == -1)
+			break;
+	}
+	if (strcmp(which, "after-tail") == 0)
+		send_data(fd, (off + ZC_BLOCK - 1) / ZC_BLOCK * ZC_BLOCK,
+		    ZC_BLOCK);
+	if (strcmp(which, "end") == 0)
+		send_end_id(fd, 0, 1);
+	else {
+		memset(&end, 0, sizeof(end));
+		end.id = 1;
+		end.size = size + (strcmp(which, "eos-size") == 0 ? ZC_BLOCK :
+		    0);
+		h_send(fd, buf, proto_eos_encode(buf, sizeof(buf), &end));
+	}
+	if (h_read(fd, &r) == RD_REC && r.h.type == ZC_T_RESULT &&
+	    strcmp(which, "good") == 0)
+		return;
+	h_drain(fd);
+}
+
 /* Every file has the payload pattern for its size; print those that don't. */
 static int
 check_pattern(int argc, char **argv)
@@ -2185,6 +2269,9 @@ main(int argc, char **argv)
 		case_hello(fd, num(argv[0]));
 	} else if (strcmp(c, "entries") == 0) {
 		case_entries(fd, nargs, argv);
+	} else if (strcmp(c, "stream") == 0) {
+		NARGS(1, 2);
+		case_stream(fd, argv[0], nargs == 2 ? num(argv[1]) : 5000);
 	} else if (strcmp(c, "v2-file") == 0) {
 		NARGS(0, 0);
 		case_v2_file(fd);

@@ -437,6 +437,98 @@ test_v2(void)
 	CHECK(proto_path_check("..a/b..", 7, &cause) == 0);
 }
 
+/* Version 3: the STREAM flag's shape, and EOS. */
+static void
+test_v3(void)
+{
+	uint8_t			 buf[ZC_HDR_LEN + ZC_ENTRY_MAX];
+	uint8_t			*b = buf + ZC_HDR_LEN;
+	struct zc_entry		 e, e2;
+	struct zc_end		 end, end2;
+	struct zc_hdr		 hdr;
+	char			*cause = NULL;
+	size_t			 n;
+	static const struct {
+		uint8_t		 kind;
+		uint16_t	 flags;
+		uint64_t	 size;
+		uint32_t	 extra;
+		int		 ok;
+	} shapes[] = {
+		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_WAIT, ZC_SIZE_UNKNOWN, 0, 1 },
+		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_WAIT, 0, 0, 1 },
+		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_WAIT, 12345, 0, 1 },
+		{ ZC_K_FILE, ZC_EF_STREAM, ZC_SIZE_UNKNOWN, 0, 0 },
+		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_WAIT | ZC_EF_INLINE, 3, 3,
+		    0 },
+		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_INLINE, 3, 3, 0 },
+		{ ZC_K_DIR, ZC_EF_STREAM | ZC_EF_WAIT, 0, 0, 0 },
+		{ ZC_K_SYMLINK, ZC_EF_STREAM | ZC_EF_WAIT, 0, 3, 0 },
+		{ ZC_K_FILE, ZC_EF_STREAM << 1 | ZC_EF_WAIT, 0, 0, 0 },
+	};
+	size_t			 i;
+
+	CHECK(ZC_PROTO_VERSION == ZC_PROTO_V3);
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		e.id = i + 1;
+		e.kind = shapes[i].kind;
+		e.flags = shapes[i].flags;
+		e.size = shapes[i].size;
+		e.path = "s";
+		e.path_len = 1;
+		e.dest = "";
+		e.extra = (const uint8_t *)"abc";
+		e.extra_len = shapes[i].extra;
+		n = proto_entry_encode(buf, sizeof(buf), &e);
+		CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) ==
+		    (shapes[i].ok ? 0 : -1));
+		if (shapes[i].ok)
+			CHECK(e2.flags == e.flags && e2.size == e.size);
+		else
+			CHECK(cause != NULL);
+		free(cause);
+		cause = NULL;
+	}
+
+	/* EOS: END's fields and the size; exactly 40 bytes. */
+	memset(&end, 0, sizeof(end));
+	end.id = 42;
+	end.digest_alg = ZC_DIGEST_XXH3_128;
+	memset(end.digest, 0xcd, sizeof(end.digest));
+	end.size = 0x0102030405060708ULL;
+	CHECK(proto_eos_encode(buf, sizeof(buf), &end) == ZC_HDR_LEN +
+	    ZC_EOS_LEN);
+	CHECK(proto_hdr_decode(buf, &hdr, &cause) == 0 &&
+	    hdr.type == ZC_T_EOS && hdr.len == ZC_EOS_LEN);
+	memset(&end2, 0, sizeof(end2));
+	CHECK(proto_eos_decode(b, ZC_EOS_LEN, &end2, &cause) == 0 &&
+	    end2.id == 42 && end2.size == end.size &&
+	    end2.digest_alg == ZC_DIGEST_XXH3_128 &&
+	    memcmp(end2.digest, end.digest, ZC_DIGEST_LEN) == 0);
+	CHECK(proto_eos_decode(b, ZC_EOS_LEN - 1, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(proto_end_decode(b, ZC_EOS_LEN, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[5] = 1;		/* reserved */
+	CHECK(proto_eos_decode(b, ZC_EOS_LEN, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	b[5] = 0;
+	b[3] = 2;		/* unknown digest */
+	CHECK(proto_eos_decode(b, ZC_EOS_LEN, &end2, &cause) == -1);
+	free(cause);
+	cause = NULL;
+	/* Its header: exactly 40 bytes, no argument. */
+	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN, 0) == 0);
+	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN - 1, 0) == -1);
+	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN + 1, 0) == -1);
+	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN, 40) == -1);
+	CHECK(hdr_ok(ZC_T_EOS + 1, 0, ZC_EOS_LEN, 0) == -1);
+}
+
 static void
 test_names(void)
 {
@@ -535,6 +627,7 @@ main(void)
 	test_file();
 	test_replies();
 	test_v2();
+	test_v3();
 	test_names();
 	test_hostport();
 	test_hex();

@@ -655,7 +655,7 @@ feed(struct xfer *x, uint64_t from, uint64_t to, int async, int *t)
 
 	for (off = from; off < to; off += n) {
 		n = to - off < REC ? to - off : REC;
-		if (xfer_place(x, off, n, &cause) == -1)
+		if (xfer_place(x, off, n, &code, &cause) == -1)
 			goto fail;
 		if (async && nt < MAX_TICKETS)
 			r = xfer_write_async(x, src + off, n, off, &t[nt],
@@ -1043,11 +1043,11 @@ static int
 place_refused(struct xfer *x, uint64_t off, uint64_t len)
 {
 	char	*cause = NULL;
-	int	 r;
+	int	 r, code = 0;
 
-	r = xfer_place(x, off, len, &cause);
-	if (r == -1 && cause == NULL)
-		return (0);	/* a refusal must say why */
+	r = xfer_place(x, off, len, &code, &cause);
+	if (r == -1 && (cause == NULL || code != ZC_E_PROTO))
+		return (0);	/* a refusal must say why, as a protocol error */
 	free(cause);
 	return (r == -1);
 }
@@ -1058,6 +1058,7 @@ test_xfer_place(void)
 {
 	struct xfer	*x;
 	char		*cause = NULL;
+	int		 code = 0;
 	const uint64_t	 size = 5 * ZC_BLOCK + 10;
 
 	if ((x = start_open("", "place.bin", size, SINK_WRITE)) == NULL)
@@ -1066,18 +1067,194 @@ test_xfer_place(void)
 	CHECK(place_refused(x, 0, 1000));		/* short, not last */
 	CHECK(place_refused(x, ZC_BLOCK, ZC_BLOCK));	/* a gap */
 	CHECK(place_refused(x, 0, size + 1));		/* past the end */
-	CHECK(xfer_place(x, 0, ZC_BLOCK, &cause) == 0);
+	CHECK(xfer_place(x, 0, ZC_BLOCK, &code, &cause) == 0);
 	CHECK(place_refused(x, 0, ZC_BLOCK));		/* again */
 	CHECK(place_refused(x, 3 * ZC_BLOCK, ZC_BLOCK));	/* a gap */
 	CHECK(place_refused(x, ZC_BLOCK, 5 * ZC_BLOCK));	/* past end */
 	CHECK(place_refused(x, ZC_BLOCK, 4 * ZC_BLOCK + 11));
 	CHECK(place_refused(x, ZC_BLOCK, UINT64_MAX - 100));	/* wraps */
 	CHECK(x->next_off == ZC_BLOCK);
-	CHECK(xfer_place(x, ZC_BLOCK, 4 * ZC_BLOCK + 10, &cause) == 0);
+	CHECK(xfer_place(x, ZC_BLOCK, 4 * ZC_BLOCK + 10, &code, &cause) == 0);
 	CHECK(x->next_off == size);
 	CHECK(place_refused(x, size, ZC_BLOCK));	/* after the end */
 	free(cause);
 	fail_and_check(x, "dest", ZC_E_PROTO, NULL);
+}
+
+/*
+ * A stream (version 3) into dest, opened with sink sk: expect is its
+ * announced size or ZC_SIZE_UNKNOWN.  NULL (checked) on failure.
+ */
+static struct xfer *
+stream_open(const char *dest, uint64_t expect, enum sink_kind sk)
+{
+	struct zc_entry	 e;
+	struct xfer	*x;
+	char		*cause = NULL;
+	int		 code = 0, r;
+
+	memset(&e, 0, sizeof(e));
+	e.id = 7;
+	e.size = expect;
+	e.mode = 0644;
+	e.kind = ZC_K_FILE;
+	e.digest_alg = ZC_DIGEST_XXH3_128;
+	e.flags = ZC_EF_STREAM | ZC_EF_WAIT;
+	e.path = "stream.bin";
+	e.path_len = strlen(e.path);
+	e.dest = dest;
+	e.dest_len = strlen(dest);
+	x = xfer_new_entry(&w, "127.0.0.1:9", &e);
+	CHECK(x->stream && x->expect == expect);
+	if ((r = xfer_target(x, conf, (struct sockaddr *)&lo, &code,
+	    &cause)) == 0)
+		r = xfer_open(x, sk, &code, &cause);
+	CHECK(r == 0);
+	if (r == -1) {
+		fprintf(stderr, "stream: %s\n", cause);
+		free(cause);
+		xfer_abort(x, code, "open failed");
+		xfer_unref(x);
+		return (NULL);
+	}
+	return (x);
+}
+
+/*
+ * Does xfer_place refuse len@off with code (ZC_OK: take it)?  Its cause
+ * is freed.
+ */
+static int
+place_code(struct xfer *x, uint64_t off, uint64_t len, int want)
+{
+	char	*cause = NULL;
+	int	 r, code = 0;
+
+	r = xfer_place(x, off, len, &code, &cause);
+	if (r == -1 && cause == NULL)
+		return (0);
+	free(cause);
+	if (want == ZC_OK)
+		return (r == 0);
+	return (r == -1 && code == want);
+}
+
+/* The staging file of x holds the first size source bytes, no more. */
+static int
+staged_is(struct xfer *x, uint64_t size)
+{
+	struct stat	 sb;
+	uint8_t		*buf;
+	char		 path[64];
+	int		 fd, ok;
+
+	/* A descriptor of our own: the staging file is open write-only. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", x->land.fd);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	buf = xmalloc(size + 1);
+	ok = fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == size &&
+	    pread(fd, buf, size + 1, 0) == (ssize_t)size &&
+	    memcmp(buf, src, size) == 0;
+	free(buf);
+	close(fd);
+	return (ok);
+}
+
+/*
+ * Streams: the size comes at the end (O_DIRECT tail padded and cut, the
+ * digest of what came); nothing after the short record; no gaps; past
+ * the announced size or max_file_size refused with ZC_E_SIZE (not a
+ * protocol error); ending short of the announced size is ZC_E_SIZE.
+ */
+static void
+test_xfer_stream(void)
+{
+	struct xfer	*x;
+	struct zc_end	 e;
+	uint8_t		 dg[ZC_DIGEST_LEN];
+	const uint64_t	 size = 3 * MIB + 5000;
+	enum sink_kind	 sk = dio ? SINK_DIRECT : SINK_WRITE;
+	const char	*dest = dio ? "direct" : "", *sub = dio ? "direct" :
+			    "dest";
+	char		*cause = NULL;
+	int		 code = 0, i, nt, t[MAX_TICKETS];
+
+	/* Unknown size: lands whole, with the size EOS gives. */
+	if ((x = stream_open(dest, ZC_SIZE_UNKNOWN, sk)) == NULL)
+		return;
+	CHECK((nt = feed(x, 0, size, 1, t)) >= 0);
+	for (i = 0; i < nt; i++)
+		CHECK(xfer_wait(x, t[i], &code, &cause) == 0);
+	CHECK(x->tail && x->next_off == size);
+	CHECK(place_code(x, size, ZC_BLOCK, ZC_E_PROTO));  /* after tail */
+	end_rec(&e, size);
+	e.size = size;
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == 1);
+	CHECK(memcmp(dg, e.digest, sizeof(dg)) == 0);
+	CHECK(x->f.size == size && staged_is(x, size));
+	fail_and_check(x, sub, ZC_E_SHUTDOWN, NULL);
+
+	/* Placement: no gap, no unaligned offset. */
+	if ((x = stream_open(dest, ZC_SIZE_UNKNOWN, sk)) == NULL)
+		return;
+	CHECK(place_code(x, ZC_BLOCK, ZC_BLOCK, ZC_E_PROTO));
+	CHECK(place_code(x, 0, ZC_BLOCK, ZC_OK) && x->next_off == ZC_BLOCK);
+	CHECK(place_code(x, 3 * ZC_BLOCK, ZC_BLOCK, ZC_E_PROTO));
+	CHECK(place_code(x, ZC_BLOCK, UINT64_MAX - ZC_BLOCK, ZC_E_SIZE));
+	fail_and_check(x, sub, ZC_E_SIZE, NULL);
+
+	/* Announced 2 MiB: a record past it is ZC_E_SIZE, not protocol. */
+	if ((x = stream_open(dest, 2 * MIB, sk)) == NULL)
+		return;
+	CHECK(feed(x, 0, 2 * MIB - ZC_BLOCK, 0, NULL) == 0);
+	CHECK(place_code(x, 2 * MIB - ZC_BLOCK, 2 * ZC_BLOCK, ZC_E_SIZE));
+	fail_and_check(x, sub, ZC_E_SIZE, NULL);
+
+	/* Announced 2 MiB, ended after 1 MiB: ZC_E_SIZE at the end. */
+	if ((x = stream_open(dest, 2 * MIB, sk)) == NULL)
+		return;
+	CHECK(feed(x, 0, MIB, 0, NULL) == 0);
+	end_rec(&e, MIB);
+	e.size = MIB;
+	CHECK(xfer_finish(x, &e, dg, &code, &cause) == -1 &&
+	    code == ZC_E_SIZE && strstr(cause, "ended after 1048576 of the "
+	    "announced 2097152") != NULL);
+	fail_and_check(x, sub, code, cause);
+
+	/* max_file_size = 1M ([small]): the bound without a size. */
+	if ((x = stream_open("small", ZC_SIZE_UNKNOWN, SINK_WRITE)) == NULL)
+		return;
+	CHECK(x->f.size == MIB);
+	CHECK(feed(x, 0, MIB - ZC_BLOCK, 0, NULL) == 0);
+	CHECK(place_code(x, MIB - ZC_BLOCK, ZC_BLOCK, ZC_OK));
+	CHECK(place_code(x, MIB, 1, ZC_E_SIZE));
+	fail_and_check(x, "small", ZC_E_SIZE, NULL);
+	/* ... and an announced size over it is refused up front. */
+	{
+		struct zc_entry	 en;
+
+		memset(&en, 0, sizeof(en));
+		en.id = 8;
+		en.size = MIB + 1;
+		en.kind = ZC_K_FILE;
+		en.flags = ZC_EF_STREAM | ZC_EF_WAIT;
+		en.path = "big.bin";
+		en.path_len = 7;
+		en.dest = "small";
+		en.dest_len = 5;
+		x = xfer_new_entry(&w, "127.0.0.1:9", &en);
+		CHECK(xfer_target(x, conf, (struct sockaddr *)&lo, &code,
+		    &cause) == 0);
+		CHECK(xfer_open(x, SINK_WRITE, &code, &cause) == -1 &&
+		    code == ZC_E_SIZE);
+		xfer_abort(x, code, cause);
+		free(cause);
+		cause = NULL;
+		xfer_unref(x);
+		run_loop();
+		CHECK(dir_empty("small"));
+	}
 }
 
 /* Does xfer_target refuse the file with code?  Nothing is created. */
@@ -1314,6 +1491,7 @@ main(void)
 	test_xfer_digest();
 	test_xfer_short();
 	test_xfer_place();
+	test_xfer_stream();
 	test_xfer_target();
 	test_xfer_open();
 	test_xfer_dropped();
