@@ -872,6 +872,18 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 	return (0);
 }
 
+/* Bytes handed to the ring and not yet written (not yet in statvfs). */
+uint64_t
+sink_queued_bytes(const struct sink *s)
+{
+	uint64_t	 n = 0;
+	int		 i;
+
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		n += s->aio[i].len;
+	return (n);
+}
+
 /*
  * A stream's size is known now (its short last record has come, or it
  * ended): size was only a bound until here.  The tail is padded and cut,

@@ -253,7 +253,7 @@ xfer_space(struct dest *d, uint64_t size, uint64_t *avail, uint64_t *floor,
 static int
 xfer_grant(struct xfer *x, uint64_t n, int *code, char **cause)
 {
-	uint64_t	 avail, floor, want, left;
+	uint64_t	 avail, floor, want, left, queued;
 	int		 r;
 
 	if (x->next_off + n <= x->granted && n > 0)
@@ -262,10 +262,15 @@ xfer_grant(struct xfer *x, uint64_t n, int *code, char **cause)
 	want = n > XFER_GRANT ? n : XFER_GRANT;
 	if (want > left)
 		want = left;
-	if ((r = xfer_space(x->dest, want, &avail, &floor, cause)) == 1 &&
-	    want > n) {
+	/*
+	 * Bytes queued on the ring and not yet written are not in statvfs
+	 * yet: they count against the room too.
+	 */
+	queued = x->open ? sink_queued_bytes(&x->sink) : 0;
+	if ((r = xfer_space(x->dest, want + queued, &avail, &floor,
+	    cause)) == 1 && want > n) {
 		want = n > 0 ? n : left < ZC_BLOCK ? left : ZC_BLOCK;
-		r = xfer_space(x->dest, want, &avail, &floor, cause);
+		r = xfer_space(x->dest, want + queued, &avail, &floor, cause);
 	}
 	if (r == -1) {
 		*code = ZC_E_IO;

@@ -307,6 +307,7 @@ void		 sink_reap(struct sink *);
 int		 sink_done(struct sink *, int);
 ssize_t		 sink_splice(struct sink *, int, size_t, uint64_t, char **);
 int		 sink_finish(struct sink *, uint8_t *, char **);
+uint64_t	 sink_queued_bytes(const struct sink *);
 void		 sink_resize(struct sink *, uint64_t);
 void		 sink_gap(struct sink *, uint64_t, uint64_t);
 void		 sink_close(struct sink *);
