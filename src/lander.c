@@ -388,9 +388,8 @@ lander_start(struct worker *w)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	if ((r = pthread_create(&l->preparer, NULL, lander_prepare_main,
-	    l)) == 0 && (r = pthread_create(&l->committer, NULL,
-	    lander_commit_main, l)) != 0)
-		fatalx("pthread_create: %s", strerror(r));
+	    l)) == 0)
+		r = pthread_create(&l->committer, NULL, lander_commit_main, l);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		fatalx("pthread_create: %s", strerror(r));
