@@ -1093,9 +1093,11 @@ conf_open_dests(struct conf *c, char **cause)
 			return (-1);
 		}
 		d->dio_ok = sink_probe_direct(d->dirfd);
-		if (d->io == IO_DIRECT && !d->dio_ok) {
-			*cause = xasprintf("[%s] io = direct, but %s does not "
-			    "support O_DIRECT", d->name, d->path);
+		if ((d->io == IO_DIRECT || d->io == IO_COPY_DIRECT) &&
+		    !d->dio_ok) {
+			*cause = xasprintf("[%s] io = %s, but %s does not "
+			    "support O_DIRECT", d->name, iomode_name(d->io),
+			    d->path);
 			return (-1);
 		}
 		log_debug("destination %s: %s, O_DIRECT %s", d->name, d->path,

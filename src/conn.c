@@ -359,8 +359,8 @@ conn_file_start(struct conn *c)
 	int		 code;
 
 	/* A stream of unknown size counts as large (ZC_SIZE_UNKNOWN). */
-	iomode_choose(x->dest->io, x->dest->dio_ok, c->switched, x->stream ?
-	    x->expect : x->f.size, &rk, &sk);
+	iomode_choose(x->dest->io, x->dest->dio_ok, c->judge.pick == RX_COPY,
+	    x->stream ? x->expect : x->f.size, &rk, &sk);
 	if (xfer_open(x, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
@@ -370,8 +370,11 @@ conn_file_start(struct conn *c)
 		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
 		free(cause);
 		rx_start(&c->rx, RX_COPY, NULL);
+		judge_off(&c->judge);
 	}
 	conn_io_cpu(c);		/* what came before was not this file's */
+	c->judge_rx = x->st.received;
+	c->judge_cpu = x->st.cpu_ns;
 	if (!x->v2 || (x->eflags & ZC_EF_WAIT))
 		conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0,
 		    x->id));
@@ -798,21 +801,41 @@ conn_record(struct conn *c)
 	    !c->disk_wait);
 }
 
-/* io = auto: payload that does not map goes to splice from now on. */
+/*
+ * io = auto: tell the judge what this file's payload cost on the path in
+ * use, and take the path it picks (judge.c).  The sink stays: copied
+ * bytes come in whole aligned buffers, fit for O_DIRECT like mapped pages.
+ * Back to mapping only once the copy buffer is handed over, so that bytes
+ * reach the sink in order.
+ */
 static void
-conn_maybe_switch(struct conn *c)
+conn_judge(struct conn *c)
 {
 	struct xfer	*x = c->cur;
+	struct judge	*j = &c->judge;
+	char		*cause = NULL;
 
-	if (c->rx.kind != RX_MAP || !xfer_should_switch(x))
+	if (!(x->io->flags & IO_SWITCH) ||
+	    (c->rx.kind != RX_MAP && c->rx.kind != RX_COPY) ||
+	    (!x->stream && x->f.size < IO_COPY_BELOW))
 		return;
-	log_info("%s: payload is not mappable (%llu bytes copied, %llu "
-	    "mapped): switching to splice", c->peer,
-	    (unsigned long long)x->st.copied,
-	    (unsigned long long)x->st.zc_bytes);
-	c->switched = 1;
-	rx_start(&c->rx, RX_SPLICE, NULL);
-	xfer_switch(x);
+	conn_io_cpu(c);		/* this event's CPU so far */
+	if (judge_account(j, x->st.received - c->judge_rx,
+	    x->st.cpu_ns - c->judge_cpu))
+		log_info("%s: map %llu us/MB, copy %llu us/MB: %s", c->peer,
+		    (unsigned long long)j->cost[JUDGE_MAP] / 1000,
+		    (unsigned long long)j->cost[JUDGE_COPY] / 1000,
+		    j->pick == RX_MAP ? "mapping" : "copying");
+	c->judge_rx = x->st.received;
+	c->judge_cpu = x->st.cpu_ns;
+	if (j->pick == c->rx.kind ||
+	    (j->pick == RX_MAP && !rx_at_rest(&c->rx)))
+		return;
+	if (rx_start(&c->rx, j->pick, &cause) == -1) {
+		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
+		free(cause);
+		judge_off(j);
+	}
 }
 
 /* Stop waiting for max_rate. */
@@ -906,7 +929,6 @@ conn_payload(struct conn *c)
 			c->tokens -= n;
 		c->rec_left -= n;
 		c->rec_off += n;
-		conn_maybe_switch(c);
 		if (c->rx.empty)
 			break;
 	}
@@ -916,6 +938,7 @@ conn_payload(struct conn *c)
 		free(cause);
 		return (-1);
 	}
+	conn_judge(c);
 	if (c->rx.busy) {
 		/* The disk queue is full: conn_written resumes. */
 		c->disk_wait = 1;

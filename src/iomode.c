@@ -12,8 +12,8 @@
 #include "zcrecvd.h"
 
 static const struct iomode iomodes[] = {
-	/* direct where the filesystem can, else write; splice when the
-	   payload turns out not to be mappable; copy for small files */
+	/* direct where the filesystem can, else write; copy when the
+	   payload turns out not to be mappable, and for small files */
 	[IO_AUTO] = { "auto", RX_MAP, SINK_WRITE,
 	    IO_PREFER_DIRECT | IO_SWITCH | IO_SMALL_COPY },
 	/* mapped pages -> O_DIRECT write: no copy */
@@ -26,6 +26,8 @@ static const struct iomode iomodes[] = {
 	[IO_SPLICE] = { "splice", RX_SPLICE, SINK_SPLICE, 0 },
 	/* recv + write, what other tools do */
 	[IO_COPY] = { "copy", RX_COPY, SINK_COPY, 0 },
+	/* recv into large aligned buffers -> O_DIRECT write: one copy */
+	[IO_COPY_DIRECT] = { "copy-direct", RX_COPY, SINK_DIRECT, 0 },
 	/* mapped pages dropped, nothing lands: benchmarks only */
 	[IO_DISCARD] = { "discard", RX_MAP, SINK_DISCARD, IO_NO_FILE },
 };
@@ -68,7 +70,7 @@ iomode_count(void)
 /*
  * The receive path and sink for a file of size bytes in mode io, on a
  * filesystem that can (dio_ok) or cannot do O_DIRECT, on a connection that
- * has (switched) or has not given up on mapping.
+ * has (switched: it copies) or has not given up on mapping.
  */
 void
 iomode_choose(int io, int dio_ok, int switched, uint64_t size,
@@ -81,9 +83,10 @@ iomode_choose(int io, int dio_ok, int switched, uint64_t size,
 	if ((m->flags & IO_SMALL_COPY) && size < IO_COPY_BELOW) {
 		*rx = RX_COPY;
 		*sink = SINK_COPY;
-	} else if ((m->flags & IO_SWITCH) && switched) {
-		*rx = RX_SPLICE;
-		*sink = SINK_SPLICE;
-	} else if ((m->flags & IO_PREFER_DIRECT) && dio_ok)
+		return;
+	}
+	if ((m->flags & IO_SWITCH) && switched)
+		*rx = RX_COPY;
+	if ((m->flags & IO_PREFER_DIRECT) && dio_ok)
 		*sink = SINK_DIRECT;
 }

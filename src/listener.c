@@ -10,10 +10,14 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+
+#include <net/if.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -35,6 +39,15 @@ struct listener {
 	struct evconnlistener	*evl;
 	struct event		*ev_resume;
 	SLIST_ENTRY(listener)	 entry;
+};
+
+/* A local address, its interface, and the MSS auto gives it. */
+struct local_addr {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	char			 ifname[IFNAMSIZ];
+	int			 mtu;
+	int			 mss;
 };
 
 static SLIST_HEAD(, listener)	listeners = SLIST_HEAD_INITIALIZER(listeners);
@@ -151,33 +164,177 @@ listener_tcp_options(void)
 }
 
 /*
- * Set the page-multiple MSS.  auto: the largest k * 4096 + options the
- * kernel accepts.  Returns the value set, 0 for none.
+ * The largest k * 4096 + options the kernel takes as TCP_MAXSEG (28684:
+ * it caps the value at 32767), or 0 if none.
  */
 static int
-listener_page_mss(int fd, int page_mss)
+listener_mss_max(int family)
 {
-	int	 k, v, opt;
+	int	 fd, k, v, opt = listener_tcp_options();
 
-	if (page_mss == PAGE_MSS_OFF)
+	if ((fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return (0);
-	if (page_mss != PAGE_MSS_AUTO) {
-		if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &page_mss,
-		    sizeof(page_mss)) == -1) {
-			log_warn("TCP_MAXSEG %d", page_mss);
-			return (0);
-		}
-		return (page_mss);
-	}
-	opt = listener_tcp_options();
 	for (k = 32767 / ZC_BLOCK; k >= 1; k--) {
 		v = k * ZC_BLOCK + opt;
 		if (v <= 32767 && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v,
 		    sizeof(v)) == 0)
-			return (v);
+			break;
 	}
-	log_warnx("no page-multiple MSS accepted: payload will be copied");
+	close(fd);
+	return (k >= 1 ? v : 0);
+}
+
+/*
+ * The page-multiple MSS a link of mtu bytes carries (whole pages plus the
+ * options, after the IP and TCP headers), at most max; 0 if not one page
+ * fits (MTU 1500: nothing can be mapped there).
+ */
+static int
+listener_mtu_mss(int family, int mtu, int max)
+{
+	int	 opt = listener_tcp_options(), v;
+
+	v = mtu - (family == AF_INET6 ? 60 : 40) - opt;
+	if (v < ZC_BLOCK)
+		return (0);
+	v = v / ZC_BLOCK * ZC_BLOCK + opt;
+	return (v < max ? v : max);
+}
+
+/* Is sa the wildcard address of its family? */
+static int
+listener_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY));
+	if (sa->sa_family == AF_INET6)
+		return (IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr));
 	return (0);
+}
+
+/* Do two addresses of one family name the same host (ports aside)? */
+static int
+listener_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return (0);
+	if (a->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr);
+	if (a->sa_family == AF_INET6)
+		return (IN6_ARE_ADDR_EQUAL(
+		    &((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr));
+	return (0);
+}
+
+/* Set the port of an IPv4 or IPv6 address. */
+static void
+listener_set_port(struct sockaddr *sa, in_port_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = port;
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)sa)->sin6_port = port;
+}
+
+/* The port of an IPv4 or IPv6 address. */
+static in_port_t
+listener_get_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)sa)->sin_port);
+	return (((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+/*
+ * The local addresses of one family with their interface's name and MTU,
+ * from getifaddrs(3); *n of them.  NULL if none or on error.
+ */
+static struct local_addr *
+listener_local_addrs(int family, size_t *n)
+{
+	struct ifaddrs		*ifa, *i;
+	struct local_addr	*la = NULL;
+	struct ifreq		 ifr;
+	int			 s;
+
+	*n = 0;
+	if (getifaddrs(&ifa) == -1) {
+		log_warn("getifaddrs");
+		return (NULL);
+	}
+	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("socket");
+		freeifaddrs(ifa);
+		return (NULL);
+	}
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != family)
+			continue;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->ifa_name);
+		if (ioctl(s, SIOCGIFMTU, &ifr) == -1)
+			continue;
+		if ((la = reallocarray(la, *n + 1, sizeof(*la))) == NULL)
+			fatal("reallocarray");
+		memset(&la[*n], 0, sizeof(*la));
+		memcpy(&la[*n].ss, i->ifa_addr, family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		la[*n].len = family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		    sizeof(struct sockaddr_in);
+		snprintf(la[*n].ifname, sizeof(la[*n].ifname), "%s",
+		    i->ifa_name);
+		la[*n].mtu = ifr.ifr_mtu;
+		(*n)++;
+	}
+	close(s);
+	freeifaddrs(ifa);
+	return (la);
+}
+
+/*
+ * The MSS auto gives a socket bound to sa: that of its interface's MTU
+ * (capped at max), or max for the wildcard and addresses of no interface.
+ * *mtu and ifname say where it came from (0: nowhere).
+ */
+static int
+listener_auto_mss(const struct sockaddr *sa, int max, int *mtu, char *ifname,
+    size_t ifnamelen)
+{
+	struct local_addr	*la;
+	size_t			 n, i;
+	int			 mss = max;
+
+	*mtu = 0;
+	if (listener_wildcard(sa))
+		return (max);
+	la = listener_local_addrs(sa->sa_family, &n);
+	for (i = 0; i < n; i++) {
+		if (!listener_same_host(sa, (struct sockaddr *)&la[i].ss))
+			continue;
+		mss = listener_mtu_mss(sa->sa_family, la[i].mtu, max);
+		*mtu = la[i].mtu;
+		snprintf(ifname, ifnamelen, "%s", la[i].ifname);
+		break;
+	}
+	free(la);
+	return (mss);
+}
+
+/* Set TCP_MAXSEG to mss (0: leave it).  Returns the value set, 0 if none. */
+static int
+listener_set_mss(int fd, int mss)
+{
+	if (mss <= 0)
+		return (0);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)) == -1) {
+		log_warn("TCP_MAXSEG %d", mss);
+		return (0);
+	}
+	return (mss);
 }
 
 /* libevent: a connection was accepted; check the limits, hand it over. */
@@ -235,9 +392,12 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	log_warnx("accept: %s", strerror(err));
 }
 
-/* Watch a listening socket; log what it listens on. */
+/*
+ * Watch a listening socket; log what it listens on, with why it has the
+ * MSS it has (how) and a note.
+ */
 static void
-listener_add(int fd, int mss, const char *how)
+listener_add(int fd, int mss, const char *how, const char *note)
 {
 	struct listener		*l;
 	struct sockaddr_storage	 ss;
@@ -258,54 +418,190 @@ listener_add(int fd, int mss, const char *how)
 		snprintf(host, sizeof(host), "fd %d", fd);
 		snprintf(port, sizeof(port), "?");
 	}
-	log_info("listening on %s%s%s:%s (page_mss %d)%s",
+	log_info("listening on %s%s%s:%s (page_mss %d%s)%s",
 	    ss.ss_family == AF_INET6 ? "[" : "", host,
-	    ss.ss_family == AF_INET6 ? "]" : "", port, mss, how);
+	    ss.ss_family == AF_INET6 ? "]" : "", port, mss, how, note);
+}
+
+/*
+ * The value "page_mss" asks for on a socket bound to sa, and why, for the
+ * log (how, howlen).
+ */
+static int
+listener_want_mss(const struct sockaddr *sa, int page_mss, char *how,
+    size_t howlen)
+{
+	char	 ifname[IFNAMSIZ];
+	int	 max, mss, mtu;
+
+	*how = '\0';
+	if (page_mss == PAGE_MSS_OFF)
+		return (0);
+	if (page_mss != PAGE_MSS_AUTO)
+		return (page_mss);
+	if ((max = listener_mss_max(sa->sa_family)) == 0) {
+		log_warnx("no page-multiple MSS accepted: payload will be "
+		    "copied");
+		return (0);
+	}
+	mss = listener_auto_mss(sa, max, &mtu, ifname, sizeof(ifname));
+	if (mtu > 0)
+		snprintf(how, howlen, ", MTU %d on %s%s", mtu, ifname,
+		    mss == 0 ? ": no page fits a segment" : "");
+	return (mss);
 }
 
 /*
  * Take over a socket from socket activation: set the page-multiple MSS
- * (it applies to connections accepted from now on) and watch it.
+ * (it applies to connections accepted from now on) and watch it.  A
+ * wildcard socket gets the largest; per-interface sockets are for
+ * listeners the daemon opens itself (listener_bind).
  */
 int
 listener_adopt(struct conf *c, int fd)
 {
-	int	 fl;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 how[128];
+	int			 fl, mss;
 
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
 		log_warn("socket activation: fd %d", fd);
 		return (-1);
 	}
-	listener_add(fd, listener_page_mss(fd, c->page_mss),
-	    " (socket activation)");
+	mss = listener_want_mss((struct sockaddr *)&ss, c->page_mss, how,
+	    sizeof(how));
+	listener_add(fd, listener_set_mss(fd, mss), how, " (socket activation)");
 	return (0);
 }
 
-/* Open one socket for one address. */
+/*
+ * Open, bind and watch one listening socket for sa with TCP_MAXSEG mss
+ * (0: none); reuseport lets the per-interface sockets share the wildcard's
+ * port.  Returns the descriptor, or -1 (logged).
+ */
 static int
-listener_bind(struct addrinfo *ai, int page_mss, const char *text)
+listener_socket(const struct sockaddr *sa, socklen_t salen, int mss,
+    int reuseport, const char *text, const char *how)
 {
-	int			 fd, on = 1, mss;
+	int	 fd, on = 1;
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, ai->ai_protocol);
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1) {
 		log_warn("%s: socket", text);
 		return (-1);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (ai->ai_family == AF_INET6)
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	mss = listener_page_mss(fd, page_mss);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-	    listen(fd, LISTEN_BACKLOG) == -1) {
+	mss = listener_set_mss(fd, mss);
+	if (bind(fd, sa, salen) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
 		log_warn("%s: bind", text);
 		close(fd);
 		return (-1);
 	}
-	listener_add(fd, mss, "");
+	listener_add(fd, mss, how, "");
+	return (fd);
+}
+
+/*
+ * Is the port of sa free?  A socket without SO_REUSEPORT cannot bind
+ * where another listens, even one with it, so a second daemon on the port
+ * is refused as without the per-interface sockets.  On success *port is
+ * the port (the kernel's choice where sa asks for port 0).
+ */
+static int
+listener_probe(const struct sockaddr *sa, socklen_t salen, const char *text,
+    in_port_t *port)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	int			 fd, on = 1, r = 0;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("%s: socket", text);
+		return (-1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, sa, salen) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		log_warn("%s: bind", text);
+		r = -1;
+	} else
+		*port = listener_get_port((struct sockaddr *)&ss);
+	close(fd);
+	return (r);
+}
+
+/*
+ * Open the sockets for one address of a listen line.  With page_mss auto,
+ * a connection should get the largest page multiple its link carries: the
+ * MSS goes out in our SYN-ACK, before we know the peer, so it is chosen
+ * per local address.  A specific address gets its interface's; the
+ * wildcard gets the largest, plus one socket per local address whose
+ * interface carries fewer pages (MTU 9000: 2, where the wildcard's 7
+ * would make segments of 2 pages and 744 bytes that cannot be mapped
+ * whole).  The kernel hands a connection to the socket bound to its
+ * address before the wildcard.  Interfaces with no page per segment (MTU
+ * 1500) need none: the connection copies (conn_file_start).
+ */
+static int
+listener_bind(struct addrinfo *ai, int page_mss, const char *text)
+{
+	struct local_addr	*la = NULL;
+	struct sockaddr_storage	 ss;
+	size_t			 n = 0, i, extra = 0;
+	char			 how[128];
+	in_port_t		 port;
+	int			 max, mss;
+
+	mss = listener_want_mss(ai->ai_addr, page_mss, how, sizeof(how));
+	if (page_mss == PAGE_MSS_AUTO && mss > 0 &&
+	    listener_wildcard(ai->ai_addr)) {
+		max = mss;
+		la = listener_local_addrs(ai->ai_family, &n);
+		for (i = 0; i < n; i++) {
+			la[i].mss = listener_mtu_mss(ai->ai_family, la[i].mtu,
+			    max);
+			if (la[i].mss > 0 && la[i].mss < max)
+				extra++;
+		}
+	}
+	if (extra == 0) {
+		free(la);
+		return (listener_socket(ai->ai_addr, ai->ai_addrlen, mss, 0,
+		    text, how) == -1 ? -1 : 0);
+	}
+	if (listener_probe(ai->ai_addr, ai->ai_addrlen, text, &port) == -1) {
+		free(la);
+		return (-1);
+	}
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	listener_set_port((struct sockaddr *)&ss, port);
+	if (listener_socket((struct sockaddr *)&ss, ai->ai_addrlen, mss, 1,
+	    text, how) == -1) {
+		free(la);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (la[i].mss == 0 || la[i].mss >= max)
+			continue;
+		listener_set_port((struct sockaddr *)&la[i].ss, port);
+		snprintf(how, sizeof(how), ", MTU %d on %s", la[i].mtu,
+		    la[i].ifname);
+		/* The wildcard still serves an address that fails here. */
+		listener_socket((struct sockaddr *)&la[i].ss, la[i].len,
+		    la[i].mss, 1, text, how);
+	}
+	free(la);
 	return (0);
 }
 

@@ -6,7 +6,10 @@
  *	map	pages mapped out of the socket (zcrx.c) go to the file's sink;
  *		what the kernel cannot map is copied with recv()
  *	splice	socket -> pipe -> file: one copy, never seen here
- *	copy	recv() into an aligned buffer, then the sink
+ *	copy	recv() into RX_NBUF aligned buffers of RX_BOUNCE bytes,
+ *		each written in one go when full (or at the end of the
+ *		record): whole aligned blocks, so an O_DIRECT sink writes
+ *		them as they are, and up to RX_NBUF writes in flight
  *	discard	recv(MSG_TRUNC): thrown away, while a failed connection
  *		drains what the peer still sends
  *
@@ -22,6 +25,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -38,6 +42,9 @@ static ssize_t	 rx_map(struct rx *, struct xfer *, uint64_t, uint64_t, int *,
 static ssize_t	 rx_splice(struct rx *, struct xfer *, uint64_t, uint64_t,
 		    int *, char **);
 static ssize_t	 rx_copy(struct rx *, struct xfer *, uint64_t, uint64_t,
+		    int *, char **);
+static void	 rx_buf_alloc(struct rx *);
+static ssize_t	 rx_recv(struct rx *, struct xfer *, uint64_t, uint64_t, int,
 		    int *, char **);
 static ssize_t	 rx_discard(struct rx *, struct xfer *, uint64_t, uint64_t,
 		    int *, char **);
@@ -88,13 +95,13 @@ rx_start(struct rx *r, enum rx_kind kind, char **cause)
 {
 	const struct rx_path	*p = &rx_paths[kind];
 
-	/* Per-file buffers come with the first file: idle peers cost little. */
-	if (p->bounce && r->bounce == NULL &&
-	    posix_memalign((void **)&r->bounce, ZC_BLOCK, RX_BOUNCE) != 0)
-		fatalx("posix_memalign");
+	/* Buffers come with the first file: idle peers cost little. */
+	if (p->bounce)
+		rx_buf_alloc(r);
 	if (p->mapped && zcrx_mmap(&r->zcrx, cause) == -1)
 		return (-1);
 	r->kind = kind;
+	r->burst_end = 0;
 	return (0);
 }
 
@@ -113,26 +120,78 @@ rx_take(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
 }
 
 /*
- * Give the copy buffer back if its write is done (force: the connection
+ * The copy buffers' memory, allocated the first time one is needed: one
+ * block in huge pages where the kernel has them (madvise mode), so that
+ * filling it costs two page faults, not a thousand, and few TLB entries.
+ * Memory is only taken as it is touched: a connection of small files uses
+ * the first buffer only.
+ */
+static void
+rx_buf_alloc(struct rx *r)
+{
+	uint8_t	*p;
+	int	 i;
+
+	if (r->buf[0].p != NULL)
+		return;
+	if (posix_memalign((void **)&p, RX_HUGE, RX_NBUF * RX_BOUNCE) != 0)
+		fatalx("posix_memalign");
+	if (madvise(p, RX_NBUF * RX_BOUNCE, MADV_HUGEPAGE) == -1)
+		log_debug("MADV_HUGEPAGE: %s", strerror(errno));
+	for (i = 0; i < RX_NBUF; i++)
+		r->buf[i].p = p + (size_t)i * RX_BOUNCE;
+}
+
+/*
+ * Give copy buffer i back if its write is done (force: the connection
  * goes; the kernel keeps the pages of a write that goes on).  -1 with
  * *code and *cause if the write failed.
  */
 static int
-rx_bounce_release(struct rx *r, int force, int *code, char **cause)
+rx_buf_release(struct rx *r, int i, int force, int *code, char **cause)
 {
-	int	 ret = 0;
+	struct rx_buf	*b = &r->buf[i];
+	int		 ret = 0;
 
-	if (r->bx == NULL)
+	if (b->x == NULL)
 		return (0);
-	if (xfer_written(r->bx, r->bticket))
-		ret = xfer_wait(r->bx, r->bticket, code, cause);
+	if (xfer_written(b->x, b->ticket))
+		ret = xfer_wait(b->x, b->ticket, code, cause);
 	else if (!force)
 		return (0);
 	else
-		xfer_on_written(r->bx, NULL, NULL);	/* we are gone */
-	xfer_unref(r->bx);
-	r->bx = NULL;
+		xfer_on_written(b->x, NULL, NULL);	/* we are gone */
+	xfer_unref(b->x);
+	b->x = NULL;
 	return (ret);
+}
+
+/* Give back every copy buffer whose write is done; the first failure counts. */
+static int
+rx_buf_reap(struct rx *r, int force, int *code, char **cause)
+{
+	char	*why;
+	int	 i, ret = 0;
+
+	for (i = 0; i < RX_NBUF; i++) {
+		why = NULL;
+		if (rx_buf_release(r, i, force, code, &why) == -1 && ret == 0) {
+			*cause = why;
+			ret = -1;
+		} else
+			free(why);
+	}
+	return (ret);
+}
+
+/*
+ * May the connection take another path now?  Not while the copy buffer
+ * holds bytes not yet handed to the sink: they go first, in order.
+ */
+int
+rx_at_rest(const struct rx *r)
+{
+	return (r->buf[r->bcur].fill == 0);
 }
 
 /* Wake when want bytes are queued (at most a window). */
@@ -150,7 +209,7 @@ rx_reap(struct rx *r, int *code, char **cause)
 	int	 ret;
 
 	ret = zcrx_reap(&r->zcrx, code, cause);
-	if (rx_bounce_release(r, 0, code, &why) == -1 && ret == 0) {
+	if (rx_buf_reap(r, 0, code, &why) == -1 && ret == 0) {
 		*cause = why;
 		return (-1);
 	}
@@ -160,17 +219,21 @@ rx_reap(struct rx *r, int *code, char **cause)
 
 /*
  * The file is over: give back the buffers whose writes are done; those of
- * a failed file still under a write follow when it ends (rx_reap).
+ * a failed file still under a write follow when it ends (rx_reap), and
+ * what a failed file left unwritten in one is dropped.
  */
 void
 rx_release(struct rx *r)
 {
 	char	*why = NULL;
-	int	 code;
+	int	 code, i;
 
 	zcrx_release_all(&r->zcrx);
-	rx_bounce_release(r, 0, &code, &why);
+	rx_buf_reap(r, 0, &code, &why);
 	free(why);
+	for (i = 0; i < RX_NBUF; i++)
+		r->buf[i].fill = 0;
+	r->burst_end = 0;
 }
 
 /* Free what the receive paths hold. */
@@ -180,30 +243,69 @@ rx_free(struct rx *r)
 	char	*why = NULL;
 	int	 code;
 
-	rx_bounce_release(r, 1, &code, &why);
+	int	 i;
+
+	rx_buf_reap(r, 1, &code, &why);
 	free(why);
 	zcrx_free(&r->zcrx);
-	free(r->bounce);
-	r->bounce = NULL;
+	free(r->buf[0].p);	/* the block of all of them */
+	for (i = 0; i < RX_NBUF; i++)
+		r->buf[i].p = NULL;
 }
 
-/* recv() up to max bytes into the copy buffer and hand them to x. */
-static ssize_t
-rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
-    char **cause)
+/*
+ * Hand the filling buffer's bytes to x's sink; the next buffer fills while
+ * a queued write of this one goes on.  Returns 0, or -1 with *code and
+ * *cause.
+ */
+static int
+rx_flush(struct rx *r, struct xfer *x, int *code, char **cause)
 {
-	ssize_t	 n;
-	int	 q, ticket;
+	struct rx_buf	*b = &r->buf[r->bcur];
+	int		 q, ticket;
 
-	if (rx_bounce_release(r, 0, code, cause) == -1)
+	if (b->fill == 0)
+		return (0);
+	q = xfer_write_async(x, b->p, b->fill, b->off, &ticket, code, cause);
+	b->fill = 0;
+	if (q == -1)
 		return (-1);
-	if (r->bx != NULL || !xfer_ready(x)) {
+	if (q == 1) {
+		b->x = xfer_ref(x);
+		b->ticket = ticket;
+		r->bcur = (r->bcur + 1) % RX_NBUF;
+	}
+	return (0);
+}
+
+/*
+ * recv() up to max bytes at file offset off into the filling buffer.  Its
+ * bytes go to x when it is full, when the take got all it asked for (the
+ * end of the record), or at once unless gather (the copied part of a
+ * mapped file must reach the sink in order with the mapped pages).
+ */
+static ssize_t
+rx_recv(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int gather,
+    int *code, char **cause)
+{
+	struct rx_buf	*b = &r->buf[r->bcur];
+	uint64_t	 want;
+	ssize_t		 n;
+
+	if (rx_buf_release(r, r->bcur, 0, code, cause) == -1)
+		return (-1);
+	if (b->x != NULL || !xfer_ready(x)) {
 		r->busy = 1;
 		return (0);
 	}
-	if (max > RX_BOUNCE)
-		max = RX_BOUNCE;
-	n = recv(r->fd, r->bounce, max, MSG_DONTWAIT);
+	if (b->fill == 0)
+		b->off = off;
+	else if (b->off + b->fill != off)
+		fatalx("%s: copy buffer at %llu + %zu, bytes at %llu", __func__,
+		    (unsigned long long)b->off, b->fill,
+		    (unsigned long long)off);
+	want = max < RX_BOUNCE - b->fill ? max : RX_BOUNCE - b->fill;
+	n = recv(r->fd, b->p + b->fill, want, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
 	if (n <= 0) {
@@ -212,30 +314,46 @@ rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
 		    strerror(errno));
 		return (-1);
 	}
-	if ((q = xfer_write_async(x, r->bounce, n, off, &ticket, code,
-	    cause)) == -1)
-		return (-1);
-	if (q == 1) {
-		r->bx = xfer_ref(x);
-		r->bticket = ticket;
-	}
+	b->fill += n;
 	xfer_took(x, n, RX_COPY);
+	if ((!gather || b->fill == RX_BOUNCE || (uint64_t)n == max) &&
+	    rx_flush(r, x, code, cause) == -1)
+		return (-1);
 	return (n);
 }
 
-/* Map payload pages and write them; copy what cannot be mapped. */
+/* The copy path: recv() into large buffers, written whole. */
+static ssize_t
+rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
+    char **cause)
+{
+	return (rx_recv(r, x, off, max, 1, code, cause));
+}
+
+/*
+ * Map payload pages and write them; copy what cannot be mapped.
+ *
+ * Bytes the kernel cannot map (a segment cut short at the edge of the
+ * window, frags the kernel copied on local delivery that no longer start
+ * where the file's pages do) start a burst of RX_BOUNCE copied bytes,
+ * gathered into one aligned buffer: copying just the skipped bytes would
+ * go on mapping at file offsets that are not block multiples, where no
+ * O_DIRECT write can go.  Mapping resumes at the aligned end of the burst.
+ */
 static ssize_t
 rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
     char **cause)
 {
 	const uint8_t	*at;
 	size_t		 want, mapped, skip, inq;
-	ssize_t		 n;
 	int		 q, ticket;
 
 	want = left & ~(uint64_t)(ZC_BLOCK - 1);
 	if (want == 0)
-		return (rx_copy(r, x, off, left, code, cause));	/* the tail */
+		return (rx_recv(r, x, off, left, 0, code, cause)); /* tail */
+	if (r->burst_end > off)
+		return (rx_recv(r, x, off, r->burst_end - off < left ?
+		    r->burst_end - off : left, 1, code, cause));
 	if (!zcrx_ready(&r->zcrx) || !xfer_ready(x)) {
 		r->busy = 1;
 		return (0);
@@ -256,9 +374,11 @@ rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
 	if (mapped == 0 && skip == 0 && inq > 0)
 		skip = inq;	/* queued but neither mapped nor skipped */
 	if (skip > 0 && left > mapped) {
-		n = rx_copy(r, x, off + mapped, skip < left - mapped ? skip :
-		    left - mapped, code, cause);
-		return (n == -1 ? -1 : (ssize_t)mapped + n);
+		r->burst_end = off + mapped + RX_BOUNCE;
+		if (mapped > 0)
+			return (mapped);	/* the burst is the next take */
+		return (rx_recv(r, x, off, RX_BOUNCE < left ? RX_BOUNCE :
+		    left, 1, code, cause));
 	}
 	r->empty = inq == 0;
 	return (mapped);

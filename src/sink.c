@@ -95,16 +95,6 @@ sink_verifying(const struct sink *s)
 	return (s->hash != NULL);
 }
 
-/*
- * Bytes from now on go another way (io = auto giving up on mapping).
- * Queued writes stay queued; sink_finish waits for them.
- */
-void
-sink_switch(struct sink *s, enum sink_kind kind)
-{
-	s->kind = kind;
-}
-
 /* Turn O_DIRECT on or off on the staging file. */
 static int
 sink_set_direct(struct sink *s, int on, char **cause)

@@ -37,8 +37,6 @@
 
 #include "zcrecvd.h"
 
-#define XFER_SWITCH_MIN		(1U << 20)	/* copied before auto gives up
-						   mapping */
 #define XFER_GRANT		(64ULL << 20)	/* a stream's free-space step */
 
 static void	 xfer_end(struct xfer *, int, const char *, const uint8_t *);
@@ -628,25 +626,6 @@ xfer_took(struct xfer *x, size_t n, enum rx_kind how)
 		x->st.copied += n;
 		break;
 	}
-}
-
-/*
- * io = auto: is the payload arriving in pages the kernel cannot map
- * (plain send(), sendfile, odd MSS)?  Then splice, one copy, is cheaper
- * than paying for both mapping and copying.
- */
-int
-xfer_should_switch(const struct xfer *x)
-{
-	return ((x->io->flags & IO_SWITCH) &&
-	    x->st.copied >= XFER_SWITCH_MIN && x->st.copied > x->st.zc_bytes);
-}
-
-/* From now on the bytes are spliced to the file. */
-void
-xfer_switch(struct xfer *x)
-{
-	sink_switch(&x->sink, SINK_SPLICE);
 }
 
 /*

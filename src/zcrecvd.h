@@ -29,7 +29,7 @@ struct evconnlistener;
 /* Receive-and-write strategies, "io =": the rows of iomode.c's table. */
 enum io_mode {
 	IO_AUTO, IO_DIRECT, IO_WRITE, IO_VMSPLICE, IO_SPLICE, IO_COPY,
-	IO_DISCARD
+	IO_COPY_DIRECT, IO_DISCARD
 };
 #define IO_LAST		IO_DISCARD
 
@@ -202,7 +202,7 @@ enum sink_kind {
 
 #define IO_PREFER_DIRECT	0x1	/* sink direct where the filesystem
 					   can, else the row's sink */
-#define IO_SWITCH		0x2	/* unmappable payload: go to splice */
+#define IO_SWITCH		0x2	/* unmappable payload: copy */
 #define IO_NO_FILE		0x4	/* nothing is written or landed */
 #define IO_SMALL_COPY		0x8	/* a file under IO_COPY_BELOW: copy */
 
@@ -293,7 +293,6 @@ struct sink {
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, enum sink_kind, int, const char *,
 		     uint64_t, int, int *, char **);
-void		 sink_switch(struct sink *, enum sink_kind);
 int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
@@ -447,8 +446,6 @@ int		 xfer_ready(struct xfer *);
 int		 xfer_idle(struct xfer *);
 void		 xfer_on_written(struct xfer *, void (*)(void *), void *);
 void		 xfer_took(struct xfer *, size_t, enum rx_kind);
-int		 xfer_should_switch(const struct xfer *);
-void		 xfer_switch(struct xfer *);
 int		 xfer_finish(struct xfer *, const struct zc_end *, uint8_t *,
 		     int *, char **);
 int		 xfer_commit(struct xfer *, const uint8_t *, int *, char **);
@@ -491,15 +488,28 @@ void		 zcrx_release_all(struct zcrx *);
 int		 zcrx_ready(struct zcrx *);
 
 /* rx.c: the receive paths of a connection behind one interface. */
-#define RX_BOUNCE		(1U << 20)	/* copy buffer for recv */
+#define RX_BOUNCE		(1U << 20)	/* one copy buffer */
+#define RX_NBUF			4		/* copy buffers: one fills while
+						   the others are written */
+#define RX_HUGE			(2U << 20)	/* their alignment: huge pages */
+
+/* A copy buffer: filled by recv(), then written in one go. */
+struct rx_buf {
+	uint8_t			*p;		/* RX_BOUNCE, aligned; NULL
+						   until one is needed */
+	size_t			 fill;		/* bytes in, not yet written */
+	uint64_t		 off;		/* file offset of p[0] */
+	struct xfer		*x;		/* under x's queued */
+	int			 ticket;	/* ... write ticket */
+};
 
 struct rx {
 	int			 fd;
 	enum rx_kind		 kind;
 	struct zcrx		 zcrx;
-	uint8_t			*bounce;	/* RX_BOUNCE, aligned */
-	struct xfer		*bx;		/* bounce under bx's queued */
-	int			 bticket;	/* ... write bticket */
+	struct rx_buf		 buf[RX_NBUF];
+	int			 bcur;		/* the buffer filling */
+	uint64_t		 burst_end;	/* map: copy up to here */
 	int			 empty;		/* the last take left nothing
 						   queued */
 	int			 busy;		/* the last take found the
@@ -517,6 +527,29 @@ void		 rx_release(struct rx *);
 void		 rx_free(struct rx *);
 const char	*rx_name(enum rx_kind);
 int		 rx_lost(int);
+int		 rx_at_rest(const struct rx *);
+
+/* judge.c: io = auto picks the cheaper receive path per connection. */
+#define JUDGE_TRIAL		(16ULL << 20)	/* payload per path per trial */
+#define JUDGE_AGAIN		(2ULL << 30)	/* payload before trying again */
+#define JUDGE_WARM		(4ULL << 20)	/* not measured: the change */
+enum { JUDGE_TRY_MAP, JUDGE_TRY_COPY, JUDGE_SETTLED, JUDGE_OFF };
+enum { JUDGE_MAP, JUDGE_COPY };
+
+struct judge {
+	int			 phase;
+	enum rx_kind		 pick;		/* the path to take now */
+	uint64_t		 bytes;		/* payload in this phase */
+	uint64_t		 cpu_ns;	/* ... and its CPU time */
+	uint64_t		 left;		/* bytes the phase lasts */
+	uint64_t		 warm;		/* ... not measured at first */
+	uint64_t		 cost[2];	/* ns per MB, last trials */
+	int			 rounds;	/* trials done */
+};
+
+void		 judge_init(struct judge *);
+void		 judge_off(struct judge *);
+int		 judge_account(struct judge *, uint64_t, uint64_t);
 
 /* conn.c: one sender connection. */
 enum conn_state {
@@ -560,7 +593,9 @@ struct conn {
 	uint64_t		 drained;	/* bytes thrown away */
 
 	struct rx		 rx;
-	int			 switched;	/* auto switched to splice */
+	struct judge		 judge;		/* io = auto: map or copy */
+	uint64_t		 judge_rx;	/* the file's bytes and CPU */
+	uint64_t		 judge_cpu;	/* ... judged so far */
 
 	struct conf		*conf;		/* newest config at file start */
 	struct xfer_list	 xfers;		/* files in flight here */

@@ -2,7 +2,8 @@
 # Every io mode lands the same files byte-identical and says so in the
 # transfer log ("io" the mode used, "io_config" the mode configured); auto
 # copies a file under 1 MiB (recv and write: cheaper than mapping it) and
-# picks direct for a larger one on a filesystem with O_DIRECT.  With protocol version 2,
+# picks direct for a larger one on a filesystem with O_DIRECT, as does
+# copy-direct (recv into large buffers, O_DIRECT writes).  With protocol version 2,
 # zcsend sends a file of at most 64 KiB inside its ENTRY record, except the
 # first file of a connection (which waits for ACCEPT, and so authenticates
 # where it must): the lander writes it with pwrite() whatever the mode, io
@@ -20,10 +21,11 @@ for s in $SIZES; do
 	mkfile "$T/src/$s" "$s"
 done
 
-for io in direct write vmsplice splice copy auto; do
+for io in direct write vmsplice splice copy copy-direct auto; do
 	note "io = $io"
 	want=$io
 	[ "$io" != auto ] || want=$auto_io
+	[ "$io" != copy-direct ] || want=direct
 	files=()
 	for s in $SIZES; do
 		cp "$T/src/$s" "$T/src/$io-$s"

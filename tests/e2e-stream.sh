@@ -93,6 +93,9 @@ refused_local() {
 mkdir "$T/small"
 chown "$DAEMON_USER:" "$T/small"
 ALLOW_LOG='^zcrecvd: (failed [a-z0-9-]+ from 127\.0\.0\.1:[0-9]+: |127\.0\.0\.1:[0-9]+: )'
+# Mapping, not auto's choice (e2e-io-auto.sh): (b) checks that a stream's
+# framing keeps its payload mappable.
+DEFAULT_EXTRA="io = direct"
 start_daemon "" "[small]" "path = $T/small" "max_file_size = 1M"
 
 note "(a) small and odd sizes from a pipe"

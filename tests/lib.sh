@@ -10,7 +10,7 @@
 # DAEMON_ENV (an array of NAME=VALUE words) is the environment added for the
 # daemon alone, e.g. NOTIFY_SOCKET for a test that plays systemd.
 # DAEMON_LISTEN is the config's listen address (default 127.0.0.1:0, a port
-# the kernel picks; start_daemon needs an IPv4 loopback one).
+# the kernel picks; start_daemon needs an IPv4 one, PORT is its port).
 #
 # Nothing here needs more than bash, coreutils, grep, sed and awk.
 
@@ -208,9 +208,11 @@ start_daemon() {
 	    >"$T/daemon.$DAEMON_N.out" 2>"$DLOG" </dev/null &
 	DPID=$!
 	PORT=
+	local host=${DAEMON_LISTEN%:*}
+	host=${host//./\\.}
 	for ((i = 0; i < 100; i++)); do
 		PORT=$(sed -nE \
-		    's/^zcrecvd: listening on 127\.0\.0\.1:([0-9]+)( .*)?$/\1/p' \
+		    "s/^zcrecvd: listening on $host:([0-9]+)( .*)?\$/\\1/p" \
 		    "$DLOG" | head -n 1) || true
 		[ -z "$PORT" ] || break
 		alive "$DPID" || break
@@ -227,7 +229,7 @@ start_daemon() {
 		fail "daemon exited with status $rc at start-up"
 	fi
 	[ "$PORT" -gt 0 ] || fail "daemon listens on port $PORT"
-	note "daemon $DAEMON_N pid $DPID on 127.0.0.1:$PORT"
+	note "daemon $DAEMON_N pid $DPID on ${DAEMON_LISTEN%:*}:$PORT"
 }
 
 # True while the daemon is running.

@@ -1438,8 +1438,9 @@ test_iomode_choose(void)
 
 	CHECK(chooses(IO_AUTO, 1, 0, RX_MAP, SINK_DIRECT));
 	CHECK(chooses(IO_AUTO, 0, 0, RX_MAP, SINK_WRITE));
-	CHECK(chooses(IO_AUTO, 0, 1, RX_SPLICE, SINK_SPLICE));
-	CHECK(chooses(IO_AUTO, 1, 1, RX_SPLICE, SINK_SPLICE));
+	/* Given up on mapping: copied, in whole buffers, O_DIRECT still. */
+	CHECK(chooses(IO_AUTO, 0, 1, RX_COPY, SINK_WRITE));
+	CHECK(chooses(IO_AUTO, 1, 1, RX_COPY, SINK_DIRECT));
 	for (d = 0; d < 2; d++) {
 		for (sw = 0; sw < 2; sw++) {
 			CHECK(chooses_size(IO_AUTO, d, sw, 0, RX_COPY,
@@ -1457,17 +1458,68 @@ test_iomode_choose(void)
 			CHECK(chooses(IO_SPLICE, d, sw, RX_SPLICE,
 			    SINK_SPLICE));
 			CHECK(chooses(IO_COPY, d, sw, RX_COPY, SINK_COPY));
+			CHECK(chooses(IO_COPY_DIRECT, d, sw, RX_COPY,
+			    SINK_DIRECT));
 			CHECK(chooses(IO_DISCARD, d, sw, RX_MAP,
 			    SINK_DISCARD));
 		}
 	}
 	/* Every row but auto writes with the sink of its own name. */
 	for (i = IO_AUTO + 1; i < iomode_count(); i++)
-		CHECK(strcmp(sink_name(iomode_get(i)->sink),
-		    iomode_name(i)) == 0);
+		CHECK(i == IO_COPY_DIRECT ?
+		    iomode_get(i)->sink == SINK_DIRECT :
+		    strcmp(sink_name(iomode_get(i)->sink), iomode_name(i)) == 0);
 	for (i = 0; i < iomode_count(); i++)
 		CHECK(!!(iomode_get(i)->flags & IO_NO_FILE) ==
 		    (i == IO_DISCARD));
+}
+
+/* Feed the judge n bytes of its path at us_per_mb microseconds per MB. */
+static int
+judge_feed(struct judge *j, uint64_t n, uint64_t us_per_mb)
+{
+	uint64_t	 step = 1 << 20, done = 0;
+	int		 ended = 0;
+
+	for (; done < n; done += step)
+		ended |= judge_account(j, step, step * us_per_mb / 1000);
+	return (ended);
+}
+
+/*
+ * judge: maps first, then copies, each for a trial after a warm-up that
+ * does not count, takes the cheaper, keeps it for JUDGE_AGAIN and tries
+ * again, so that a connection can go either way; off means copy for good.
+ */
+static void
+test_judge(void)
+{
+	struct judge	 j;
+	uint64_t	 t = JUDGE_WARM + JUDGE_TRIAL;
+
+	judge_init(&j);
+	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	/* The warm-up is not measured: a dear change-over does not count. */
+	CHECK(judge_feed(&j, JUDGE_WARM, 100000) == 0);
+	CHECK(judge_feed(&j, JUDGE_TRIAL - (1 << 20), 800) == 0);
+	CHECK(j.pick == RX_MAP);
+	CHECK(judge_feed(&j, 1 << 20, 800) == 0);
+	CHECK(j.pick == RX_COPY && j.phase == JUDGE_TRY_COPY);
+	CHECK(j.cost[JUDGE_MAP] / 1000 >= 780 &&
+	    j.cost[JUDGE_MAP] / 1000 <= 820);
+	CHECK(judge_feed(&j, t, 300) == 1);	/* copy is cheaper */
+	CHECK(j.pick == RX_COPY && j.phase == JUDGE_SETTLED && j.rounds == 1);
+	CHECK(judge_feed(&j, JUDGE_AGAIN - (1 << 20), 300) == 0);
+	CHECK(j.pick == RX_COPY);
+	CHECK(judge_feed(&j, 1 << 20, 300) == 0);	/* again: map first */
+	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	CHECK(judge_feed(&j, t, 200) == 0);	/* now mapping is cheaper */
+	CHECK(j.pick == RX_COPY);
+	CHECK(judge_feed(&j, t, 300) == 1);
+	CHECK(j.pick == RX_MAP && j.phase == JUDGE_SETTLED && j.rounds == 2);
+	judge_off(&j);
+	CHECK(j.pick == RX_COPY && judge_feed(&j, 2 * JUDGE_AGAIN, 1) == 0);
+	CHECK(j.pick == RX_COPY && j.phase == JUDGE_OFF);
 }
 
 int
@@ -1498,6 +1550,7 @@ main(void)
 	test_xfer_discard();
 	test_iomode_names();
 	test_iomode_choose();
+	test_judge();
 	teardown();
 	return (unit_done("test_xfer"));
 }

@@ -5,7 +5,7 @@ set -eu
 PKGS="autoconf automake make gcc clang pkg-config libevent-dev libinih-dev
 libsystemd-dev libcap-dev libxxhash-dev libsodium-dev liburing-dev mandoc iproute2 procps jq
 debootstrap systemd-container curl prometheus debhelper dpkg-dev fakeroot
-lintian rsync xxhash e2fsprogs"
+lintian rsync xxhash e2fsprogs ethtool"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
