@@ -815,11 +815,12 @@ conn_judge(struct conn *c)
 	struct judge	*j = &c->judge;
 	char		*cause = NULL;
 
-	if (!(x->io->flags & IO_SWITCH) ||
+	if (!(x->io->flags & IO_SWITCH) || j->phase == JUDGE_OFF ||
 	    (c->rx.kind != RX_MAP && c->rx.kind != RX_COPY) ||
 	    (!x->stream && x->f.size < IO_COPY_BELOW))
 		return;
-	conn_io_cpu(c);		/* this event's CPU so far */
+	if (j->phase != JUDGE_SETTLED)	/* settled, only bytes count */
+		conn_io_cpu(c);		/* this event's CPU so far */
 	if (judge_account(j, x->st.received - c->judge_rx,
 	    x->st.cpu_ns - c->judge_cpu))
 		log_info("%s: map %llu us/MB, copy %llu us/MB: %s", c->peer,

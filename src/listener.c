@@ -445,7 +445,7 @@ listener_want_mss(const struct sockaddr *sa, int page_mss, char *how,
 		return (0);
 	}
 	mss = listener_auto_mss(sa, max, &mtu, ifname, sizeof(ifname));
-	if (mtu > 0)
+	if (mtu > 0 && mss < max)	/* the link limits it */
 		snprintf(how, howlen, ", MTU %d on %s%s", mtu, ifname,
 		    mss == 0 ? ": no page fits a segment" : "");
 	return (mss);

@@ -264,7 +264,7 @@ stop_daemon() {
 
 # Lines a daemon may always log: listeners, landed files, and its own
 # start and stop.
-BASE_ALLOW_LOG='^zcrecvd: (listening on 127\.0\.0\.1:[0-9]+ |landed |zcrecvd [0-9][^ ]* (starting|started|ready)(, [0-9]+ workers?)?$|running as uid [0-9]+ gid [0-9]+, no capabilities$|stopped$|([A-Za-z ]+: )?(shutting down|exiting|stopping)( |$))'
+BASE_ALLOW_LOG='^zcrecvd: (listening on 127\.0\.0\.1:[0-9]+ |landed |[^ ]+: map [0-9]+ us/MB, copy [0-9]+ us/MB: (mapping|copying)$|zcrecvd [0-9][^ ]* (starting|started|ready)(, [0-9]+ workers?)?$|running as uid [0-9]+ gid [0-9]+, no capabilities$|stopped$|([A-Za-z ]+: )?(shutting down|exiting|stopping)( |$))'
 
 # Fail if any daemon log holds a line that is neither always allowed nor
 # matches ALLOW_LOG, or any sanitizer report.
