@@ -373,8 +373,7 @@ conn_file_start(struct conn *c)
 		judge_off(&c->judge);
 	}
 	conn_io_cpu(c);		/* what came before was not this file's */
-	c->judge_rx = x->st.received;
-	c->judge_cpu = x->st.cpu_ns;
+	c->judge_cpu = c->cpu_ns;
 	if (!x->v2 || (x->eflags & ZC_EF_WAIT))
 		conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0,
 		    x->id));
@@ -802,14 +801,14 @@ conn_record(struct conn *c)
 }
 
 /*
- * io = auto: tell the judge what this file's payload cost on the path in
- * use, and take the path it picks (judge.c).  The sink stays: copied
+ * io = auto: tell the judge what the taken bytes cost the connection on the
+ * path in use, and take the path it picks (judge.c).  The sink stays: copied
  * bytes come in whole aligned buffers, fit for O_DIRECT like mapped pages.
  * Back to mapping only once the copy buffer is handed over, so that bytes
  * reach the sink in order.
  */
 static void
-conn_judge(struct conn *c)
+conn_judge(struct conn *c, uint64_t taken)
 {
 	struct xfer	*x = c->cur;
 	struct judge	*j = &c->judge;
@@ -821,14 +820,12 @@ conn_judge(struct conn *c)
 		return;
 	if (j->phase != JUDGE_SETTLED)	/* settled, only bytes count */
 		conn_io_cpu(c);		/* this event's CPU so far */
-	if (judge_account(j, x->st.received - c->judge_rx,
-	    x->st.cpu_ns - c->judge_cpu))
+	if (judge_account(j, taken, c->cpu_ns - c->judge_cpu))
 		log_info("%s: map %llu us/MB, copy %llu us/MB: %s", c->peer,
 		    (unsigned long long)j->cost[JUDGE_MAP] / 1000,
 		    (unsigned long long)j->cost[JUDGE_COPY] / 1000,
 		    j->pick == RX_MAP ? "mapping" : "copying");
-	c->judge_rx = x->st.received;
-	c->judge_cpu = x->st.cpu_ns;
+	c->judge_cpu = c->cpu_ns;
 	if (j->pick == c->rx.kind ||
 	    (j->pick == RX_MAP && !rx_at_rest(&c->rx)))
 		return;
@@ -912,7 +909,7 @@ static int
 conn_payload(struct conn *c)
 {
 	ssize_t	 n = 0;
-	uint64_t want;
+	uint64_t want, taken = 0;
 	int64_t	 rate;
 	char	*cause = NULL;
 	int	 budget, code;
@@ -928,6 +925,7 @@ conn_payload(struct conn *c)
 			break;
 		if (rate > 0)
 			c->tokens -= n;
+		taken += n;
 		c->rec_left -= n;
 		c->rec_off += n;
 		if (c->rx.empty)
@@ -939,7 +937,7 @@ conn_payload(struct conn *c)
 		free(cause);
 		return (-1);
 	}
-	conn_judge(c);
+	conn_judge(c, taken);
 	if (c->rx.busy) {
 		/* The disk queue is full: conn_written resumes. */
 		c->disk_wait = 1;

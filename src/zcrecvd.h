@@ -594,8 +594,7 @@ struct conn {
 
 	struct rx		 rx;
 	struct judge		 judge;		/* io = auto: map or copy */
-	uint64_t		 judge_rx;	/* the file's bytes and CPU */
-	uint64_t		 judge_cpu;	/* ... judged so far */
+	uint64_t		 judge_cpu;	/* cpu_ns judged so far */
 
 	struct conf		*conf;		/* newest config at file start */
 	struct xfer_list	 xfers;		/* files in flight here */
