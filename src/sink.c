@@ -261,6 +261,16 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 	return (0);
 }
 
+/*
+ * The sink sees the bytes from off on only (a chunk of a striped file,
+ * version 4): its digest covers [off, size).
+ */
+void
+sink_base(struct sink *s, uint64_t off)
+{
+	s->hashed = off;
+}
+
 /* Feed bytes at off to the digest if they are the next ones. */
 static void
 sink_hash(struct sink *s, const void *buf, size_t len, uint64_t off)
