@@ -1134,8 +1134,13 @@ conn_chunk(struct conn *c, const uint8_t *body, size_t len)
 		conn_piece_skip(c);
 		return;
 	}
-	iomode_choose(c->cur->dest->io, c->cur->dest->dio_ok, c->switched,
-	    ch.length, &rk, &sk);
+	/*
+	 * Every chunk takes the path a file of the whole size would (a last
+	 * chunk of a few bytes is no small file), never switched to splice:
+	 * one file, one kind of write.
+	 */
+	iomode_choose(c->cur->dest->io, c->cur->dest->dio_ok, 0,
+	    stripe_size(st), &rk, &sk);
 	if (xfer_open_piece(c->cur, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_DRAIN_IN);
 		free(cause);

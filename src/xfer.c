@@ -527,6 +527,18 @@ xfer_open_striped(struct xfer *x, struct session *sess, int *code,
 	if (!(x->io->flags & IO_NO_FILE) && land_open(&x->land, x->dest,
 	    xfer_name(x), code, cause) == -1)
 		return (-1);
+	/*
+	 * The file has its size before any chunk is written: chunks arrive
+	 * in any order, and none of their writes need extend the file
+	 * (extending O_DIRECT writes are serialised by ext4).
+	 */
+	if (x->land.fd != -1 && ftruncate(x->land.fd, x->f.size) == -1) {
+		*code = errno == ENOSPC || errno == EDQUOT || errno == EFBIG ?
+		    ZC_E_NOSPACE : ZC_E_IO;
+		*cause = xasprintf("truncate: %s", strerror(errno));
+		land_abort(&x->land);
+		return (-1);
+	}
 	if ((x->stripe = stripe_new(sess, x, x->chunk, worker_count(),
 	    cause)) == NULL) {
 		*code = ZC_E_INTERNAL;
@@ -873,7 +885,7 @@ xfer_took(struct xfer *x, size_t n, enum rx_kind how)
 int
 xfer_should_switch(const struct xfer *x)
 {
-	return ((x->io->flags & IO_SWITCH) &&
+	return ((x->io->flags & IO_SWITCH) && !x->piece &&
 	    x->st.copied >= XFER_SWITCH_MIN && x->st.copied > x->st.zc_bytes);
 }
 
