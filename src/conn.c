@@ -407,7 +407,8 @@ conn_stripe_start(struct conn *c)
 	char		*cause = NULL;
 	int		 code;
 
-	if (xfer_open_striped(x, c->sess, &code, &cause) == -1) {
+	if (xfer_open_striped(x, c->sess, worker_count(), &code,
+	    &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
 		free(cause);
 		return;
@@ -577,9 +578,14 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 		struct stripe	*st;
 
 		if ((st = stripe_find(c->sess, e.id)) != NULL) {
+			int	 used = !stripe_buried(st);
+
 			stripe_unref(st);
-			conn_protocol_error(c, "a striped entry's id in use");
-			return;
+			if (used) {
+				conn_protocol_error(c, "a striped entry's id "
+				    "in use");
+				return;
+			}
 		}
 	}
 	c->used = 1;

@@ -40,6 +40,8 @@
 #include <xxh_x86dispatch.h>
 #endif
 
+#define STRIPE_BURIED_MAX	16	/* failed files a session keeps */
+
 enum chunk_state {
 	CHUNK_FREE,		/* no CHUNK for it yet */
 	CHUNK_TAKEN,		/* its CHUNK came; its DATA are coming */
@@ -62,6 +64,8 @@ struct stripe {
 	struct session		*sess;		/* while listed */
 	LIST_ENTRY(stripe)	 entry;
 	int			 listed;
+	int			 buried;	/* failed; listed, held by the
+						   session */
 	uint64_t		 id;		/* the entry's, on the owner */
 
 	/* Set once, read by every thread. */
@@ -174,14 +178,32 @@ session_join(const uint8_t *id, const uint8_t *token, int max, char **cause)
 void
 session_leave(struct session *s, int owner)
 {
+	struct stripe	*st, *next, *dead = NULL;
+
 	pthread_mutex_lock(&sessions_lock);
 	s->conns--;
 	if (owner && !s->closed) {
 		LIST_REMOVE(s, entry);
 		s->closed = 1;
+		/* Nothing can find its files any more. */
+		for (st = LIST_FIRST(&s->stripes); st != NULL; st = next) {
+			next = LIST_NEXT(st, entry);
+			LIST_REMOVE(st, entry);
+			st->listed = 0;
+			st->sess = NULL;
+			if (st->buried) {
+				st->sess = (struct session *)dead;
+				dead = st;
+			}
+		}
 	}
 	session_unref_locked(s);
 	pthread_mutex_unlock(&sessions_lock);
+	for (st = dead; st != NULL; st = next) {
+		next = (struct stripe *)st->sess;
+		st->sess = NULL;
+		stripe_unref(st);
+	}
 }
 
 /* Is the session's first connection gone? */
@@ -215,16 +237,24 @@ struct stripe *
 stripe_new(struct session *s, struct xfer *x, uint32_t chunk, int nw,
     char **cause)
 {
-	struct stripe	*st, *o;
+	struct stripe	*st, *o, *old = NULL;
 
 	pthread_mutex_lock(&sessions_lock);
 	LIST_FOREACH(o, &s->stripes, entry)
-		if (o->id == x->id) {
-			pthread_mutex_unlock(&sessions_lock);
-			*cause = xasprintf("entry %llu is striped already",
-			    (unsigned long long)x->id);
-			return (NULL);
-		}
+		if (o->id == x->id)
+			break;
+	if (o != NULL && !o->buried) {
+		pthread_mutex_unlock(&sessions_lock);
+		*cause = xasprintf("entry %llu is striped already",
+		    (unsigned long long)x->id);
+		return (NULL);
+	}
+	if (o != NULL) {	/* a failed file's id, used again */
+		LIST_REMOVE(o, entry);
+		o->listed = 0;
+		o->sess = NULL;
+		old = o;
+	}
 	st = xcalloc(1, sizeof(*st));
 	st->refs = 1;
 	pthread_mutex_init(&st->lock, NULL);
@@ -252,6 +282,8 @@ stripe_new(struct session *s, struct xfer *x, uint32_t chunk, int nw,
 	st->listed = 1;
 	LIST_INSERT_HEAD(&s->stripes, st, entry);
 	pthread_mutex_unlock(&sessions_lock);
+	if (old != NULL)
+		stripe_unref(old);
 	return (st);
 }
 
@@ -271,7 +303,48 @@ stripe_find(struct session *s, uint64_t id)
 	return (st);
 }
 
-/* The file is over, one way or the other: no chunk can find it any more. */
+/*
+ * The file failed: it stays where chunks find it, held by its session,
+ * so that chunks still on the way (sent before the sender heard) are
+ * thrown away rather than taken for a protocol error; until the session
+ * closes or the sender uses the id again.  A session keeps at most
+ * STRIPE_BURIED_MAX of them (each holds two descriptors).
+ */
+void
+stripe_bury(struct stripe *st)
+{
+	struct stripe	*o;
+	int		 n = 0;
+
+	pthread_mutex_lock(&sessions_lock);
+	if (st->listed && !st->buried) {
+		LIST_FOREACH(o, &st->sess->stripes, entry)
+			n += o->buried;
+		if (n < STRIPE_BURIED_MAX) {
+			st->buried = 1;
+			__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+		} else {	/* a session failing file after file */
+			LIST_REMOVE(st, entry);
+			st->listed = 0;
+			st->sess = NULL;
+		}
+	}
+	pthread_mutex_unlock(&sessions_lock);
+}
+
+/* Is it a failed file, kept for its chunks still on the way? */
+int
+stripe_buried(struct stripe *st)
+{
+	int	 b;
+
+	pthread_mutex_lock(&sessions_lock);
+	b = st->buried;
+	pthread_mutex_unlock(&sessions_lock);
+	return (b);
+}
+
+/* The file has landed: no chunk can find it any more. */
 void
 stripe_detach(struct stripe *st)
 {
@@ -491,8 +564,8 @@ stripe_digest(struct stripe *st, uint8_t *dg, struct xfer_stats *sum)
 
 /*
  * Which worker carried what, for the transfer log: a JSON array of
- * {"worker":N,"chunks":N,"bytes":N}, workers that carried nothing left
- * out.  The caller frees it.
+ * {"worker":N,"chunks":N,"carried":BYTES}, workers that carried nothing
+ * left out.  The caller frees it.
  */
 char *
 stripe_workers(struct stripe *st)
@@ -506,7 +579,7 @@ stripe_workers(struct stripe *st)
 	for (i = 0; i < st->nw; i++)
 		if (st->wchunks[i] > 0)
 			util_addf(buf, sizeof(buf), &o, "%s{\"worker\":%d,"
-			    "\"chunks\":%llu,\"bytes\":%llu}", n++ ? "," : "",
+			    "\"chunks\":%llu,\"carried\":%llu}", n++ ? "," : "",
 			    i, (unsigned long long)st->wchunks[i],
 			    (unsigned long long)st->wbytes[i]);
 	pthread_mutex_unlock(&st->lock);

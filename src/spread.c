@@ -268,6 +268,7 @@ spread_join(struct spread_conn *c, struct peer *first, char **cause)
 	memset(&rp, 0, sizeof(rp));
 	snprintf(what, sizeof(what), "stripe connection %d", c->n);
 	rp.name = rp.path = what;
+	rp.silent = 1;
 	c->p.fd = -1;
 	c->p.text = first->text;
 	c->p.host = first->host;
@@ -371,6 +372,8 @@ spread_file(struct spread *sp, struct peer *p, struct source *s,
 	pthread_cond_broadcast(&sp->go);
 	pthread_mutex_unlock(&sp->lock);
 	while ((i = spread_take(j)) != -1) {
+		if (p->pump != NULL)	/* has the receiver failed it? */
+			p->pump(p->pump_arg);
 		if (*stop) {
 			spread_fail(sp, "the receiver answered");
 			break;

@@ -506,10 +506,11 @@ xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
  * A striped file (version 4) of the session sess: the limits checked and
  * its staging file created, as xfer_open, but no sink: its chunks come as
  * pieces (xfer_new_piece), each with a sink of its own on a descriptor of
- * its own, on any connection of the session.  -1 with *code and *cause.
+ * its own, on any connection of the session; nw workers may carry them.
+ * -1 with *code and *cause.
  */
 int
-xfer_open_striped(struct xfer *x, struct session *sess, int *code,
+xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
     char **cause)
 {
 	struct timeval	 tv = { x->conf->stall_timeout, 0 };
@@ -539,8 +540,7 @@ xfer_open_striped(struct xfer *x, struct session *sess, int *code,
 		land_abort(&x->land);
 		return (-1);
 	}
-	if ((x->stripe = stripe_new(sess, x, x->chunk, worker_count(),
-	    cause)) == NULL) {
+	if ((x->stripe = stripe_new(sess, x, x->chunk, nw, cause)) == NULL) {
 		*code = ZC_E_INTERNAL;
 		land_abort(&x->land);
 		return (-1);
@@ -1055,15 +1055,18 @@ xfer_end_piece(struct xfer *x, int code, const char *msg)
 }
 
 /*
- * The striped file x ends: no chunk may find it any more, the workers
- * that carried its chunks go to the log.
+ * The striped file x ends: once landed, no chunk may find it any more;
+ * failed, its chunks still on the way are thrown away (stripe_bury).  The
+ * workers that carried its chunks go to the log.
  */
 static void
 xfer_end_striped(struct xfer *x, int code, const char *msg)
 {
-	if (code != ZC_OK)
+	if (code != ZC_OK) {
 		stripe_fail(x->stripe, code, msg);
-	stripe_detach(x->stripe);
+		stripe_bury(x->stripe);
+	} else
+		stripe_detach(x->stripe);
 	if (x->ev_stripe != NULL)
 		event_del(x->ev_stripe);
 	if (x->ev_stripe_tm != NULL)

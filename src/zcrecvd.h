@@ -384,6 +384,8 @@ struct stripe	*stripe_new(struct session *, struct xfer *, uint32_t, int,
 		     char **);
 struct stripe	*stripe_find(struct session *, uint64_t);
 void		 stripe_detach(struct stripe *);
+void		 stripe_bury(struct stripe *);
+int		 stripe_buried(struct stripe *);
 struct stripe	*stripe_ref(struct stripe *);
 void		 stripe_unref(struct stripe *);
 int		 stripe_efd(const struct stripe *);
@@ -492,7 +494,7 @@ void		 xfer_unref(struct xfer *);
 int		 xfer_target(struct xfer *, struct conf *,
 		     const struct sockaddr *, int *, char **);
 int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
-int		 xfer_open_striped(struct xfer *, struct session *, int *,
+int		 xfer_open_striped(struct xfer *, struct session *, int, int *,
 		     char **);
 struct xfer	*xfer_new_piece(struct worker *, const char *, struct stripe *,
 		     const struct zc_chunk *, uint64_t);

@@ -132,6 +132,9 @@ struct report {
 	const char	*result;	/* "ok", the receiver's code, or ours */
 	char		 msg[ZS_MSG_MAX];	/* why not "ok" */
 	char		 digest[ZC_DIGEST_HEXLEN];	/* "" unless END went */
+	int		 silent;	/* failures kept in msg, not said (a
+					   stripe connection's set-up: its
+					   caller says it) */
 };
 
 /*
