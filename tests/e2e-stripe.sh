@@ -153,7 +153,7 @@ prefix 'zcsend stdout: ' "$T/cut.out" >&2
 prefix 'zcsend stderr: ' "$T/cut.err" >&2
 [ "$rc" -eq 3 ] || [ "$rc" -eq 4 ] ||
     fail "zcsend with a stripe connection cut exited $rc, expected 3 or 4"
-grep -qE 'big-cut not sent: .*stripe connection' "$T/cut.err" ||
+grep -qE '^zcsend: .*big-cut.*: .*stripe connection' "$T/cut.err" ||
     fail "zcsend did not say a stripe connection failed"
 [ "$(find "$T/relay" -name 'conn.*' | wc -l)" -ge 2 ] ||
     fail "zcsend did not open a second connection"
