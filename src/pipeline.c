@@ -100,6 +100,7 @@ struct pipeline {
 	size_t		 ilen;
 	uint8_t		*scratch;	/* an inline file's content */
 	struct spread	*spread;	/* -P: the session's other connections */
+	int		 spreading;	/* spread_file() runs: close after */
 	int		 noted;		/* said that -P cannot stripe */
 };
 
@@ -209,8 +210,12 @@ pipeline_dead(struct pipeline *pl, int peer, int code, const char *result,
 			pd->answered = 1;
 	}
 	free(msg);
-	spread_close(pl->spread);
-	pl->spread = NULL;
+	if (pl->spreading)	/* its threads stop; closed after */
+		spread_stop(pl->spread);
+	else {
+		spread_close(pl->spread);
+		pl->spread = NULL;
+	}
 	peer_close(pl->p);
 	pl->p->pump = NULL;
 	pl->gate = pl->authing = 0;
@@ -705,11 +710,19 @@ pipeline_striped(struct pipeline *pl, struct pending *pd, struct source *s,
 	uint8_t		 buf[ZC_HDR_LEN + ZC_END_LEN];
 	const char	*changed;
 	char		*why = NULL;
+	int		 r;
 
 	pd->state = PD_PAYLOAD;
 	memset(&e, 0, sizeof(e));
-	if (spread_file(pl->spread, pl->p, s, &pd->rp, pd->id, chunk,
-	    &pd->answered, e.digest, &why) == -1) {
+	pl->spreading = 1;
+	r = spread_file(pl->spread, pl->p, s, &pd->rp, pd->id, chunk,
+	    &pd->answered, e.digest, &why);
+	pl->spreading = 0;
+	if (pl->dead) {		/* the connection ended meanwhile */
+		spread_close(pl->spread);
+		pl->spread = NULL;
+	}
+	if (r == -1) {
 		if (!pd->answered && !pl->dead) {
 			pd->changed = 1;
 			sout_peerfail(&pd->rp, pl->p->text, ZS_CONNECT,

@@ -406,6 +406,17 @@ spread_file(struct spread *sp, struct peer *p, struct source *s,
 	return (r);
 }
 
+/*
+ * The first connection ended while a file is being sent: the others take
+ * no more chunks (spread_file returns, and the caller closes).
+ */
+void
+spread_stop(struct spread *sp)
+{
+	if (sp != NULL)
+		spread_fail(sp, "the connection ended");
+}
+
 /* Stop the threads and close the joined connections. */
 void
 spread_close(struct spread *sp)

@@ -252,6 +252,7 @@ uint32_t	 spread_chunk(uint64_t);
 int		 spread_file(struct spread *, struct peer *, struct source *,
 		     struct report *, uint64_t, uint32_t, const int *,
 		     uint8_t *, char **);
+void		 spread_stop(struct spread *);
 void		 spread_close(struct spread *);
 
 /* source.c */
