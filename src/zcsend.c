@@ -26,11 +26,11 @@
 struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0, NULL,
 		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT };
 
-#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size bytes] [--json] " \
+#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size size] [--json] " \
 			"[--key-file file]\n" \
 			"              [--limit-rate rate] [--links] " \
 			"[--name name] [--no-verify]\n" \
-			"              [--no-zerocopy] [-P connections] " \
+			"              [--no-zerocopy] [-P count] " \
 			"[--size bytes] [-t seconds]\n" \
 			"              file ... host[:port][/dest]\n"
 
@@ -56,7 +56,7 @@ struct zcsend_option {
 };
 
 static const struct zcsend_option zcsend_optab[] = {
-	{ "chunk-size", OPT_CHUNK_SIZE, "bytes",
+	{ "chunk-size", OPT_CHUNK_SIZE, "size",
 	    "with -P, chunk size, power of two, 1M-256M (default: 16M)" },
 	{ "dry-run", 'n', NULL,
 	    "list what would be sent; connect to nothing (default: off)" },
@@ -75,8 +75,8 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "skip the digests (default: XXH3-128 compared)" },
 	{ "no-zerocopy", OPT_NO_ZEROCOPY, NULL,
 	    "send with plain send() (default: MSG_ZEROCOPY)" },
-	{ "parallel", 'P', "connections",
-	    "stripe large files over that many connections, 1-64 "
+	{ "parallel", 'P', "count",
+	    "stripe large files over count connections, 1-64 "
 	    "(default: 1)" },
 	{ "quiet", 'q', NULL,
 	    "only errors, no summary or progress (default: off)" },
