@@ -15,7 +15,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-ALL_CANDIDATES="zc-auto base-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-plain recvloop"
+ALL_CANDIDATES="zc-auto zc-p2 zc-p4 base-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-plain recvloop"
 SIZE=4G
 FILES=1
 ROUNDS=5
@@ -50,6 +50,8 @@ EOF
 list_candidates() {
 	cat <<'EOF'
 zc-auto        zcrecvd io=auto (direct here), verify=xxh3    <- zcsend
+zc-p2          the same, striped over 2 connections         <- zcsend -P 2
+zc-p4          the same, striped over 4 connections         <- zcsend -P 4
 base-auto      the same with the --baseline zcrecvd binary  <- zcsend
 zc-direct      zcrecvd io=direct                            <- zcsend
 zc-write       zcrecvd io=write                             <- zcsend
@@ -378,6 +380,8 @@ run_recvloop() {
 run_candidate() {
 	case $CUR in
 	zc-auto) run_zc auto xxh3 ;;
+	zc-p2) run_zc auto xxh3 -P 2 ;;
+	zc-p4) run_zc auto xxh3 -P 4 ;;
 	base-auto) ZCRECVD=$BASELINE run_zc auto xxh3 ;;
 	zc-direct) run_zc direct xxh3 ;;
 	zc-write) run_zc write xxh3 ;;

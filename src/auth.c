@@ -60,6 +60,20 @@ auth_mac(const struct zc_key *k, int receiver, const uint8_t *first,
 	sodium_memzero(&st, sizeof(st));
 }
 
+/* len fresh random bytes: session ids and tokens (version 4). */
+void
+auth_random(uint8_t *buf, size_t len)
+{
+	randombytes_buf(buf, len);
+}
+
+/* Compare two tokens of len bytes in constant time. */
+int
+auth_token_equal(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	return (sodium_memcmp(a, b, len) == 0);
+}
+
 /* Compare two MACs in constant time. */
 int
 auth_equal(const uint8_t *a, const uint8_t *b)

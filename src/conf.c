@@ -139,6 +139,8 @@ static const struct conf_opt conf_opts[] = {
 	  .min = 1, .max = 86400, .def = "30" },
 	{ .name = "shutdown_grace", .type = CONF_NUMBER,
 	  SERVER(shutdown_grace), .min = 0, .max = 86400, .def = "30" },
+	{ .name = "max_stripes", .type = CONF_NUMBER, SERVER(max_stripes),
+	  .min = 1, .max = 64, .def = "8" },
 	{ .name = "log_level", .type = CONF_ENUM, SERVER(log_level),
 	  .words = conf_log_levels, .def = "info" },
 	{ .name = "metrics_listen", .type = CONF_LISTEN,

@@ -326,6 +326,9 @@ conn_io_close(struct conn *c)
 		xfer_unref(x);
 	}
 	c->inflight = 0;
+	if (c->sess != NULL)
+		session_leave(c->sess, !c->joined);
+	c->sess = NULL;
 	tlog_flush();
 	conn_set_state(c, CONN_DEAD);
 	c->disk_wait = c->end_wait = c->rate_wait = 0;

@@ -43,7 +43,9 @@
 #define V1			0x2
 #define V2			0x4
 #define V3			0x8
-#define V23			(V2 | V3)
+#define V4			0x10
+#define V234			(V2 | V3 | V4)
+#define V34			(V3 | V4)
 
 static void	conn_hello(struct conn *, const uint8_t *, size_t);
 static void	conn_file(struct conn *, const uint8_t *, size_t);
@@ -57,6 +59,12 @@ static void	conn_peer_error(struct conn *, const uint8_t *, size_t);
 static void	conn_written(void *);
 static void	conn_end_go(struct conn *, const struct zc_end *);
 static void	conn_rate_stop(struct conn *);
+static void	conn_join(struct conn *, const uint8_t *, size_t);
+static void	conn_chunk(struct conn *, const uint8_t *, size_t);
+static void	conn_stripe_end(struct conn *, const uint8_t *, size_t);
+static void	conn_stripe_check(struct xfer *);
+static void	conn_piece_go(struct conn *);
+static void	conn_piece_end(struct conn *);
 
 /* The grammar: the record each state takes, and who takes it. */
 static const struct conn_rule {
@@ -68,12 +76,15 @@ static const struct conn_rule {
 } conn_grammar[] = {
 	{ CONN_HELLO,	ZC_T_HELLO,	V0,		0, conn_hello },
 	{ CONN_IDLE,	ZC_T_FILE,	V1,		0, conn_file },
-	{ CONN_IDLE,	ZC_T_ENTRY,	V23,		0, conn_entry },
-	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V23,	0, conn_auth },
-	{ CONN_FILE,	ZC_T_DATA,	V1 | V23,	1, conn_data },
-	{ CONN_FILE,	ZC_T_END,	V1 | V23,	0, conn_end },
-	{ CONN_FILE,	ZC_T_EOS,	V3,		0, conn_eos },
-	{ CONN_ANY,	ZC_T_ERROR,	V0 | V1 | V23,	0, conn_peer_error },
+	{ CONN_IDLE,	ZC_T_ENTRY,	V234,		0, conn_entry },
+	{ CONN_IDLE,	ZC_T_JOIN,	V4,		0, conn_join },
+	{ CONN_IDLE,	ZC_T_CHUNK,	V4,		0, conn_chunk },
+	{ CONN_IDLE,	ZC_T_END,	V4,		0, conn_stripe_end },
+	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V234,	0, conn_auth },
+	{ CONN_FILE,	ZC_T_DATA,	V1 | V234,	1, conn_data },
+	{ CONN_FILE,	ZC_T_END,	V1 | V234,	0, conn_end },
+	{ CONN_FILE,	ZC_T_EOS,	V34,		0, conn_eos },
+	{ CONN_ANY,	ZC_T_ERROR,	V0 | V1 | V234,	0, conn_peer_error },
 };
 
 static const struct {
@@ -236,10 +247,18 @@ conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 {
 	uint8_t		 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
 	uint64_t	 bytes = 0, id = 0;
-	int		 skip = 0, answer = 0;
+	int		 skip = 0, answer = 0, piece;
 
 	c->disk_wait = c->end_wait = 0;
 	conn_rate_stop(c);
+	/*
+	 * A chunk of a striped file fails the whole file, which its first
+	 * connection answers: here the failure is ERROR, and it ends the
+	 * connection, as any failure with payload in flight does.
+	 */
+	piece = c->cur != NULL && c->cur->piece;
+	if (piece && then == CONN_NEXT)
+		then = CONN_DRAIN_IN;
 	if (c->cur != NULL) {
 		bytes = c->cur->st.received;
 		id = c->cur->id;
@@ -249,7 +268,8 @@ conn_fail(struct conn *c, int code, const char *msg, enum conn_then then)
 		if ((skip = conn_should_skip(c, c->cur, then)) == 0)
 			conn_detach(c);
 	}
-	if (code == ZC_E_PROTO || code == ZC_E_VERSION)
+	if (code == ZC_E_PROTO || code == ZC_E_VERSION || (piece &&
+	    code != PEER_GONE))
 		conn_io_send(c, buf, proto_error_encode(buf, sizeof(buf), code,
 		    msg));
 	else if (code != PEER_GONE)
@@ -279,6 +299,20 @@ conn_protocol_error(struct conn *c, const char *msg)
 	conn_fail(c, ZC_E_PROTO, msg, CONN_DRAIN_IN);
 }
 
+/*
+ * Refuse what the connection asked for with ERROR code (not a protocol
+ * error: a JOIN, a CHUNK from an address not allowed), then close.
+ */
+static void
+conn_refuse(struct conn *c, int code, const char *msg)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ERROR_LEN + ZC_MSG_MAX];
+
+	log_warnx("%s: refused: %s", c->peer, msg);
+	conn_io_send(c, buf, proto_error_encode(buf, sizeof(buf), code, msg));
+	conn_fail(c, PEER_GONE, msg, CONN_DRAIN_IN);
+}
+
 /* ERROR from the sender: it gives up on the connection. */
 static void
 conn_peer_error(struct conn *c, const uint8_t *body, size_t len)
@@ -300,20 +334,23 @@ static void
 conn_hello(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct zc_hello	 h;
-	uint8_t		 buf[ZC_HDR_LEN + ZC_HELLO_LEN];
+	uint8_t		 buf[ZC_HDR_LEN + ZC_HELLO_LEN + ZC_HDR_LEN +
+			    ZC_SESSION_LEN];
+	uint8_t		 ids[ZC_SESSION_LEN];
 	char		*cause, *msg;
+	size_t		 n;
 
 	if (proto_hello_decode(body, len, &h, &cause) == -1) {
 		conn_protocol_error(c, cause);
 		free(cause);
 		return;
 	}
-	if (h.version < ZC_PROTO_V1 || h.version > ZC_PROTO_V3) {
+	if (h.version < ZC_PROTO_V1 || h.version > ZC_PROTO_V4) {
 		log_warnx("%s: unsupported protocol version %u", c->peer,
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
 		    "receiver speaks %u to %u)", h.version, ZC_PROTO_V1,
-		    ZC_PROTO_V3);
+		    ZC_PROTO_V4);
 		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
@@ -323,8 +360,17 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	c->version = h.version;
-	conn_io_send(c, buf, proto_hello_encode(buf, sizeof(buf), c->version,
-	    c->version >= ZC_PROTO_V2 ? CONN_WINDOW : 0));
+	n = proto_hello_encode(buf, sizeof(buf), c->version,
+	    c->version >= ZC_PROTO_V2 ? CONN_WINDOW : 0);
+	if (c->version >= ZC_PROTO_V4) {
+		/* Its session, which further connections may JOIN. */
+		c->sess = session_new();
+		session_ids(c->sess, ids, ids + ZC_SESSION_ID_LEN);
+		n += proto_blob_encode(buf + n, sizeof(buf) - n, ZC_T_SESSION,
+		    ids, ZC_SESSION_LEN, NULL, 0);
+		explicit_bzero(ids, sizeof(ids));
+	}
+	conn_io_send(c, buf, n);
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
 }
@@ -347,6 +393,32 @@ conn_target(struct conn *c, int *code, char **cause)
 	    cause));
 }
 
+/*
+ * A striped file (version 4) may go to its destination: its staging file
+ * is made, ACCEPT tells the sender to send its chunks, on any connection
+ * of the session; the connection goes on at once (the file stays in
+ * flight until its END and all its chunks are in: conn_stripe_check).
+ */
+static void
+conn_stripe_start(struct conn *c)
+{
+	struct xfer	*x = c->cur;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN];
+	char		*cause = NULL;
+	int		 code;
+
+	if (xfer_open_striped(x, c->sess, worker_count(), &code,
+	    &cause) == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
+		return;
+	}
+	x->stripe_cb = conn_stripe_check;
+	conn_io_send(c, buf, proto_accept_encode(buf, sizeof(buf), 0, x->id));
+	c->cur = NULL;		/* on c->xfers, in flight, until its RESULT */
+	conn_next(c);
+}
+
 /* The file may go to its destination: open it, pick the path, ACCEPT. */
 static void
 conn_file_start(struct conn *c)
@@ -358,6 +430,10 @@ conn_file_start(struct conn *c)
 	enum sink_kind	 sk;
 	int		 code;
 
+	if (x->eflags & ZC_EF_STRIPED) {
+		conn_stripe_start(c);
+		return;
+	}
 	/* A stream of unknown size counts as large (ZC_SIZE_UNKNOWN). */
 	iomode_choose(x->dest->io, x->dest->dio_ok, c->judge.pick == RX_COPY,
 	    x->stream ? x->expect : x->f.size, &rk, &sk);
@@ -490,6 +566,31 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 		    "version 3");
 		return;
 	}
+	if ((e.flags & ZC_EF_STRIPED) && c->version < ZC_PROTO_V4) {
+		conn_protocol_error(c, "a striped file (ENTRY flag STRIPED) "
+		    "before version 4");
+		return;
+	}
+	if (c->joined) {
+		conn_protocol_error(c, "ENTRY on a joined connection (chunks "
+		    "only)");
+		return;
+	}
+	if (e.flags & ZC_EF_STRIPED) {
+		struct stripe	*st;
+
+		if ((st = stripe_find(c->sess, e.id)) != NULL) {
+			int	 used = !stripe_buried(st);
+
+			stripe_unref(st);
+			if (used) {
+				conn_protocol_error(c, "a striped entry's id "
+				    "in use");
+				return;
+			}
+		}
+	}
+	c->used = 1;
 	if (c->inflight >= CONN_WINDOW) {
 		conn_protocol_error(c, "more entries in flight than the "
 		    "window");
@@ -675,6 +776,10 @@ conn_end_go(struct conn *c, const struct zc_end *ep)
 	char		*cause = NULL;
 	int		 code, r;
 
+	if (x->piece) {
+		conn_piece_go(c);
+		return;
+	}
 	conn_io_cpu(c);
 	if ((r = xfer_finish(x, &e, dg, &code, &cause)) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
@@ -951,7 +1056,271 @@ conn_payload(struct conn *c)
 	}
 	rx_lowat(&c->rx, 1);
 	conn_set_state(c, CONN_FILE);
+	if (c->cur->piece && c->cur->next_off == c->cur->f.size) {
+		conn_piece_end(c);
+		return (c->state != CONN_DEAD && c->state != CONN_DRAIN &&
+		    !c->disk_wait);
+	}
 	return (1);
+}
+
+/*
+ * JOIN (version 4): bind this connection to the session of the id, if
+ * the token is right, the session open and under max_stripes.  It may
+ * then carry chunks of that session's striped files, and nothing else;
+ * its own session goes.  The answer is SESSION with the id and a zero
+ * token; a refusal is ERROR denied, and the connection closes.
+ */
+static void
+conn_join(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct session	*s;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_SESSION_LEN];
+	uint8_t		 zero[ZC_TOKEN_LEN];
+	char		*cause = NULL, *msg;
+
+	if (c->used || c->joined) {
+		conn_protocol_error(c, "JOIN after the connection was used");
+		return;
+	}
+	if ((s = session_join(body, body + ZC_SESSION_ID_LEN,
+	    c->conf->max_stripes, &cause)) == NULL) {
+		msg = xasprintf("JOIN refused: %s", cause);
+		conn_refuse(c, ZC_E_DENIED, msg);
+		free(msg);
+		free(cause);
+		return;
+	}
+	session_leave(c->sess, 1);
+	c->sess = s;
+	c->joined = c->used = 1;
+	memset(zero, 0, sizeof(zero));
+	conn_io_send(c, buf, proto_blob_encode(buf, sizeof(buf),
+	    ZC_T_SESSION, body, ZC_SESSION_ID_LEN, zero, sizeof(zero)));
+	log_debug("%s: joined a session (worker %d)", c->peer, c->w->id);
+	conn_io_arm(c);
+}
+
+/* A chunk of a striped file that failed: its bytes are thrown away. */
+static void
+conn_piece_skip(struct conn *c)
+{
+	c->cur->skip = 1;
+	rx_start(&c->rx, RX_DISCARD, NULL);
+	conn_set_state(c, CONN_FILE);
+	conn_io_arm(c);
+}
+
+/*
+ * CHUNK (version 4): a chunk of a striped file of the session comes on
+ * this connection, its DATA records next.  Its place is checked against
+ * the file's size and chunk grid, and against the chunks taken already;
+ * it gets an xfer of its own (a piece) with a sink on its own descriptor.
+ */
+static void
+conn_chunk(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_chunk	 ch;
+	struct stripe	*st;
+	struct conf	*conf;
+	uint64_t	 idx;
+	enum rx_kind	 rk;
+	enum sink_kind	 sk;
+	char		*cause = NULL;
+	int		 r, code;
+
+	if (proto_chunk_decode(body, len, &ch, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	c->used = 1;
+	if ((st = stripe_find(c->sess, ch.id)) == NULL) {
+		cause = xasprintf("CHUNK for entry %llu, which is not a "
+		    "striped file in flight in this session",
+		    (unsigned long long)ch.id);
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	if (!conf_allowed(stripe_dest(st, &conf), (struct sockaddr *)&c->ss)) {
+		stripe_unref(st);
+		conn_refuse(c, ZC_E_DENIED, "not allowed to write to the "
+		    "striped file's destination");
+		return;
+	}
+	if ((r = stripe_claim(st, &ch, &idx, &cause)) == -1) {
+		stripe_unref(st);
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	c->cur = xfer_new_piece(c->w, c->peer, st, &ch, idx);
+	TAILQ_INSERT_TAIL(&c->xfers, c->cur, entry);
+	xfer_on_written(c->cur, conn_written, c);
+	if (r == 1) {
+		conn_piece_skip(c);
+		return;
+	}
+	/*
+	 * Every chunk takes the path a file of the whole size would (a last
+	 * chunk of a few bytes is no small file): one file, one kind of
+	 * write; mapped or copied as the connection's judge picks.
+	 */
+	iomode_choose(c->cur->dest->io, c->cur->dest->dio_ok,
+	    c->judge.pick == RX_COPY, stripe_size(st), &rk, &sk);
+	if (xfer_open_piece(c->cur, sk, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_DRAIN_IN);
+		free(cause);
+		return;
+	}
+	if (rx_start(&c->rx, rk, &cause) == -1) {
+		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
+		free(cause);
+		rx_start(&c->rx, RX_COPY, NULL);
+		judge_off(&c->judge);
+	}
+	conn_io_cpu(c);
+	c->judge_cpu = c->cpu_ns;
+	conn_set_state(c, CONN_FILE);
+	conn_io_arm(c);
+}
+
+/*
+ * The last DATA record of the current chunk is in: once its writes are
+ * done, give it to its file (conn_piece_go).
+ */
+static void
+conn_piece_end(struct conn *c)
+{
+	if (c->cur->skip) {
+		conn_detach(c);
+		conn_next(c);
+		return;
+	}
+	if (!xfer_idle(c->cur)) {
+		c->end_wait = c->disk_wait = 1;
+		STAT_ADD(disk_pauses, 1);
+		return;
+	}
+	conn_piece_go(c);
+}
+
+/* The chunk is written: its digest to the file, the next record. */
+static void
+conn_piece_go(struct conn *c)
+{
+	char	*cause = NULL;
+	int	 code;
+
+	conn_io_cpu(c);
+	if (xfer_piece_finish(c->cur, &code, &cause) == -1) {
+		conn_fail(c, code, cause, CONN_DRAIN_IN);
+		free(cause);
+		return;
+	}
+	conn_detach(c);
+	conn_next(c);
+}
+
+/*
+ * The striped file x is over, failed with code: answered on its first
+ * connection, c, which goes on with its other entries.
+ */
+static void
+conn_stripe_fail(struct conn *c, struct xfer *x, int code, const char *msg)
+{
+	xfer_abort(x, code, msg);
+	conn_io_result(c, code, msg, x->st.received, NULL, x->id);
+	c->inflight--;
+	TAILQ_REMOVE(&c->xfers, x, entry);
+	x->conn = NULL;
+	xfer_unref(x);
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->w->draining && c->inflight == 0 && c->state == CONN_IDLE)
+		conn_io_close(c);
+	else
+		conn_io_arm(c);
+}
+
+/*
+ * Every chunk of the striped file x is in, and its END: the tree digest
+ * checked, it goes to the lander, which answers (conn_answered).
+ */
+static void
+conn_stripe_land(struct conn *c, struct xfer *x)
+{
+	uint8_t	 dg[ZC_DIGEST_LEN];
+	char	*cause = NULL;
+	int	 code, r;
+
+	if ((r = xfer_striped_finish(x, dg, &code, &cause)) == -1) {
+		conn_stripe_fail(c, x, code, cause);
+		free(cause);
+		return;
+	}
+	if (r == 1) {
+		memcpy(x->dg, dg, ZC_DIGEST_LEN);
+		x->has_dg = 1;
+	}
+	x->stripe_cb = NULL;
+	x->parked_fds = conn_fds(x);
+	c->parked_fds += x->parked_fds;
+	xfer_land_async(x, NULL);
+}
+
+/*
+ * A chunk of the striped file x is done, or the file failed, or its END
+ * came: land it when it is whole, answer it when it failed.
+ */
+static void
+conn_stripe_check(struct xfer *x)
+{
+	struct conn	*c = x->conn;
+	uint64_t	 have;
+	char		*msg = NULL;
+	int		 code, r;
+
+	if (c == NULL || x->ended || x->queued)
+		return;
+	r = stripe_state(x->stripe, &have, &code, &msg);
+	if (r == -1)
+		conn_stripe_fail(c, x, code, msg);
+	else if (r == 1 && x->ended_in)
+		conn_stripe_land(c, x);
+	free(msg);
+}
+
+/*
+ * END (version 4) between records: the sender has sent every chunk of
+ * the striped entry it names, and this is its tree digest.  The file lands
+ * once the chunks still on the way (on other connections) are in.
+ */
+static void
+conn_stripe_end(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct zc_end	 e;
+	struct xfer	*x;
+	char		*cause = NULL;
+
+	if (proto_end_decode(body, len, &e, &cause) == -1) {
+		conn_protocol_error(c, cause);
+		free(cause);
+		return;
+	}
+	TAILQ_FOREACH(x, &c->xfers, entry)
+		if (x->id == e.id && x->stripe != NULL && !x->piece &&
+		    !x->ended_in && !x->queued && !x->ended)
+			break;
+	if (x == NULL) {
+		conn_protocol_error(c, "END outside a file, for no striped "
+		    "entry waiting for it");
+		return;
+	}
+	x->send = e;
+	x->ended_in = 1;
+	conn_stripe_check(x);
 }
 
 /* Input is ready: run the state machine within the budget. */

@@ -332,6 +332,17 @@ peer_hello(struct peer *p, int version, struct report *rp)
 	}
 	p->version = hello.version;
 	p->window = hello.window;
+	if (hello.version >= ZC_PROTO_V4) {
+		/* The session further connections may join (-P). */
+		if (peer_record(p, &h, buf, &cause) == -1)
+			goto bad;
+		if (h.type != ZC_T_SESSION) {
+			cause = xasprintf("expected SESSION, got %s",
+			    proto_type_name(h.type));
+			goto bad;
+		}
+		memcpy(p->sess, buf, ZC_SESSION_LEN);
+	}
 	return (0);
 bad:
 	sout_peerfail(rp, p->text, ZS_CONNECT, "connect",
@@ -368,6 +379,71 @@ peer_open(struct peer *p, struct report *rp)
 	log_debug("%s: protocol version %d, window %u", p->text, p->version,
 	    p->window);
 	return (0);
+}
+
+/*
+ * Bind the connection (version 4, just opened) to the session of the
+ * connection first: JOIN with its id and token, SESSION back.  Returns 0,
+ * or -1 with *cause.
+ */
+int
+peer_join(struct peer *p, const struct peer *first, char **cause)
+{
+	struct zc_error	 e;
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+
+	*cause = NULL;
+	if (peer_send(p, buf, proto_blob_encode(buf, sizeof(buf), ZC_T_JOIN,
+	    first->sess, ZC_SESSION_LEN, NULL, 0)) == -1) {
+		*cause = xasprintf("send failed: %s", strerror(errno));
+		return (-1);
+	}
+	if (peer_record(p, &h, buf, cause) == -1)
+		return (-1);
+	if (h.type == ZC_T_ERROR) {
+		if (proto_error_decode(buf, h.len, &e, cause) == -1)
+			return (-1);
+		*cause = xasprintf("receiver error (%s): %s",
+		    proto_code_name(e.code), sout_vis(e.msg));
+		return (-1);
+	}
+	if (h.type != ZC_T_SESSION || memcmp(buf, first->sess,
+	    ZC_SESSION_ID_LEN) != 0) {
+		*cause = xasprintf("unexpected %s in answer to JOIN",
+		    proto_type_name(h.type));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Has the receiver said something on a connection that only sends (a
+ * joined one, version 4)?  Whatever it says there ends it: 0 when it said
+ * nothing, -1 with *cause.
+ */
+int
+peer_heard(struct peer *p, char **cause)
+{
+	struct pollfd	 pfd;
+	struct zc_error	 e;
+	struct zc_hdr	 h;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CTL_MAX];
+
+	pfd.fd = p->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP |
+	    POLLERR)))
+		return (0);
+	if (peer_record(p, &h, buf, cause) == -1)
+		return (-1);
+	if (h.type == ZC_T_ERROR && proto_error_decode(buf, h.len, &e,
+	    cause) == 0)
+		*cause = xasprintf("receiver error (%s): %s",
+		    proto_code_name(e.code), sout_vis(e.msg));
+	else if (*cause == NULL)
+		*cause = xasprintf("unexpected %s", proto_type_name(h.type));
+	return (-1);
 }
 
 /*

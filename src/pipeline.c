@@ -99,6 +99,9 @@ struct pipeline {
 	uint8_t		*in;		/* bytes received, not a record yet */
 	size_t		 ilen;
 	uint8_t		*scratch;	/* an inline file's content */
+	struct spread	*spread;	/* -P: the session's other connections */
+	int		 spreading;	/* spread_file() runs: close after */
+	int		 noted;		/* said that -P cannot stripe */
 };
 
 static int	pipeline_pump(void *);
@@ -207,6 +210,12 @@ pipeline_dead(struct pipeline *pl, int peer, int code, const char *result,
 			pd->answered = 1;
 	}
 	free(msg);
+	if (pl->spreading)	/* its threads stop; closed after */
+		spread_stop(pl->spread);
+	else {
+		spread_close(pl->spread);
+		pl->spread = NULL;
+	}
 	peer_close(pl->p);
 	pl->p->pump = NULL;
 	pl->gate = pl->authing = 0;
@@ -688,14 +697,72 @@ pipeline_payload(struct pipeline *pl, struct pending *pd, struct source *s)
 }
 
 /*
+ * A striped file (version 4, -P), accepted: its chunks over every
+ * connection of the session, then END with the tree digest on the first.
+ * A connection that fails fails the file, and the first connection is
+ * closed, so that the receiver drops it; the next file connects again.
+ */
+static void
+pipeline_striped(struct pipeline *pl, struct pending *pd, struct source *s,
+    uint32_t chunk)
+{
+	struct zc_end	 e;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_END_LEN];
+	const char	*changed;
+	char		*why = NULL;
+	int		 r;
+
+	pd->state = PD_PAYLOAD;
+	memset(&e, 0, sizeof(e));
+	pl->spreading = 1;
+	r = spread_file(pl->spread, pl->p, s, &pd->rp, pd->id, chunk,
+	    &pd->answered, e.digest, &why);
+	pl->spreading = 0;
+	if (pl->dead) {		/* the connection ended meanwhile */
+		spread_close(pl->spread);
+		pl->spread = NULL;
+	}
+	if (r == -1) {
+		if (!pd->answered && !pl->dead) {
+			pd->changed = 1;
+			sout_peerfail(&pd->rp, pl->p->text, ZS_CONNECT,
+			    "connect", "%s; the file is not landed", why);
+			pipeline_dead(pl, 0, ZS_CONNECT, "connect", "closed: a "
+			    "stripe connection failed");
+		}
+		free(why);
+		return;
+	}
+	if ((changed = source_changed(s)) != NULL) {
+		pd->changed = 1;
+		sout_fail(&pd->rp, ZS_LOCAL, "local", "%s; sent with a wrong "
+		    "digest, so that the receiver does not land it", changed);
+		e.digest[0] ^= 0xff;
+	}
+	e.id = pd->id;
+	e.digest_alg = opt.verify ? ZC_DIGEST_XXH3_128 : ZC_DIGEST_NONE;
+	if (!opt.verify)
+		memset(e.digest, 0, sizeof(e.digest));
+	memcpy(pd->digest, e.digest, ZC_DIGEST_LEN);
+	if (opt.verify && changed == NULL)
+		proto_digest_hex(e.digest, pd->rp.digest);
+	if (peer_send(pl->p, buf, proto_end_encode(buf, sizeof(buf), &e)) ==
+	    -1)
+		pipeline_send_failed(pl, errno);
+}
+
+/*
  * A file too large to go inline, or the first of a connection: ENTRY,
- * then (after ACCEPT, with wait) its payload and END.
+ * then (after ACCEPT, with wait) its payload and END.  With -P, over a
+ * receiver of version 4, a file larger than one chunk is striped.
  */
 static void
 pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
     int wait)
 {
 	struct zc_entry	 e;
+	uint32_t	 chunk = spread_chunk(s->size);
+	int		 striped = pl->spread != NULL && s->size > chunk;
 
 	if (source_map(s) != ZS_OK) {
 		source_retire(s, pl->p);
@@ -704,7 +771,12 @@ pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
 	}
 	memset(&e, 0, sizeof(e));
 	e.kind = ZC_K_FILE;
-	e.flags = wait ? ZC_EF_WAIT : 0;
+	if (striped) {
+		wait = 1;
+		e.flags = ZC_EF_STRIPED;
+		e.chunk = chunk;
+	}
+	e.flags |= wait ? ZC_EF_WAIT : 0;
 	e.size = s->size;
 	e.digest_alg = opt.verify ? ZC_DIGEST_XXH3_128 : ZC_DIGEST_NONE;
 	e.mode = s->mode & 0777;
@@ -718,7 +790,9 @@ pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
 			pipeline_read(pl, pipeline_patience(pl));
 		pl->waiting = NULL;
 	}
-	if (!pl->dead && !pd->answered)
+	if (!pl->dead && !pd->answered && striped)
+		pipeline_striped(pl, pd, s, chunk);
+	else if (!pl->dead && !pd->answered)
 		pipeline_payload(pl, pd, s);
 	source_retire(s, pl->p);
 	if (pd->answered || pl->dead)
@@ -756,6 +830,14 @@ pipeline_connect(struct pipeline *pl, struct pending *pd)
 		return (0);
 	}
 	pl->window = p->window < ZS_WINDOW_MAX ? p->window : ZS_WINDOW_MAX;
+	if (opt.stripes > 1 && p->version >= ZC_PROTO_V4)
+		pl->spread = spread_open(p, opt.stripes);
+	else if (opt.stripes > 1 && !pl->noted) {
+		log_warnx("%s: the receiver speaks protocol version %d; "
+		    "striping (-P) needs version 4: sending over one "
+		    "connection", p->text, p->version);
+		pl->noted = 1;
+	}
 	p->pump = pipeline_pump;
 	p->pump_arg = pl;
 	pl->dead = pl->gate = pl->authing = 0;
@@ -1012,6 +1094,8 @@ pipeline_finish(struct pipeline *pl)
 	while (p->fd != -1 && p->zc && p->zs.done + p->zs.lost < p->zs.sent &&
 	    util_now_ns() < end)
 		source_reap(p, 100);
+	spread_close(pl->spread);
+	pl->spread = NULL;
 	p->pump = NULL;
 	peer_close(p);
 	return (pl->status);

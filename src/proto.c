@@ -33,6 +33,9 @@ static const struct {
 	[ZC_T_AUTHOK] = { "AUTHOK", ZC_AUTHOK_LEN, ZC_AUTHOK_LEN },
 	[ZC_T_ENTRY] = { "ENTRY", ZC_ENTRY_LEN + 1, ZC_ENTRY_MAX },
 	[ZC_T_EOS] = { "EOS", ZC_EOS_LEN, ZC_EOS_LEN },
+	[ZC_T_SESSION] = { "SESSION", ZC_SESSION_LEN, ZC_SESSION_LEN },
+	[ZC_T_JOIN] = { "JOIN", ZC_JOIN_LEN, ZC_JOIN_LEN },
+	[ZC_T_CHUNK] = { "CHUNK", ZC_CHUNK_LEN, ZC_CHUNK_LEN },
 };
 
 static const char *code_names[] = {
@@ -299,7 +302,7 @@ proto_entry_encode(uint8_t *p, size_t size, const struct zc_entry *e)
 	put16(p + 36, e->path_len);
 	put16(p + 38, e->dest_len);
 	put32(p + 40, e->extra_len);
-	put32(p + 44, 0);
+	put32(p + 44, e->chunk);
 	memcpy(p + 48, e->digest, ZC_DIGEST_LEN);
 	p += ZC_ENTRY_LEN;
 	memcpy(p, e->path, e->path_len);
@@ -307,6 +310,20 @@ proto_entry_encode(uint8_t *p, size_t size, const struct zc_entry *e)
 	if (e->extra_len > 0)
 		memcpy(p + e->path_len + e->dest_len, e->extra, e->extra_len);
 	return (ZC_HDR_LEN + blen);
+}
+
+/* Is n a chunk size of version 4: a power of two within the bounds? */
+int
+proto_chunk_size_ok(uint64_t n)
+{
+	return (n >= ZC_CHUNK_MIN && n <= ZC_CHUNK_MAX && (n & (n - 1)) == 0);
+}
+
+/* The chunks of a striped file of size bytes: the last one may be short. */
+uint64_t
+proto_chunk_count(uint64_t size, uint32_t chunk)
+{
+	return (size / chunk + (size % chunk != 0));
 }
 
 /* What an entry of its kind and flags must look like, or NULL. */
@@ -337,6 +354,12 @@ proto_entry_shape(const struct zc_entry *e)
 	if ((e->flags & ZC_EF_STREAM) && (e->kind != ZC_K_FILE ||
 	    !(e->flags & ZC_EF_WAIT) || (e->flags & ZC_EF_INLINE)))
 		return ("a stream that is not a file that waits");
+	if ((e->flags & ZC_EF_STRIPED) && (e->kind != ZC_K_FILE ||
+	    !(e->flags & ZC_EF_WAIT) || (e->flags & (ZC_EF_INLINE |
+	    ZC_EF_STREAM))))
+		return ("a striped entry that is not a file that waits");
+	if ((e->flags & ZC_EF_STRIPED) && !proto_chunk_size_ok(e->chunk))
+		return ("chunk size not a power of two from 1 MiB to 256 MiB");
 	if (e->kind == ZC_K_FILE && (e->flags & ZC_EF_INLINE)) {
 		if (e->flags & ZC_EF_WAIT)
 			return ("an inline file that waits");
@@ -373,7 +396,8 @@ proto_entry_decode(const uint8_t *p, size_t len, struct zc_entry *e,
 	e->path_len = get16(p + 36);
 	e->dest_len = get16(p + 38);
 	e->extra_len = get32(p + 40);
-	if (get32(p + 44) != 0) {
+	e->chunk = get32(p + 44);
+	if (e->chunk != 0 && !(e->flags & ZC_EF_STRIPED)) {
 		*cause = xasprintf("ENTRY reserved field not zero");
 		return (-1);
 	}
@@ -732,4 +756,61 @@ proto_digest_hex(const uint8_t *d, char *out)
 		out[2 * i + 1] = hex[d[i] & 0xf];
 	}
 	out[2 * ZC_DIGEST_LEN] = '\0';
+}
+
+/* Encode a CHUNK record (version 4); returns the record length. */
+size_t
+proto_chunk_encode(uint8_t *p, size_t size, const struct zc_chunk *ch)
+{
+	if (size < ZC_HDR_LEN + ZC_CHUNK_LEN)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_CHUNK, ZC_CHUNK_LEN, 0);
+	put64(p + ZC_HDR_LEN, ch->id);
+	put64(p + ZC_HDR_LEN + 8, ch->offset);
+	put64(p + ZC_HDR_LEN + 16, ch->length);
+	return (ZC_HDR_LEN + ZC_CHUNK_LEN);
+}
+
+/* Decode a CHUNK body; where it lies is judged by proto_chunk_fits(). */
+int
+proto_chunk_decode(const uint8_t *p, size_t len, struct zc_chunk *ch,
+    char **cause)
+{
+	if (len != ZC_CHUNK_LEN) {
+		*cause = xasprintf("malformed CHUNK");
+		return (-1);
+	}
+	ch->id = get64(p);
+	ch->offset = get64(p + 8);
+	ch->length = get64(p + 16);
+	return (0);
+}
+
+/*
+ * Does chunk ch lie on the grid of a file of size bytes in chunks of
+ * chunk bytes: its offset a multiple of chunk within the file, its length
+ * exactly the chunk's (less at the end)?  Sets *idx, the chunk's number.
+ */
+int
+proto_chunk_fits(uint64_t size, uint32_t chunk, const struct zc_chunk *ch,
+    uint64_t *idx, char **cause)
+{
+	uint64_t	 want;
+
+	if (chunk == 0 || ch->offset % chunk != 0 || ch->offset >= size) {
+		*cause = xasprintf("CHUNK at %llu is not on the grid of %u-byte "
+		    "chunks of a %llu-byte file",
+		    (unsigned long long)ch->offset, chunk,
+		    (unsigned long long)size);
+		return (-1);
+	}
+	want = size - ch->offset < chunk ? size - ch->offset : chunk;
+	if (ch->length != want) {
+		*cause = xasprintf("CHUNK at %llu of %llu bytes: the chunk "
+		    "there has %llu", (unsigned long long)ch->offset,
+		    (unsigned long long)ch->length, (unsigned long long)want);
+		return (-1);
+	}
+	*idx = ch->offset / chunk;
+	return (0);
 }

@@ -251,6 +251,16 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 	return (0);
 }
 
+/*
+ * The sink sees the bytes from off on only (a chunk of a striped file,
+ * version 4): its digest covers [off, size).
+ */
+void
+sink_base(struct sink *s, uint64_t off)
+{
+	s->hashed = off;
+}
+
 /* Feed bytes at off to the digest if they are the next ones. */
 static void
 sink_hash(struct sink *s, const void *buf, size_t len, uint64_t off)
@@ -559,7 +569,12 @@ sink_queue_long_tail(struct sink *s, const uint8_t *buf, size_t len,
 	    (uintptr_t)buf % s->dio_mem != 0)
 		return (0);
 	whole = len / a * a;
-	if (whole == 0 || len - whole > ZC_BLOCK)
+	/*
+	 * Nothing to pad when it ends on a block: then it is an ordinary
+	 * write (and nothing is cut: a chunk of a striped file, version 4,
+	 * must not cut the file at its end).
+	 */
+	if (whole == 0 || whole == len || len - whole > ZC_BLOCK)
 		return (0);
 	for (i = 0; i < SINK_AIO_SLOTS; i++)
 		nfree += s->aio[i].len == 0;

@@ -237,20 +237,16 @@ source_reap_msg(struct peer *p, struct msghdr *msg)
 	}
 }
 
-/* Reap zero-copy completions; wait up to ms for the first one. */
+/*
+ * Count the zero-copy completions the kernel has reported on p, without
+ * waiting; touches nothing but p (spread.c's threads call it).
+ */
 void
-source_reap(struct peer *p, int ms)
+source_reap_errq(struct peer *p)
 {
 	struct msghdr	 msg;
-	struct pollfd	 pfd;
 	char		 control[128];
 
-	if (ms > 0 && p->zs.done < p->zs.sent) {
-		pfd.fd = p->fd;
-		pfd.events = 0;
-		if (poll(&pfd, 1, ms) <= 0)
-			return;
-	}
 	for (;;) {
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_control = control;
@@ -259,6 +255,21 @@ source_reap(struct peer *p, int ms)
 			break;
 		source_reap_msg(p, &msg);
 	}
+}
+
+/* Reap zero-copy completions; wait up to ms for the first one. */
+void
+source_reap(struct peer *p, int ms)
+{
+	struct pollfd	 pfd;
+
+	if (ms > 0 && p->zs.done < p->zs.sent) {
+		pfd.fd = p->fd;
+		pfd.events = 0;
+		if (poll(&pfd, 1, ms) <= 0)
+			return;
+	}
+	source_reap_errq(p);
 	if (retired != NULL)
 		source_unmap_done(p, 0);
 }

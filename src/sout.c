@@ -247,6 +247,8 @@ sout_vfail(struct report *r, const char *peer, int code, const char *result,
 	}
 	if (code > r->code)
 		r->code = code;
+	if (r->silent)
+		return (code);
 	util_vis(code == ZS_LOCAL ? r->path : r->name, vn, sizeof(vn));
 	util_vis(msg, vm, sizeof(vm));
 	if (peer != NULL)

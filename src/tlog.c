@@ -174,6 +174,9 @@ tlog_json(const struct tlog_rec *r)
 	    (unsigned long long)(r->x->cpu_ns / 1000), r->cpu_mb, r->io,
 	    r->io_config, r->hex[0] != '\0' ? "xxh3:" : "", r->hex, r->result);
 	util_json_str(buf, sizeof(buf), &o, r->msg);
+	if (r->x->stripes != NULL)
+		util_addf(buf, sizeof(buf), &o, ",\"stripes\":%s",
+		    r->x->stripes);
 	util_addf(buf, sizeof(buf), &o, "}\n");
 	if (write(tlog_fd, buf, o) != (ssize_t)o)
 		log_warn("transfer log write");
@@ -203,10 +206,11 @@ tlog_file(const char *peer, const char *dest, const char *name, size_t nlen,
 	util_visn(name, r.nlen, vname, sizeof(vname));
 	if (code == ZC_OK)
 		log_info("landed %s from %s: %llu bytes in %.3f s, %.2f Gbit/s, "
-		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s", vname,
+		    "zero-copy %.2f%%, cpu %.0f us/MB, io %s%s%s%s%s", vname,
 		    peer, (unsigned long long)x->received, r.secs, r.gbps,
 		    r.pct, r.cpu_mb, io, digest != NULL ? ", xxh3 " : "",
-		    r.hex);
+		    r.hex, x->stripes != NULL ? ", stripes " : "",
+		    x->stripes != NULL ? x->stripes : "");
 	else if (tlog_quota())
 		log_warnx("failed %s from %s: %s: %s", vname, peer, r.result,
 		    msg);

@@ -58,6 +58,7 @@ xfer_new(struct worker *w, const char *peer, const struct zc_file *f)
 	x->sink.fd = -1;
 	x->sink.efd = -1;
 	x->sink.pipe[0] = x->sink.pipe[1] = -1;
+	x->pfd = -1;
 	return (x);
 }
 
@@ -103,6 +104,7 @@ xfer_new_entry(struct worker *w, const char *peer, const struct zc_entry *e)
 		x->extra_len = e->extra_len;
 	}
 	memcpy(x->sdigest, e->digest, ZC_DIGEST_LEN);
+	x->chunk = e->chunk;
 	if (e->flags & ZC_EF_STREAM) {
 		x->stream = 1;
 		x->expect = e->size;
@@ -134,9 +136,18 @@ xfer_free_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (x->ev_aio != NULL)
 		event_free(x->ev_aio);
+	if (x->ev_stripe != NULL)
+		event_free(x->ev_stripe);
+	if (x->ev_stripe_tm != NULL)
+		event_free(x->ev_stripe_tm);
 	sink_free_ring(&x->sink);	/* writes of a failed file go on */
+	if (x->pfd != -1)
+		close(x->pfd);
+	if (x->stripe != NULL)
+		stripe_unref(x->stripe);
 	if (x->conf != NULL)
 		conf_unref(x->conf);
+	free((char *)x->st.stripes);
 	free(x->path);
 	free(x->extra);
 	free(x->lcause);
@@ -397,6 +408,20 @@ xfer_aio_cb(evutil_socket_t fd, short what, void *arg)
 		x->written(x->written_arg);
 }
 
+/* Watch the sink's queued writes, if it has a ring.  -1 with *cause. */
+static int
+xfer_watch(struct xfer *x, int *code, char **cause)
+{
+	if (x->sink.efd != -1 && ((x->ev_aio = event_new(x->w->base,
+	    x->sink.efd, EV_READ | EV_PERSIST, xfer_aio_cb, x)) == NULL ||
+	    event_add(x->ev_aio, NULL) == -1)) {
+		*code = ZC_E_INTERNAL;
+		*cause = xasprintf("cannot watch queued writes");
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * Check the limits, create the staging file and open a sink of kind sk on
  * it.  On failure *code is the result for the peer and *cause the reason;
@@ -419,11 +444,7 @@ xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 		land_abort(&x->land);
 		return (-1);
 	}
-	if (x->sink.efd != -1 && ((x->ev_aio = event_new(x->w->base,
-	    x->sink.efd, EV_READ | EV_PERSIST, xfer_aio_cb, x)) == NULL ||
-	    event_add(x->ev_aio, NULL) == -1)) {
-		*code = ZC_E_INTERNAL;
-		*cause = xasprintf("cannot watch queued writes");
+	if (xfer_watch(x, code, cause) == -1) {
 		sink_close(&x->sink);
 		land_abort(&x->land);
 		return (-1);
@@ -435,6 +456,230 @@ xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 	    x->f.name, (unsigned long long)x->f.size, d->path,
 	    sink_name(sk));
 	return (0);
+}
+
+/* libevent: a chunk of the striped file x is done, or the file failed. */
+static void
+xfer_stripe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+	uint64_t	 n;
+
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_debug("%s: eventfd: %s", x->peer, strerror(errno));
+	if (x->stripe_cb != NULL)
+		x->stripe_cb(x);
+}
+
+/*
+ * libevent, every stall_timeout: a striped file none of whose chunks
+ * moved since the last look fails (chunks that never come, a connection
+ * of the session that stalls).
+ */
+static void
+xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+	uint64_t	 now = stripe_progress(x->stripe), have;
+	int		 code;
+	char		*msg = NULL, *why;
+
+	if (now != x->stripe_mark) {
+		x->stripe_mark = now;
+		return;
+	}
+	if (stripe_state(x->stripe, &have, &code, &msg) != 0) {
+		free(msg);
+		return;
+	}
+	why = xasprintf("striped file stalled: %llu of %llu chunks in, no "
+	    "progress for %d s", (unsigned long long)have,
+	    (unsigned long long)stripe_chunks(x->stripe),
+	    x->conf->stall_timeout);
+	stripe_fail(x->stripe, ZC_E_TIMEOUT, why);
+	free(why);
+}
+
+/*
+ * A striped file (version 4) of the session sess: the limits checked and
+ * its staging file created, as xfer_open, but no sink: its chunks come as
+ * pieces (xfer_new_piece), each with a sink of its own on a descriptor of
+ * its own, on any connection of the session; nw workers may carry them.
+ * -1 with *code and *cause.
+ */
+int
+xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
+    char **cause)
+{
+	struct timeval	 tv = { x->conf->stall_timeout, 0 };
+	uint64_t	 n = proto_chunk_count(x->f.size, x->chunk);
+
+	if (xfer_admit(x, code, cause) == -1)
+		return (-1);
+	if (n > ZC_CHUNKS_MAX) {
+		*code = ZC_E_SIZE;
+		*cause = xasprintf("%llu chunks of %u bytes: more than %u; "
+		    "a larger chunk size is needed", (unsigned long long)n,
+		    x->chunk, ZC_CHUNKS_MAX);
+		return (-1);
+	}
+	if (!(x->io->flags & IO_NO_FILE) && land_open(&x->land, x->dest,
+	    xfer_name(x), code, cause) == -1)
+		return (-1);
+	/*
+	 * The file has its size before any chunk is written: chunks arrive
+	 * in any order, and none of their writes need extend the file
+	 * (extending O_DIRECT writes are serialised by ext4).
+	 */
+	if (x->land.fd != -1 && ftruncate(x->land.fd, x->f.size) == -1) {
+		*code = errno == ENOSPC || errno == EDQUOT || errno == EFBIG ?
+		    ZC_E_NOSPACE : ZC_E_IO;
+		*cause = xasprintf("truncate: %s", strerror(errno));
+		land_abort(&x->land);
+		return (-1);
+	}
+	if ((x->stripe = stripe_new(sess, x, x->chunk, nw, cause)) == NULL) {
+		*code = ZC_E_INTERNAL;
+		land_abort(&x->land);
+		return (-1);
+	}
+	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
+	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
+	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
+	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
+	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
+		fatalx("%s: cannot watch a striped file", x->peer);
+	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+	log_debug("%s: receiving %s (%llu bytes) striped in %llu chunks of "
+	    "%u", x->peer, xfer_name(x), (unsigned long long)x->f.size,
+	    (unsigned long long)n, x->chunk);
+	return (0);
+}
+
+/*
+ * One chunk of the striped file st, announced by CHUNK ch (chunk idx) on
+ * a connection of peer: an xfer of its own, whose file is the chunk's
+ * range of the staging file.  It takes the caller's reference to st.
+ */
+struct xfer *
+xfer_new_piece(struct worker *w, const char *peer, struct stripe *st,
+    const struct zc_chunk *ch, uint64_t idx)
+{
+	struct zc_file	 f;
+	struct xfer	*x;
+	struct conf	*conf;
+
+	memset(&f, 0, sizeof(f));
+	f.size = ch->offset + ch->length;
+	f.name_len = snprintf(f.name, sizeof(f.name), "chunk %llu of entry "
+	    "%llu", (unsigned long long)idx, (unsigned long long)ch->id);
+	x = xfer_new(w, peer, &f);
+	x->piece = 1;
+	x->stripe = st;
+	x->chunk_idx = idx;
+	x->id = ch->id;
+	x->next_off = ch->offset;
+	x->dest = stripe_dest(st, &conf);
+	x->conf = conf_ref(conf);
+	x->io = iomode_get(x->dest->io);
+	return (x);
+}
+
+/*
+ * Open the piece's sink of kind sk on a descriptor of its own, hashing
+ * from the chunk's offset.  -1 with *code and *cause.
+ */
+int
+xfer_open_piece(struct xfer *x, enum sink_kind sk, int *code, char **cause)
+{
+	if (stripe_nofile(x->stripe))
+		sk = SINK_DISCARD;
+	else if ((x->pfd = stripe_open(x->stripe)) == -1) {
+		*code = ZC_E_IO;
+		*cause = xasprintf("open staging file: %s", strerror(errno));
+		return (-1);
+	}
+	if (sink_open(&x->sink, sk, x->pfd, x->dest->path, x->f.size,
+	    stripe_hashing(x->stripe), &x->w->aio, cause) == -1) {
+		*code = sink_code(&x->sink);
+		sink_close(&x->sink);
+		return (-1);
+	}
+	sink_base(&x->sink, x->next_off);
+	if (xfer_watch(x, code, cause) == -1) {
+		sink_close(&x->sink);
+		return (-1);
+	}
+	x->open = 1;
+	x->w->busy++;
+	return (0);
+}
+
+/*
+ * All bytes of the piece are in and written: complete its digest and
+ * give the chunk to its file.  -1 with *code and *cause.
+ */
+int
+xfer_piece_finish(struct xfer *x, int *code, char **cause)
+{
+	uint8_t	 dg[ZC_DIGEST_LEN];
+
+	if (x->next_off != x->f.size) {
+		*code = ZC_E_SIZE;
+		*cause = xasprintf("chunk ended short");
+		return (-1);
+	}
+	if (sink_finish(&x->sink, dg, cause) == -1) {
+		*code = sink_code(&x->sink);
+		return (-1);
+	}
+	stripe_done(x->stripe, x->chunk_idx, sink_verifying(&x->sink) ? dg :
+	    NULL, &x->st, x->w->id);
+	xfer_end(x, ZC_OK, "chunk written", NULL);
+	return (0);
+}
+
+/*
+ * Every chunk of the striped file x is in, and its END (x->send): the
+ * tree digest into dg, compared with the sender's; the file cut to its
+ * size.  Returns 1 with dg set, 0 when not verifying, -1 with *code and
+ * *cause.
+ */
+int
+xfer_striped_finish(struct xfer *x, uint8_t *dg, int *code, char **cause)
+{
+	char		 hs[ZC_DIGEST_HEXLEN], hr[ZC_DIGEST_HEXLEN];
+	struct xfer_stats sum;
+
+	stripe_digest(x->stripe, dg, &sum);
+	x->st.received = sum.received;
+	x->st.zc_bytes = sum.zc_bytes;
+	x->st.copied = sum.copied;
+	x->st.spliced = sum.spliced;
+	x->st.cpu_ns += sum.cpu_ns;
+	x->next_off = x->f.size;
+	if (x->land.fd != -1 && ftruncate(x->land.fd, x->f.size) == -1) {
+		*code = errno == ENOSPC || errno == EDQUOT ? ZC_E_NOSPACE :
+		    ZC_E_IO;
+		*cause = xasprintf("truncate: %s", strerror(errno));
+		return (-1);
+	}
+	if (!stripe_hashing(x->stripe))
+		return (0);
+	if (x->send.digest_alg == ZC_DIGEST_XXH3_128 &&
+	    memcmp(dg, x->send.digest, ZC_DIGEST_LEN) != 0) {
+		proto_digest_hex(x->send.digest, hs);
+		proto_digest_hex(dg, hr);
+		*code = ZC_E_DIGEST;
+		*cause = xasprintf("digest mismatch: sender %s, receiver %s "
+		    "(tree of %llu chunks)", hs, hr,
+		    (unsigned long long)stripe_chunks(x->stripe));
+		return (-1);
+	}
+	return (1);
 }
 
 /* Call fn(arg) when a queued write completes. */
@@ -612,6 +857,8 @@ xfer_took(struct xfer *x, size_t n, enum rx_kind how)
 {
 	STAT_ADD(bytes, n);
 	x->st.received += n;
+	if (x->piece)
+		stripe_took(x->stripe, n);
 	switch (how) {
 	case RX_MAP:
 		STAT_ADD(zc_bytes, n);
@@ -755,7 +1002,59 @@ xfer_abort(struct xfer *x, int code, const char *msg)
 const char *
 xfer_sink_name(const struct xfer *x)
 {
+	if (x->stripe != NULL && !x->piece)
+		return ("striped");
 	return (x->open ? sink_name(x->sink.kind) : "none");
+}
+
+/*
+ * A piece ends: its chunk is given to the file (xfer_piece_finish), or
+ * the whole file fails with it.  Pieces are not logged: their file is.
+ */
+static void
+xfer_end_piece(struct xfer *x, int code, const char *msg)
+{
+	char	*why;
+
+	if (x->open) {
+		STAT_ADD(loop_writes, x->sink.sync_writes);
+		sink_close(&x->sink);
+		if (x->ev_aio != NULL && x->sink.ring == NULL)
+			event_del(x->ev_aio);
+		x->w->busy--;
+	}
+	if (code != ZC_OK) {
+		why = xasprintf("stripe connection %s: %s (chunk %llu)",
+		    x->peer, msg, (unsigned long long)x->chunk_idx);
+		stripe_fail(x->stripe, code == PEER_GONE ? ZC_E_IO : code, why);
+		free(why);
+	}
+	x->open = 0;
+	x->ended = 1;
+}
+
+/*
+ * The striped file x ends: once landed, no chunk may find it any more;
+ * failed, its chunks still on the way are thrown away (stripe_bury).  The
+ * workers that carried its chunks go to the log.
+ */
+static void
+xfer_end_striped(struct xfer *x, int code, const char *msg)
+{
+	if (code != ZC_OK) {
+		stripe_fail(x->stripe, code, msg);
+		stripe_bury(x->stripe);
+	} else
+		stripe_detach(x->stripe);
+	if (x->ev_stripe != NULL)
+		event_del(x->ev_stripe);
+	if (x->ev_stripe_tm != NULL)
+		event_del(x->ev_stripe_tm);
+	x->stripe_cb = NULL;
+	if (x->st.received == 0)
+		x->st.received = stripe_progress(x->stripe);
+	free((char *)x->st.stripes);
+	x->st.stripes = stripe_workers(x->stripe);
 }
 
 /* Release what the file holds and log how it ended. */
@@ -764,6 +1063,12 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 {
 	const char	*dest;
 
+	if (x->piece) {
+		xfer_end_piece(x, code, msg);
+		return;
+	}
+	if (x->stripe != NULL)
+		xfer_end_striped(x, code, msg);
 	if (x->stream)
 		x->f.size = x->next_off;	/* not the bound: logged */
 	dest = x->dest != NULL ? x->dest->name : x->f.dest[0] != '\0' ?

@@ -48,6 +48,20 @@
  *	S: ENTRY(id, STREAM|WAIT)	R: ACCEPT(id) or RESULT(id)
  *	S: DATA... EOS(id, size)	R: RESULT(id)
  *
+ * Version 4 is version 3 plus striping: one file over several connections.
+ * R follows its HELLO(4) with SESSION (a session id and a secret token);
+ * further connections send HELLO(4) and JOIN(id, token) instead of
+ * entries, and R answers SESSION(id, zero token) or ERROR.  A file of the
+ * first connection with the ENTRY flag STRIPED (and WAIT) announces a
+ * chunk size; its payload then comes as CHUNK(id, offset, length), each
+ * followed by the DATA records of that chunk, on any connection of the
+ * session, and END(id) on the first connection carries the tree digest:
+ * XXH3-128 over the XXH3-128 digests of the chunks, in chunk order.
+ *
+ *	S: ENTRY(id, STRIPED|WAIT, chunk)	R: ACCEPT(id) or RESULT(id)
+ *	S (any connection): CHUNK(id, off, len) DATA...
+ *	S (first connection): END(id, tree digest)	R: RESULT(id)
+ *
  * A receiver that fails while payload is in flight sends RESULT with the
  * error, reads and discards what the sender still sends, and closes.
  * ERROR ends the connection in either direction.
@@ -61,10 +75,11 @@
 #include <stdint.h>
 
 #define ZC_PROTO_MAGIC		0x5a435250U	/* "ZCRP" */
-#define ZC_PROTO_VERSION	3		/* the newest version spoken */
+#define ZC_PROTO_VERSION	4		/* the newest version spoken */
 #define ZC_PROTO_V1		1		/* one file at a time */
 #define ZC_PROTO_V2		2		/* trees, pipelined entries */
 #define ZC_PROTO_V3		3		/* v2 and streams of unknown size */
+#define ZC_PROTO_V4		4		/* v3 and striped files */
 
 #define ZC_HDR_LEN		16
 #define ZC_BLOCK		4096		/* payload alignment unit */
@@ -94,8 +109,12 @@ enum zc_type {
 	ZC_T_AUTHOK = 10,	/* R->S: receiver's MAC, then ACCEPT follows */
 	ZC_T_ENTRY = 11,	/* S->R (v2): one entry of a tree */
 	ZC_T_EOS = 12,		/* S->R (v3): end of a stream: size, digest */
+	ZC_T_SESSION = 13,	/* R->S (v4): session id and token; JOIN's
+				   answer */
+	ZC_T_JOIN = 14,		/* S->R (v4): bind to a session */
+	ZC_T_CHUNK = 15,	/* S->R (v4): a chunk of a striped file */
 };
-#define ZC_T_MAX		ZC_T_EOS
+#define ZC_T_MAX		ZC_T_CHUNK
 
 /* Result and error codes carried in RESULT and ERROR. */
 enum zc_code {
@@ -161,7 +180,8 @@ struct zc_file {
  * ENTRY body (v2), 64 bytes + path + dest + extra:
  *	u64 id, u64 size, u32 mode, u8 kind, u8 digest alg, u16 flags,
  *	i64 mtime seconds, u32 mtime nanoseconds, u16 path_len,
- *	u16 dest_len, u32 extra_len, u32 0, digest[16] (inline: the
+ *	u16 dest_len, u32 extra_len, u32 chunk (v4 STRIPED: the chunk
+ *	size; else 0), digest[16] (inline: the
  *	sender's digest of the content; else zero); then the path (relative,
  *	'/'-separated, no NUL), the destination name, and extra: a symlink's
  *	target, or an inline file's content.
@@ -178,7 +198,9 @@ enum zc_kind {
 #define ZC_EF_WAIT		0x0001	/* R answers ACCEPT before DATA */
 #define ZC_EF_INLINE		0x0002	/* content in extra; no DATA, END */
 #define ZC_EF_STREAM		0x0004	/* v3: size unknown; EOS, not END */
-#define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE | ZC_EF_STREAM)
+#define ZC_EF_STRIPED		0x0008	/* v4: payload in CHUNKs, with WAIT */
+#define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE | ZC_EF_STREAM | \
+				    ZC_EF_STRIPED)
 #define ZC_SIZE_UNKNOWN		UINT64_MAX	/* a stream's size, if not
 						   announced */
 struct zc_entry {
@@ -193,10 +215,34 @@ struct zc_entry {
 	uint16_t	 path_len;
 	uint16_t	 dest_len;
 	uint32_t	 extra_len;
+	uint32_t	 chunk;		/* v4 STRIPED: chunk size; else 0 */
 	uint8_t		 digest[ZC_DIGEST_LEN];
 	const char	*path;		/* into the body, not NUL-terminated */
 	const char	*dest;		/* likewise */
 	const uint8_t	*extra;		/* likewise */
+};
+
+/*
+ * Version 4, striping.  SESSION body (R->S), 32 bytes: session id[16],
+ * token[16] (zero in the answer to JOIN).  JOIN body (S->R), 32 bytes:
+ * session id[16], token[16].  CHUNK body (S->R), 24 bytes: u64 id (the
+ * striped entry's), u64 offset (a multiple of the chunk size), u64 length
+ * (the chunk size, or what is left of the file for the last chunk); the
+ * chunk's DATA records follow, from offset, ascending, without gaps.
+ */
+#define ZC_SESSION_ID_LEN	16
+#define ZC_TOKEN_LEN		16
+#define ZC_SESSION_LEN		(ZC_SESSION_ID_LEN + ZC_TOKEN_LEN)
+#define ZC_JOIN_LEN		ZC_SESSION_LEN
+#define ZC_CHUNK_LEN		24
+#define ZC_CHUNK_MIN		(1U << 20)	/* chunk size bounds, powers */
+#define ZC_CHUNK_MAX		(1U << 28)	/* of two */
+#define ZC_CHUNK_DEFAULT	(16U << 20)
+#define ZC_CHUNKS_MAX		65536		/* chunks in one file */
+struct zc_chunk {
+	uint64_t	id;
+	uint64_t	offset;
+	uint64_t	length;
 };
 
 /* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 id (v2) */
@@ -272,6 +318,8 @@ void		 auth_nonce(uint8_t *);
 void		 auth_mac(const struct zc_key *, int, const uint8_t *,
 		     const uint8_t *, const char *, uint8_t *);
 int		 auth_equal(const uint8_t *, const uint8_t *);
+void		 auth_random(uint8_t *, size_t);
+int		 auth_token_equal(const uint8_t *, const uint8_t *, size_t);
 int		 auth_key_load(const char *, struct zc_key *, int, char **);
 
 /* proto.c */
@@ -308,6 +356,13 @@ int		 proto_error_decode(const uint8_t *, size_t, struct zc_error *,
 int		 proto_name_check(const char *, size_t, char **);
 int		 proto_dest_check(const char *, size_t, char **);
 void		 proto_digest_hex(const uint8_t *, char *);
+size_t		 proto_chunk_encode(uint8_t *, size_t, const struct zc_chunk *);
+int		 proto_chunk_decode(const uint8_t *, size_t, struct zc_chunk *,
+		     char **);
+int		 proto_chunk_size_ok(uint64_t);
+uint64_t	 proto_chunk_count(uint64_t, uint32_t);
+int		 proto_chunk_fits(uint64_t, uint32_t, const struct zc_chunk *,
+		     uint64_t *, char **);
 size_t		 proto_blob_encode(uint8_t *, size_t, uint16_t, const uint8_t *,
 		     size_t, const uint8_t *, size_t);
 

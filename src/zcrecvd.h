@@ -97,6 +97,7 @@ struct conf {
 	int			 idle_timeout;
 	int			 stall_timeout;
 	int			 shutdown_grace;
+	int			 max_stripes;	/* connections per session */
 	int			 log_level;
 	struct listen_addr	*metrics_listen;	/* at most one */
 	size_t			 nmetrics_listen;
@@ -240,6 +241,7 @@ struct xfer_stats {
 	uint64_t	 zc_bytes;	/* ... of which arrived in mapped pages */
 	uint64_t	 copied;	/* ... of which were copied (recv) */
 	uint64_t	 spliced;	/* ... of which were spliced */
+	const char	*stripes;	/* striped: JSON array of workers */
 };
 
 void		 tlog_init(void);
@@ -293,6 +295,7 @@ struct sink {
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, enum sink_kind, int, const char *,
 		     uint64_t, int, int *, char **);
+void		 sink_base(struct sink *, uint64_t);
 int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
@@ -364,6 +367,45 @@ void		 land_cleanup(const struct dest *);
 int		 land_is_staging(const char *);
 
 /*
+ * session.c: striping (version 4).  A session binds connections; a
+ * stripe is a striped file, shared by its owner xfer and chunk xfers on
+ * connections of any worker.
+ */
+struct session;
+struct stripe;
+struct xfer;
+struct session	*session_new(void);
+void		 session_ids(const struct session *, uint8_t *, uint8_t *);
+struct session	*session_join(const uint8_t *, const uint8_t *, int, char **);
+void		 session_leave(struct session *, int);
+int		 session_closed(struct session *);
+struct stripe	*stripe_new(struct session *, struct xfer *, uint32_t, int,
+		     char **);
+struct stripe	*stripe_find(struct session *, uint64_t);
+void		 stripe_detach(struct stripe *);
+void		 stripe_bury(struct stripe *);
+int		 stripe_buried(struct stripe *);
+struct stripe	*stripe_ref(struct stripe *);
+void		 stripe_unref(struct stripe *);
+int		 stripe_efd(const struct stripe *);
+uint64_t	 stripe_size(const struct stripe *);
+struct dest	*stripe_dest(const struct stripe *, struct conf **);
+int		 stripe_hashing(const struct stripe *);
+int		 stripe_nofile(const struct stripe *);
+uint64_t	 stripe_progress(const struct stripe *);
+void		 stripe_took(struct stripe *, uint64_t);
+int		 stripe_claim(struct stripe *, const struct zc_chunk *,
+		     uint64_t *, char **);
+int		 stripe_open(const struct stripe *);
+void		 stripe_done(struct stripe *, uint64_t, const uint8_t *,
+		     const struct xfer_stats *, int);
+void		 stripe_fail(struct stripe *, int, const char *);
+int		 stripe_state(struct stripe *, uint64_t *, int *, char **);
+uint64_t	 stripe_chunks(const struct stripe *);
+void		 stripe_digest(struct stripe *, uint8_t *, struct xfer_stats *);
+char		*stripe_workers(struct stripe *);
+
+/*
  * xfer.c: one file in flight, from its FILE record to its RESULT.  It owns
  * the staging file, the sink, the digest and the outcome; connections
  * drive it.  Refcounted: whoever holds a pointer across events (the
@@ -407,6 +449,24 @@ struct xfer {
 	uint64_t		 granted;	/* space checked up to here */
 	int			 tail;		/* the short last DATA came */
 	int			 parked_fds;	/* descriptors held while queued */
+
+	/*
+	 * Version 4 striping.  The owner (the striped entry, on the
+	 * session's first connection) and each piece (one chunk, on any
+	 * connection of the session) hold the stripe.
+	 */
+	struct stripe		*stripe;
+	uint32_t		 chunk;		/* announced chunk size */
+	int			 piece;		/* a chunk, not a file */
+	uint64_t		 chunk_idx;
+	int			 ended_in;	/* owner: END came */
+	struct zc_end		 send;		/* ... the sender's END */
+	struct event		*ev_stripe;	/* owner: a chunk is done */
+	struct event		*ev_stripe_tm;	/* owner: stall check */
+	uint64_t		 stripe_mark;	/* progress at the last check */
+	void			(*stripe_cb)(struct xfer *);
+	int			 pfd;		/* piece: its own descriptor */
+
 	struct conn		*conn;		/* to answer; NULL: gone */
 	void			(*landed)(struct xfer *);	/* answer */
 
@@ -433,6 +493,13 @@ void		 xfer_unref(struct xfer *);
 int		 xfer_target(struct xfer *, struct conf *,
 		     const struct sockaddr *, int *, char **);
 int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
+int		 xfer_open_striped(struct xfer *, struct session *, int, int *,
+		     char **);
+struct xfer	*xfer_new_piece(struct worker *, const char *, struct stripe *,
+		     const struct zc_chunk *, uint64_t);
+int		 xfer_open_piece(struct xfer *, enum sink_kind, int *, char **);
+int		 xfer_piece_finish(struct xfer *, int *, char **);
+int		 xfer_striped_finish(struct xfer *, uint8_t *, int *, char **);
 int		 xfer_place(struct xfer *, uint64_t, uint64_t, int *, char **);
 int		 xfer_write(struct xfer *, const void *, size_t, uint64_t,
 		     int *, char **);
@@ -600,6 +667,9 @@ struct conn {
 	struct xfer_list	 xfers;		/* files in flight here */
 	struct xfer		*cur;		/* the one DATA goes to */
 	int			 version;	/* agreed in HELLO */
+	struct session		*sess;		/* v4: its session */
+	int			 joined;	/* ... bound by JOIN */
+	int			 used;		/* an ENTRY or CHUNK came */
 	uint32_t		 inflight;	/* v2 entries without RESULT */
 	uint64_t		 pending;	/* their bytes held in memory */
 	int			 parked_fds;	/* their open descriptors */

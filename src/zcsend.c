@@ -24,17 +24,20 @@
 #include "zcsend.h"
 
 struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0, NULL,
-		    ZC_SIZE_UNKNOWN };
+		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT };
 
-#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--json] [--key-file file] " \
-			"[--limit-rate rate] [--links]\n" \
-			"              [--name name] [--no-verify] " \
-			"[--no-zerocopy] [--size bytes] [-t seconds]\n" \
+#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size size] [--json] " \
+			"[--key-file file]\n" \
+			"              [--limit-rate rate] [--links] " \
+			"[--name name] [--no-verify]\n" \
+			"              [--no-zerocopy] [-P count] " \
+			"[--size bytes] [-t seconds]\n" \
 			"              file ... host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
-	OPT_JSON = 256,
+	OPT_CHUNK_SIZE = 256,
+	OPT_JSON,
 	OPT_KEY_FILE,
 	OPT_LIMIT_RATE,
 	OPT_LINKS,
@@ -53,6 +56,8 @@ struct zcsend_option {
 };
 
 static const struct zcsend_option zcsend_optab[] = {
+	{ "chunk-size", OPT_CHUNK_SIZE, "size",
+	    "with -P, chunk size, power of two, 1M-256M (default: 16M)" },
 	{ "dry-run", 'n', NULL,
 	    "list what would be sent; connect to nothing (default: off)" },
 	{ "help", 'h', NULL, "show this help and exit" },
@@ -70,6 +75,9 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "skip the digests (default: XXH3-128 compared)" },
 	{ "no-zerocopy", OPT_NO_ZEROCOPY, NULL,
 	    "send with plain send() (default: MSG_ZEROCOPY)" },
+	{ "parallel", 'P', "count",
+	    "stripe large files over count connections, 1-64 "
+	    "(default: 1)" },
 	{ "quiet", 'q', NULL,
 	    "only errors, no summary or progress (default: off)" },
 	{ "recursive", 'r', NULL,
@@ -200,6 +208,53 @@ zcsend_size(const char *s)
 	return (n);
 }
 
+/* The -P connections, or exit. */
+static int
+zcsend_parallel(const char *s)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > ZS_STRIPES_MAX) {
+		log_errx("bad number of connections '%s' (1-%d)", s,
+		    ZS_STRIPES_MAX);
+		exit(ZS_USAGE);
+	}
+	return (n);
+}
+
+/*
+ * The --chunk-size: a power of two of bytes with an optional k, M or G,
+ * ZC_CHUNK_MIN to ZC_CHUNK_MAX; or exit.
+ */
+static uint32_t
+zcsend_chunk(const char *s)
+{
+	char			*end;
+	unsigned long long	 n;
+	int			 shift = 0;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (*end == 'k' || *end == 'K')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift != 0)
+		end++;
+	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' ||
+	    n > ZC_CHUNK_MAX >> shift || !proto_chunk_size_ok(n << shift)) {
+		log_errx("bad chunk size '%s' (a power of two from 1M to "
+		    "256M)", s);
+		exit(ZS_USAGE);
+	}
+	return ((uint32_t)(n << shift));
+}
+
 /* getopt_long's tables, made from zcsend_optab. */
 static void
 zcsend_getopt_tables(struct option *lo, char *so)
@@ -228,6 +283,12 @@ zcsend_option(int ch)
 	switch (ch) {
 	case 'h':
 		zcsend_help();
+	case OPT_CHUNK_SIZE:
+		opt.chunk = zcsend_chunk(optarg);
+		break;
+	case 'P':
+		opt.stripes = zcsend_parallel(optarg);
+		break;
 	case OPT_JSON:
 		opt.json = 1;
 		break;
@@ -438,7 +499,9 @@ main(int argc, char **argv)
 	p.host = host;
 	p.port = port;
 	p.timeout = opt.timeout;
-	p.propose = opt.name != NULL ? ZC_PROTO_V3 : ZC_PROTO_V2;
+	/* Only a run that needs more than version 2 proposes more. */
+	p.propose = opt.stripes > 1 ? ZC_PROTO_V4 : opt.name != NULL ?
+	    ZC_PROTO_V3 : ZC_PROTO_V2;
 	zcsend_walk(&w, argv + first, argc - 1 - first);
 	status = zcsend_run(&p, &w, dest != NULL ? dest : "");
 	sout_summary(status);

@@ -72,7 +72,10 @@ struct opts {
 	uint64_t	 limit_rate;	/* --limit-rate: bytes/s, 0: none */
 	const char	*name;		/* --name: what "-" lands as */
 	uint64_t	 size;		/* --size, or ZC_SIZE_UNKNOWN */
+	int		 stripes;	/* -P: connections per file */
+	uint32_t	 chunk;		/* --chunk-size, striping */
 };
+#define ZS_STRIPES_MAX		64
 
 #define ZS_RATE_MIN		(64U << 10)	/* --limit-rate, bytes/s */
 #define ZS_RATE_MAX		(1ULL << 40)
@@ -101,6 +104,7 @@ struct peer {
 	int		 version;	/* negotiated: ZC_PROTO_V1 .. _V3 */
 	int		 propose;	/* the version proposed first */
 	uint32_t	 window;	/* v2: entries in flight allowed */
+	uint8_t		 sess[ZC_SESSION_LEN];	/* v4: id and token */
 	int		 (*pump)(void *);	/* v2: read the receiver */
 	void		*pump_arg;
 	int		 side_fd;	/* readable: call side(), or -1 */
@@ -128,6 +132,9 @@ struct report {
 	const char	*result;	/* "ok", the receiver's code, or ours */
 	char		 msg[ZS_MSG_MAX];	/* why not "ok" */
 	char		 digest[ZC_DIGEST_HEXLEN];	/* "" unless END went */
+	int		 silent;	/* failures kept in msg, not said (a
+					   stripe connection's set-up: its
+					   caller says it) */
 };
 
 /*
@@ -218,6 +225,8 @@ int		 peer_connect(struct peer *, const char *, const char *,
 int		 peer_hello(struct peer *, int, struct report *);
 int		 peer_open(struct peer *, struct report *);
 void		 peer_close(struct peer *);
+int		 peer_join(struct peer *, const struct peer *, char **);
+int		 peer_heard(struct peer *, char **);
 ssize_t		 peer_send1(struct peer *, const void *, size_t, int);
 int		 peer_send(struct peer *, const void *, size_t);
 int		 peer_file(struct peer *, struct source *, const char *, int *);
@@ -235,6 +244,17 @@ void		 pipeline_item(struct pipeline *, struct walk *, size_t);
 int		 pipeline_finish(struct pipeline *);
 void		 pipeline_free(struct pipeline *);
 
+/* spread.c: one file's chunks over the connections of a session (-P). */
+struct spread;
+struct spread	*spread_open(struct peer *, int);
+int		 spread_count(const struct spread *);
+uint32_t	 spread_chunk(uint64_t);
+int		 spread_file(struct spread *, struct peer *, struct source *,
+		     struct report *, uint64_t, uint32_t, const int *,
+		     uint8_t *, char **);
+void		 spread_stop(struct spread *);
+void		 spread_close(struct spread *);
+
 /* source.c */
 int		 source_open(struct source *, struct report *);
 void		 source_close(struct source *, struct peer *, uint64_t, int);
@@ -244,6 +264,7 @@ int		 source_send(struct source *, struct peer *, uint64_t, size_t,
 		     int);
 int		 source_push(struct peer *, const uint8_t *, size_t, int, int);
 void		 source_reap(struct peer *, int);
+void		 source_reap_errq(struct peer *);
 void		 source_init(void);
 int		 source_pad(struct peer *, uint64_t);
 int		 source_entry(struct source *, struct report *,

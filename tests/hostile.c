@@ -127,6 +127,10 @@
  *				Payload is the pattern; -p pauses a file after
  *				BYTES of it, as for good.
  *	v2-file			HELLO version 2, then a FILE record
+ *	stripe WHICH		version 4: a file of 3 MiB + 5000 bytes striped
+ *				over two connections in chunks of 1 MiB, WHICH
+ *				good or spoiled (see case_stripe); prints
+ *				SESSION, JOINED as they come
  *	stream WHICH [SIZE]	version 3: a stream of SIZE bytes (5000), WHICH
  *				good, or spoiled: in-v2, no-wait, end,
  *				eos-size, after-tail, eos-file (see
@@ -2012,6 +2016,268 @@ case_stream(int fd, const char *which, uint64_t size)
 	h_drain(fd);
 }
 
+/* --- striping (version 4) ------------------------------------------------ */
+
+#define S_CHUNK		(1U << 20)		/* chunk size of case_stripe */
+#define S_SIZE		(3ULL * S_CHUNK + 5000)	/* its file: 4 chunks */
+
+/*
+ * Connect, HELLO proposing version (4 unless said), print the answer and
+ * the SESSION that follows it (as "SESSION"), keep id and token in sess.
+ * Returns the socket, or -1 (the answer was not HELLO 4 and SESSION).
+ */
+static int
+stripe_conn(const char *host, const char *port, int version, uint8_t *sess)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_HELLO_LEN];
+	struct rec	 r;
+	int		 fd;
+
+	send_failed = 0;
+	fd = h_connect(host, port, NULL);
+	if (h_send(fd, buf, proto_hello_encode(buf, sizeof(buf), version,
+	    0)) == -1 || !h_expect(fd, &r, ZC_T_HELLO))
+		return (-1);
+	if (version < ZC_PROTO_V4)
+		return (fd);
+	if (h_read_quiet(fd, &r, 0, 0) != RD_REC ||
+	    r.h.type != ZC_T_SESSION) {
+		out("NO SESSION");
+		return (-1);
+	}
+	out("SESSION");
+	memcpy(sess, r.body, ZC_SESSION_LEN);
+	return (fd);
+}
+
+/* Our side is done: shut it, print what the receiver still says. */
+static void
+stripe_drain(int fd)
+{
+	h_shutdown(fd);
+	h_drain(fd);
+}
+
+/* JOIN with sess; print the answer ("JOINED", or the record). */
+static int
+stripe_join(int fd, const uint8_t *sess)
+{
+	uint8_t		 buf[ZC_HDR_LEN + ZC_JOIN_LEN];
+	struct rec	 r;
+
+	if (h_send(fd, buf, proto_blob_encode(buf, sizeof(buf), ZC_T_JOIN,
+	    sess, ZC_JOIN_LEN, NULL, 0)) == -1)
+		return (-1);
+	if (h_read_quiet(fd, &r, 0, 0) == RD_REC &&
+	    r.h.type == ZC_T_SESSION && memcmp(r.body, sess,
+	    ZC_SESSION_ID_LEN) == 0) {
+		out("JOINED");
+		return (0);
+	}
+	if (r.h.type != 0)
+		print_rec(&r);
+	return (-1);
+}
+
+/* The striped ENTRY of case_stripe: id 1, S_SIZE bytes, chunk. */
+static int
+stripe_entry(int fd, const char *name, uint32_t chunk)
+{
+	struct zc_entry	 e;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ENTRY_LEN + 128];
+
+	memset(&e, 0, sizeof(e));
+	e.id = 1;
+	e.kind = ZC_K_FILE;
+	e.mode = 0640;
+	e.size = S_SIZE;
+	e.flags = ZC_EF_STRIPED | ZC_EF_WAIT;
+	e.chunk = chunk;
+	e.path = name;
+	e.path_len = strlen(name);
+	e.dest = opt_dest;
+	e.dest_len = strlen(opt_dest);
+	return (h_send(fd, buf, proto_entry_encode(buf, sizeof(buf), &e)));
+}
+
+/* CHUNK(1, off, len), then datalen bytes of it as one DATA record. */
+static int
+stripe_chunk(int fd, uint64_t off, uint64_t len, uint64_t datalen)
+{
+	struct zc_chunk	 ch;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_CHUNK_LEN];
+
+	ch.id = 1;
+	ch.offset = off;
+	ch.length = len;
+	if (h_send(fd, buf, proto_chunk_encode(buf, sizeof(buf), &ch)) == -1)
+		return (-1);
+	if (datalen == 0)
+		return (0);
+	if (send_hdr(fd, ZC_T_DATA, len, off) == -1)
+		return (-1);
+	return (send_bytes(fd, off, datalen));
+}
+
+/* Chunk i of the file of case_stripe, whole. */
+static int
+stripe_whole(int fd, uint64_t i)
+{
+	uint64_t	 off = i * S_CHUNK;
+
+	send_failed = 0;
+	return (stripe_chunk(fd, off, S_SIZE - off < S_CHUNK ? S_SIZE - off :
+	    S_CHUNK, S_SIZE - off < S_CHUNK ? S_SIZE - off : S_CHUNK));
+}
+
+/* The first connection sends the chunks in todo (a bit each), END, reads. */
+static void
+stripe_finish(int a, unsigned int todo)
+{
+	struct rec	 r;
+	uint64_t	 i;
+
+	for (i = 0; i < 4; i++)
+		if ((todo & (1U << i)) && stripe_whole(a, i) == -1)
+			break;
+	send_failed = 0;
+	send_end_id(a, 0, 1);
+	h_read(a, &r);
+}
+
+/*
+ * case stripe WHICH: version 4, a file "stripe-WHICH" of S_SIZE bytes in 4
+ * chunks of 1 MiB, announced on connection A (ENTRY STRIPED, WAIT), its
+ * chunks on A and on B, joined to A's session; then END on A and its
+ * RESULT.  WHICH spoils one thing (the receiver's answers print as they
+ * come; "JOINED" for a JOIN answered with SESSION):
+ *	good		chunks 0 and 2 on A, 1 and 3 on B
+ *	wrong-token	B's JOIN with A's id and a wrong token; A sends all
+ *	unknown		B's JOIN with an id no session has; A sends all
+ *	foreign-join	B, a session of its own, JOINs with A's id and its
+ *			own token; A sends all
+ *	foreign-chunk	B, a session of its own, sends CHUNK for entry 1
+ *			(A's), without JOIN; A sends all
+ *	overlap		B sends chunk 0, which A sent; A sends the rest
+ *	offgrid		B sends a CHUNK at 4096; A sends all
+ *	beyond		B sends a CHUNK at 4 MiB (past the end); A sends all
+ *	badlen		B sends a CHUNK at 1 MiB of 1 MiB + 4096; A sends all
+ *	data-outside	B's chunk 1 with DATA at 2 MiB; A sends the rest
+ *	kill		B sends half of chunk 1, then closes; A the rest
+ *	stall		A sends END and nothing else (stall_timeout)
+ *	end-joined	B sends END for entry 1; A sends all
+ *	entry-joined	B sends an ENTRY; A sends all
+ *	join-late	A sends JOIN after its ENTRY
+ *	v3		HELLO 3, then the striped ENTRY
+ *	chunk-size	ENTRY with a chunk of 12345 bytes
+ *	max		B and C join (max_stripes 2 refuses C); A sends all
+ */
+static void
+case_stripe(const char *host, const char *port, const char *which)
+{
+	uint8_t		 sa[ZC_SESSION_LEN], sb[ZC_SESSION_LEN];
+	uint8_t		 forged[ZC_SESSION_LEN];
+	char		 name[64];
+	struct rec	 r;
+	int		 a, b = -1, c, v = ZC_PROTO_V4;
+
+	snprintf(name, sizeof(name), "stripe-%s", which);
+	if (strcmp(which, "v3") == 0)
+		v = ZC_PROTO_V3;
+	if ((a = stripe_conn(host, port, v, sa)) == -1)
+		return;
+	if (stripe_entry(a, name, strcmp(which, "chunk-size") == 0 ? 12345 :
+	    S_CHUNK) == -1 || !h_expect(a, &r, ZC_T_ACCEPT)) {
+		h_drain(a);
+		return;
+	}
+	if (strcmp(which, "join-late") == 0) {
+		stripe_join(a, sa);
+		stripe_drain(a);
+		return;
+	}
+	if (strcmp(which, "stall") == 0) {
+		send_end_id(a, 0, 1);
+		opt_timeout = 60;
+		h_read(a, &r);
+		return;
+	}
+	if ((b = stripe_conn(host, port, ZC_PROTO_V4, sb)) == -1)
+		return;
+	memcpy(forged, sa, sizeof(forged));
+	if (strcmp(which, "wrong-token") == 0) {
+		forged[ZC_SESSION_LEN - 1] ^= 1;
+		stripe_join(b, forged);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "unknown") == 0) {
+		random_bytes(forged, ZC_SESSION_ID_LEN);
+		stripe_join(b, forged);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "foreign-join") == 0) {
+		memcpy(forged + ZC_SESSION_ID_LEN, sb + ZC_SESSION_ID_LEN,
+		    ZC_TOKEN_LEN);
+		stripe_join(b, forged);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "foreign-chunk") == 0) {
+		stripe_whole(b, 1);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (stripe_join(b, sa) == -1) {
+		stripe_drain(b);
+		return;
+	} else if (strcmp(which, "good") == 0) {
+		stripe_whole(a, 0);
+		stripe_whole(b, 1);
+		stripe_whole(a, 2);
+		stripe_whole(b, 3);
+		stripe_finish(a, 0);
+	} else if (strcmp(which, "overlap") == 0) {
+		stripe_whole(a, 0);
+		stripe_whole(b, 0);
+		stripe_drain(b);
+		stripe_finish(a, 0xe);
+	} else if (strcmp(which, "offgrid") == 0 ||
+	    strcmp(which, "beyond") == 0 || strcmp(which, "badlen") == 0) {
+		stripe_chunk(b, which[0] == 'o' ? ZC_BLOCK : which[1] == 'e' ?
+		    4 * S_CHUNK : S_CHUNK, which[1] == 'a' ? S_CHUNK + ZC_BLOCK :
+		    S_CHUNK, 0);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "data-outside") == 0) {
+		stripe_chunk(b, S_CHUNK, S_CHUNK, 0);
+		send_data(b, 2 * S_CHUNK, ZC_BLOCK);
+		stripe_drain(b);
+		stripe_finish(a, 0xd);
+	} else if (strcmp(which, "kill") == 0) {
+		stripe_chunk(b, S_CHUNK, S_CHUNK, S_CHUNK / 2);
+		h_reset(b);
+		b = -1;
+		stripe_finish(a, 0xd);
+	} else if (strcmp(which, "end-joined") == 0) {
+		send_end_id(b, 0, 1);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "entry-joined") == 0) {
+		stripe_entry(b, "stripe-entry-joined-b", S_CHUNK);
+		stripe_drain(b);
+		stripe_finish(a, 0xf);
+	} else if (strcmp(which, "max") == 0) {
+		if ((c = stripe_conn(host, port, ZC_PROTO_V4, sb)) != -1) {
+			stripe_join(c, sa);
+			stripe_drain(c);
+			close(c);
+		}
+		stripe_finish(a, 0xf);
+	} else
+		usage();
+	if (b != -1)
+		close(b);
+	close(a);
+}
+
 /* Every file has the payload pattern for its size; print those that don't. */
 static int
 check_pattern(int argc, char **argv)
@@ -2272,6 +2538,13 @@ main(int argc, char **argv)
 	} else if (strcmp(c, "stream") == 0) {
 		NARGS(1, 2);
 		case_stream(fd, argv[0], nargs == 2 ? num(argv[1]) : 5000);
+	} else if (strcmp(c, "stripe") == 0) {
+		NARGS(1, 1);
+		close(fd);
+		case_stripe(host, port, argv[0]);
+		flush_lines();
+		out("DONE");
+		return (0);
 	} else if (strcmp(c, "v2-file") == 0) {
 		NARGS(0, 0);
 		case_v2_file(fd);

@@ -464,11 +464,11 @@ test_v3(void)
 		{ ZC_K_FILE, ZC_EF_STREAM | ZC_EF_INLINE, 3, 3, 0 },
 		{ ZC_K_DIR, ZC_EF_STREAM | ZC_EF_WAIT, 0, 0, 0 },
 		{ ZC_K_SYMLINK, ZC_EF_STREAM | ZC_EF_WAIT, 0, 3, 0 },
-		{ ZC_K_FILE, ZC_EF_STREAM << 1 | ZC_EF_WAIT, 0, 0, 0 },
+		{ ZC_K_FILE, ZC_EF_STRIPED << 1 | ZC_EF_WAIT, 0, 0, 0 },
 	};
 	size_t			 i;
 
-	CHECK(ZC_PROTO_VERSION == ZC_PROTO_V3);
+	CHECK(ZC_PROTO_V3 == 3);
 	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
 		memset(&e, 0, sizeof(e));
 		e.id = i + 1;
@@ -526,7 +526,123 @@ test_v3(void)
 	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN - 1, 0) == -1);
 	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN + 1, 0) == -1);
 	CHECK(hdr_ok(ZC_T_EOS, 0, ZC_EOS_LEN, 40) == -1);
-	CHECK(hdr_ok(ZC_T_EOS + 1, 0, ZC_EOS_LEN, 0) == -1);
+	CHECK(hdr_ok(ZC_T_MAX + 1, 0, ZC_EOS_LEN, 0) == -1);
+}
+
+/*
+ * Version 4, striping: SESSION, JOIN and CHUNK lengths, CHUNK round trip
+ * and its place on the chunk grid, chunk sizes, and the STRIPED flag.
+ */
+static void
+test_v4(void)
+{
+	uint8_t			 buf[ZC_HDR_LEN + ZC_ENTRY_LEN + 64];
+	uint8_t			*b = buf + ZC_HDR_LEN;
+	struct zc_chunk		 ch, ch2;
+	struct zc_entry		 e, e2;
+	char			*cause = NULL;
+	uint64_t		 idx;
+	size_t			 i, n;
+	const uint64_t		 M = 1ULL << 20, size = 3 * M + 5000;
+	static const struct {
+		uint64_t	 off, len;
+		int		 ok;
+		uint64_t	 idx;
+	} grid[] = {
+		{ 0, 1ULL << 20, 1, 0 },
+		{ 1ULL << 20, 1ULL << 20, 1, 1 },
+		{ 3ULL << 20, 5000, 1, 3 },
+		{ 3ULL << 20, 4096, 0, 0 },		/* short of the end */
+		{ 3ULL << 20, 1ULL << 20, 0, 0 },	/* past the end */
+		{ 4096, 1ULL << 20, 0, 0 },		/* off the grid */
+		{ 4ULL << 20, 1, 0, 0 },		/* beyond the file */
+		{ 1ULL << 20, (1ULL << 20) + 4096, 0, 0 },	/* overlaps */
+		{ 1ULL << 20, 0, 0, 0 },
+		{ UINT64_MAX - 4095, 4096, 0, 0 },
+	};
+	static const struct {
+		uint16_t	 flags;
+		int		 kind;
+		uint32_t	 chunk;
+		int		 ok;
+	} shapes[] = {
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 1U << 20, 1 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 16U << 20, 1 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 256U << 20, 1 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 512U << 20, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 1U << 19, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 3U << 20, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_FILE, 0, 0 },
+		{ ZC_EF_STRIPED, ZC_K_FILE, 1U << 20, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT | ZC_EF_STREAM, ZC_K_FILE,
+		    1U << 20, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT, ZC_K_DIR, 1U << 20, 0 },
+		{ ZC_EF_WAIT, ZC_K_FILE, 1U << 20, 0 },	/* chunk, no flag */
+	};
+
+	CHECK(ZC_PROTO_VERSION == ZC_PROTO_V4);
+	CHECK(hdr_ok(ZC_T_SESSION, 0, ZC_SESSION_LEN, 0) == 0);
+	CHECK(hdr_ok(ZC_T_SESSION, 0, ZC_SESSION_LEN - 1, 0) == -1);
+	CHECK(hdr_ok(ZC_T_JOIN, 0, ZC_JOIN_LEN, 0) == 0);
+	CHECK(hdr_ok(ZC_T_JOIN, 0, ZC_JOIN_LEN + 1, 0) == -1);
+	CHECK(hdr_ok(ZC_T_CHUNK, 0, ZC_CHUNK_LEN, 0) == 0);
+	CHECK(hdr_ok(ZC_T_CHUNK, 0, ZC_CHUNK_LEN, 4096) == -1);
+	CHECK(hdr_ok(ZC_T_CHUNK, 0, 0, 0) == -1);
+	CHECK(strcmp(proto_type_name(ZC_T_CHUNK), "CHUNK") == 0);
+
+	ch.id = 7;
+	ch.offset = 5 * M;
+	ch.length = 12345;
+	CHECK(proto_chunk_encode(buf, sizeof(buf), &ch) ==
+	    ZC_HDR_LEN + ZC_CHUNK_LEN);
+	CHECK(proto_chunk_decode(b, ZC_CHUNK_LEN, &ch2, &cause) == 0);
+	CHECK(ch2.id == 7 && ch2.offset == 5 * M && ch2.length == 12345);
+	CHECK(proto_chunk_decode(b, ZC_CHUNK_LEN - 1, &ch2, &cause) == -1);
+	CHECK(cause != NULL);
+	free(cause);
+	cause = NULL;
+
+	for (i = 0; i < sizeof(grid) / sizeof(grid[0]); i++) {
+		ch.offset = grid[i].off;
+		ch.length = grid[i].len;
+		CHECK(proto_chunk_fits(size, 1U << 20, &ch, &idx, &cause) ==
+		    (grid[i].ok ? 0 : -1));
+		if (grid[i].ok)
+			CHECK(idx == grid[i].idx);
+		else
+			CHECK(cause != NULL);
+		free(cause);
+		cause = NULL;
+	}
+	CHECK(proto_chunk_count(0, 1U << 20) == 0);
+	CHECK(proto_chunk_count(1, 1U << 20) == 1);
+	CHECK(proto_chunk_count(M, 1U << 20) == 1);
+	CHECK(proto_chunk_count(M + 1, 1U << 20) == 2);
+	CHECK(proto_chunk_size_ok(ZC_CHUNK_DEFAULT));
+	CHECK(!proto_chunk_size_ok(ZC_CHUNK_MIN / 2));
+	CHECK(!proto_chunk_size_ok((uint64_t)ZC_CHUNK_MAX * 2));
+	CHECK(!proto_chunk_size_ok(ZC_CHUNK_MIN + ZC_BLOCK));
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		e.id = i + 1;
+		e.kind = shapes[i].kind;
+		e.flags = shapes[i].flags;
+		e.size = shapes[i].kind == ZC_K_FILE ? 5 * M : 0;
+		e.chunk = shapes[i].chunk;
+		e.path = "s";
+		e.path_len = 1;
+		e.dest = "";
+		n = proto_entry_encode(buf, sizeof(buf), &e);
+		CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) ==
+		    (shapes[i].ok ? 0 : -1));
+		if (shapes[i].ok)
+			CHECK(e2.flags == e.flags && e2.chunk == e.chunk);
+		else
+			CHECK(cause != NULL);
+		free(cause);
+		cause = NULL;
+	}
 }
 
 static void
@@ -628,6 +744,7 @@ main(void)
 	test_replies();
 	test_v2();
 	test_v3();
+	test_v4();
 	test_names();
 	test_hostport();
 	test_hex();

@@ -1541,6 +1541,145 @@ test_judge(void)
 	CHECK(j.pick == RX_COPY && j.phase == JUDGE_OFF);
 }
 
+/*
+ * One striped file (version 4) of dest: 5 chunks filled out of order by
+ * pieces (queued writes where the sink has a ring), its tree digest, its
+ * landing; a chunk sent twice; a piece that fails fails the file.
+ */
+static void
+stripe_case(const char *dest, const char *sub, enum sink_kind sk)
+{
+	struct session	*s, *j;
+	struct xfer	*x, *p;
+	struct stripe	*st;
+	struct zc_chunk	 ch;
+	uint8_t		 id[ZC_SESSION_ID_LEN], tok[ZC_TOKEN_LEN];
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	uint8_t		 cat[5 * ZC_DIGEST_LEN];
+	uint64_t	 idx, have, size = 4 * MIB + 5000, k;
+	char		*cause = NULL;
+	int		 code = 0, staging, nt, t[MAX_TICKETS], i;
+	/* The ends first: a chunk must not cut the file at its own end. */
+	static const uint64_t order[] = { 4, 3, 2, 0, 1 };
+
+	s = session_new();
+	session_ids(s, id, tok);
+	CHECK((j = session_join(id, tok, 8, &cause)) != NULL);
+	if ((x = start(dest, "striped", size)) == NULL)
+		return;
+	x->id = 5;
+	x->v2 = 1;
+	x->chunk = MIB;
+	CHECK(xfer_open_striped(x, s, 1, &code, &cause) == 0);
+	for (i = 0; i < 5; i++) {
+		k = order[i];
+		ch.id = 5;
+		ch.offset = k * MIB;
+		ch.length = size - ch.offset < MIB ? size - ch.offset : MIB;
+		digest_of(src + ch.offset, ch.length, cat + k * ZC_DIGEST_LEN);
+		CHECK((st = stripe_find(i % 2 ? s : j, 5)) != NULL);
+		if (st == NULL)
+			return;
+		CHECK(stripe_claim(st, &ch, &idx, &cause) == 0 && idx == k);
+		p = xfer_new_piece(&w, "127.0.0.1:9", st, &ch, idx);
+		CHECK(xfer_open_piece(p, sk, &code, &cause) == 0);
+		nt = feed(p, ch.offset, ch.offset + ch.length, 1, t);
+		CHECK(nt >= 0 && await_written(p, t, nt > 0 ? nt : 0));
+		for (; nt > 0; nt--)
+			CHECK(xfer_wait(p, t[nt - 1], &code, &cause) == 0);
+		CHECK(xfer_piece_finish(p, &code, &cause) == 0);
+		xfer_unref(p);
+	}
+	CHECK((st = stripe_find(s, 5)) != NULL);
+	ch.offset = MIB;
+	ch.length = MIB;
+	CHECK(stripe_claim(st, &ch, &idx, &cause) == -1 && cause != NULL);
+	free(cause);
+	cause = NULL;
+	stripe_unref(st);
+	CHECK(stripe_find(s, 6) == NULL);
+	CHECK(stripe_state(x->stripe, &have, &code, &cause) == 1 && have == 5);
+	digest_of(cat, sizeof(cat), want);
+	x->ended_in = 1;
+	x->send.digest_alg = ZC_DIGEST_XXH3_128;
+	memcpy(x->send.digest, want, ZC_DIGEST_LEN);
+	CHECK(xfer_striped_finish(x, dg, &code, &cause) == 1 &&
+	    memcmp(dg, want, ZC_DIGEST_LEN) == 0);
+	CHECK(xfer_commit(x, dg, &code, &cause) == 0);
+	CHECK(file_is(sub, "striped", src, size));
+	CHECK(stripe_find(s, 5) == NULL);	/* landed: gone */
+	xfer_unref(x);
+
+	/* A piece that fails fails the file; later chunks are thrown away. */
+	if ((x = start(dest, "striped-fail", size)) == NULL)
+		return;
+	x->id = 6;
+	x->v2 = 1;
+	x->chunk = MIB;
+	CHECK(xfer_open_striped(x, s, 1, &code, &cause) == 0);
+	CHECK((st = stripe_find(j, 6)) != NULL);
+	ch.id = 6;
+	ch.offset = 0;
+	ch.length = MIB;
+	CHECK(stripe_claim(st, &ch, &idx, &cause) == 0);
+	p = xfer_new_piece(&w, "127.0.0.1:9", st, &ch, idx);
+	CHECK(xfer_open_piece(p, sk, &code, &cause) == 0);
+	CHECK(feed(p, 0, MIB / 2, 0, t) == 0);
+	xfer_abort(p, PEER_GONE, "connection closed");
+	xfer_unref(p);
+	CHECK(stripe_state(x->stripe, &have, &code, &cause) == -1 &&
+	    code == ZC_E_IO && strstr(cause, "stripe connection") != NULL);
+	xfer_abort(x, code, cause);
+	free(cause);
+	cause = NULL;
+	xfer_unref(x);
+	run_loop();
+	CHECK(dir_count(sub, &staging) >= 1 && staging == 0);
+	CHECK((st = stripe_find(s, 6)) != NULL);	/* buried */
+	ch.offset = MIB;
+	CHECK(st != NULL && stripe_claim(st, &ch, &idx, &cause) == 1);
+	if (st != NULL)
+		stripe_unref(st);
+	session_leave(j, 0);
+	session_leave(s, 1);
+	CHECK(session_join(id, tok, 8, &cause) == NULL && cause != NULL);
+	free(cause);
+	run_loop();
+	unlink(path_of(sub, "striped"));
+}
+
+/* Sessions: JOIN with a wrong token, over the limit, after the close. */
+static void
+test_stripe(void)
+{
+	struct session	*s, *j;
+	uint8_t		 id[ZC_SESSION_ID_LEN], tok[ZC_TOKEN_LEN];
+	uint8_t		 bad[ZC_TOKEN_LEN];
+	char		*cause = NULL;
+
+	auth_init();
+	s = session_new();
+	session_ids(s, id, tok);
+	memcpy(bad, tok, sizeof(bad));
+	bad[ZC_TOKEN_LEN - 1] ^= 1;
+	CHECK(session_join(id, bad, 8, &cause) == NULL && cause != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK((j = session_join(id, tok, 2, &cause)) != NULL);
+	CHECK(session_join(id, tok, 2, &cause) == NULL &&
+	    strstr(cause, "max_stripes") != NULL);
+	free(cause);
+	cause = NULL;
+	session_leave(j, 0);
+	session_leave(s, 1);
+	CHECK(session_join(id, tok, 8, &cause) == NULL);
+	free(cause);
+
+	stripe_case("", "dest", SINK_WRITE);
+	if (dio)
+		stripe_case("direct", "direct", SINK_DIRECT);
+}
+
 int
 main(void)
 {
@@ -1570,6 +1709,8 @@ main(void)
 	test_iomode_names();
 	test_iomode_choose();
 	test_judge();
+}
+	test_stripe();
 	teardown();
 	return (unit_done("test_xfer"));
 }

@@ -1,0 +1,588 @@
+/*
+ * session.c -- striping (protocol version 4): sessions of connections, and
+ * the striped files they share.
+ *
+ * Every connection of version 4 begins a session: an id and a secret token
+ * of 16 random bytes each, sent to the sender in SESSION.  A further
+ * connection that presents both in JOIN is bound to that session instead
+ * of its own, up to max_stripes connections in all; it may then carry
+ * chunks of the session's striped files, and nothing else.  The files are
+ * admitted (names, destination, allow list, key, limits) on the session's
+ * first connection alone, so a joined connection has no rights but to
+ * fill the chunks of files admitted there.
+ *
+ * Connections of a session live on different workers, so sessions are
+ * found in one table under one lock, and a striped file is a struct stripe
+ * of its own, shared by its xfer on the first connection (the owner) and
+ * the chunk xfers ("pieces", xfer.c) on any connection, refcounted, its
+ * chunk map under a lock of its own.  The owner learns of a finished or
+ * failed chunk through an eventfd watched by its worker's loop.
+ *
+ * The digest of a striped file is the tree of PROTOCOL.md: XXH3-128 over
+ * the XXH3-128 digests of its chunks, in chunk order, which each
+ * connection computes for the chunks it carries.
+ */
+#include "config.h"
+
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zcrecvd.h"
+
+/* XXH3 with the library's runtime choice of SSE2, AVX2 or AVX-512. */
+#ifdef HAVE_XXH_X86DISPATCH_H
+#include <xxh_x86dispatch.h>
+#endif
+
+#define STRIPE_BURIED_MAX	16	/* failed files a session keeps */
+
+enum chunk_state {
+	CHUNK_FREE,		/* no CHUNK for it yet */
+	CHUNK_TAKEN,		/* its CHUNK came; its DATA are coming */
+	CHUNK_DONE,		/* written, and hashed where verifying */
+};
+
+struct session {
+	int			 refs;		/* under sessions_lock */
+	uint8_t			 id[ZC_SESSION_ID_LEN];
+	uint8_t			 token[ZC_TOKEN_LEN];
+	int			 closed;	/* its first connection left */
+	int			 conns;		/* connections bound to it */
+	LIST_ENTRY(session)	 entry;
+	LIST_HEAD(, stripe)	 stripes;	/* files striped in it */
+};
+
+struct stripe {
+	int			 refs;		/* atomic */
+	pthread_mutex_t		 lock;		/* what follows the id */
+	struct session		*sess;		/* while listed */
+	LIST_ENTRY(stripe)	 entry;
+	int			 listed;
+	int			 buried;	/* failed; listed, held by the
+						   session */
+	uint64_t		 id;		/* the entry's, on the owner */
+
+	/* Set once, read by every thread. */
+	uint64_t		 size;
+	uint32_t		 chunk;
+	uint64_t		 nchunks;
+	int			 hashing;	/* the destination verifies */
+	int			 nofile;	/* io = discard */
+	int			 dirfd;		/* the staging file's directory */
+	char			 staging[LAND_STAGING_LEN];
+	struct conf		*conf;		/* referenced: dest lives on */
+	struct dest		*dest;
+	int			 efd;		/* tells the owner */
+
+	/* Under lock. */
+	uint8_t			*state;		/* enum chunk_state, each */
+	uint8_t			*dg;		/* ZC_DIGEST_LEN, each */
+	uint64_t		 ndone;
+	int			 code;		/* ZC_OK, or why it failed */
+	char			*msg;
+	struct xfer_stats	 sum;		/* of the chunks done */
+	int			 nw;		/* workers */
+	uint64_t		*wbytes;	/* carried, per worker */
+	uint64_t		*wchunks;
+
+	uint64_t		 bytes;		/* atomic: received, for the
+						   owner's stall timer */
+};
+
+static pthread_mutex_t		 sessions_lock = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(, session)	 sessions = LIST_HEAD_INITIALIZER(sessions);
+
+/* Drop a reference to s; the caller holds sessions_lock. */
+static void
+session_unref_locked(struct session *s)
+{
+	if (--s->refs > 0)
+		return;
+	if (!s->closed)
+		LIST_REMOVE(s, entry);
+	explicit_bzero(s->token, sizeof(s->token));
+	free(s);
+}
+
+/* A new session, for a connection that spoke version 4: it holds it. */
+struct session *
+session_new(void)
+{
+	struct session	*s = xcalloc(1, sizeof(*s));
+
+	auth_random(s->id, sizeof(s->id));
+	auth_random(s->token, sizeof(s->token));
+	s->refs = 1;
+	s->conns = 1;
+	LIST_INIT(&s->stripes);
+	pthread_mutex_lock(&sessions_lock);
+	LIST_INSERT_HEAD(&sessions, s, entry);
+	pthread_mutex_unlock(&sessions_lock);
+	return (s);
+}
+
+/* The id and token of s, for SESSION. */
+void
+session_ids(const struct session *s, uint8_t *id, uint8_t *token)
+{
+	memcpy(id, s->id, ZC_SESSION_ID_LEN);
+	memcpy(token, s->token, ZC_TOKEN_LEN);
+}
+
+/*
+ * Bind a connection to the session of id, if token is its token, it is
+ * still open, and it has fewer than max connections.  Returns it,
+ * referenced, or NULL with *cause.  Every refusal says the same to the
+ * peer but the limit, so that a guesser learns nothing of which sessions
+ * exist.
+ */
+struct session *
+session_join(const uint8_t *id, const uint8_t *token, int max, char **cause)
+{
+	struct session	*s;
+	int		 ok;
+
+	pthread_mutex_lock(&sessions_lock);
+	LIST_FOREACH(s, &sessions, entry)
+		if (memcmp(s->id, id, ZC_SESSION_ID_LEN) == 0)
+			break;
+	ok = s != NULL && auth_token_equal(s->token, token, ZC_TOKEN_LEN) &&
+	    !s->closed;
+	if (ok && s->conns >= max) {
+		pthread_mutex_unlock(&sessions_lock);
+		*cause = xasprintf("session has %d connections already "
+		    "(max_stripes)", max);
+		return (NULL);
+	}
+	if (!ok) {
+		pthread_mutex_unlock(&sessions_lock);
+		*cause = xstrdup("no such session, or wrong token");
+		return (NULL);
+	}
+	s->conns++;
+	s->refs++;
+	pthread_mutex_unlock(&sessions_lock);
+	return (s);
+}
+
+/*
+ * A connection of s leaves.  When it is the first (owner), the session
+ * closes: nobody may join it any more.
+ */
+void
+session_leave(struct session *s, int owner)
+{
+	struct stripe	*st, *next, *dead = NULL;
+
+	pthread_mutex_lock(&sessions_lock);
+	s->conns--;
+	if (owner && !s->closed) {
+		LIST_REMOVE(s, entry);
+		s->closed = 1;
+		/* Nothing can find its files any more. */
+		for (st = LIST_FIRST(&s->stripes); st != NULL; st = next) {
+			next = LIST_NEXT(st, entry);
+			LIST_REMOVE(st, entry);
+			st->listed = 0;
+			st->sess = NULL;
+			if (st->buried) {
+				st->sess = (struct session *)dead;
+				dead = st;
+			}
+		}
+	}
+	session_unref_locked(s);
+	pthread_mutex_unlock(&sessions_lock);
+	for (st = dead; st != NULL; st = next) {
+		next = (struct stripe *)st->sess;
+		st->sess = NULL;
+		stripe_unref(st);
+	}
+}
+
+/* Is the session's first connection gone? */
+int
+session_closed(struct session *s)
+{
+	int	 closed;
+
+	pthread_mutex_lock(&sessions_lock);
+	closed = s->closed;
+	pthread_mutex_unlock(&sessions_lock);
+	return (closed);
+}
+
+/* Tell the owner that a chunk finished or the file failed. */
+static void
+stripe_notify(struct stripe *st)
+{
+	uint64_t	 one = 1;
+
+	if (write(st->efd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("stripe: eventfd");
+}
+
+/*
+ * The striped file of xfer x (admitted, its staging file created) in
+ * session s, in chunks of chunk bytes.  Returns it, held once by the
+ * caller, or NULL with *cause: an id already striped in the session.
+ */
+struct stripe *
+stripe_new(struct session *s, struct xfer *x, uint32_t chunk, int nw,
+    char **cause)
+{
+	struct stripe	*st, *o, *old = NULL;
+
+	pthread_mutex_lock(&sessions_lock);
+	LIST_FOREACH(o, &s->stripes, entry)
+		if (o->id == x->id)
+			break;
+	if (o != NULL && !o->buried) {
+		pthread_mutex_unlock(&sessions_lock);
+		*cause = xasprintf("entry %llu is striped already",
+		    (unsigned long long)x->id);
+		return (NULL);
+	}
+	if (o != NULL) {	/* a failed file's id, used again */
+		LIST_REMOVE(o, entry);
+		o->listed = 0;
+		o->sess = NULL;
+		old = o;
+	}
+	st = xcalloc(1, sizeof(*st));
+	st->refs = 1;
+	pthread_mutex_init(&st->lock, NULL);
+	st->id = x->id;
+	st->size = x->f.size;
+	st->chunk = chunk;
+	st->nchunks = proto_chunk_count(x->f.size, chunk);
+	st->hashing = x->dest->verify;
+	st->nofile = (x->io->flags & IO_NO_FILE) != 0;
+	st->dirfd = -1;
+	if (!st->nofile && (st->dirfd = fcntl(x->land.dirfd, F_DUPFD_CLOEXEC,
+	    0)) == -1)
+		fatal("stripe: dup");
+	memcpy(st->staging, x->land.staging, sizeof(st->staging));
+	st->conf = conf_ref(x->conf);
+	st->dest = x->dest;
+	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("stripe: eventfd");
+	st->state = xcalloc(st->nchunks + 1, 1);
+	st->dg = xcalloc(st->nchunks + 1, ZC_DIGEST_LEN);
+	st->nw = nw;
+	st->wbytes = xcalloc(nw, sizeof(*st->wbytes));
+	st->wchunks = xcalloc(nw, sizeof(*st->wchunks));
+	st->sess = s;
+	st->listed = 1;
+	LIST_INSERT_HEAD(&s->stripes, st, entry);
+	pthread_mutex_unlock(&sessions_lock);
+	if (old != NULL)
+		stripe_unref(old);
+	return (st);
+}
+
+/* The striped file of session s with entry id, referenced; or NULL. */
+struct stripe *
+stripe_find(struct session *s, uint64_t id)
+{
+	struct stripe	*st;
+
+	pthread_mutex_lock(&sessions_lock);
+	LIST_FOREACH(st, &s->stripes, entry)
+		if (st->id == id)
+			break;
+	if (st != NULL)
+		__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&sessions_lock);
+	return (st);
+}
+
+/*
+ * The file failed: it stays where chunks find it, held by its session,
+ * so that chunks still on the way (sent before the sender heard) are
+ * thrown away rather than taken for a protocol error; until the session
+ * closes or the sender uses the id again.  A session keeps at most
+ * STRIPE_BURIED_MAX of them (each holds two descriptors).
+ */
+void
+stripe_bury(struct stripe *st)
+{
+	struct stripe	*o;
+	int		 n = 0;
+
+	pthread_mutex_lock(&sessions_lock);
+	if (st->listed && !st->buried) {
+		LIST_FOREACH(o, &st->sess->stripes, entry)
+			n += o->buried;
+		if (n < STRIPE_BURIED_MAX) {
+			st->buried = 1;
+			__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+		} else {	/* a session failing file after file */
+			LIST_REMOVE(st, entry);
+			st->listed = 0;
+			st->sess = NULL;
+		}
+	}
+	pthread_mutex_unlock(&sessions_lock);
+}
+
+/* Is it a failed file, kept for its chunks still on the way? */
+int
+stripe_buried(struct stripe *st)
+{
+	int	 b;
+
+	pthread_mutex_lock(&sessions_lock);
+	b = st->buried;
+	pthread_mutex_unlock(&sessions_lock);
+	return (b);
+}
+
+/* The file has landed: no chunk can find it any more. */
+void
+stripe_detach(struct stripe *st)
+{
+	pthread_mutex_lock(&sessions_lock);
+	if (st->listed)
+		LIST_REMOVE(st, entry);
+	st->listed = 0;
+	st->sess = NULL;
+	pthread_mutex_unlock(&sessions_lock);
+}
+
+/* Take a reference. */
+struct stripe *
+stripe_ref(struct stripe *st)
+{
+	__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+	return (st);
+}
+
+/* Drop a reference; the last one frees, on whichever thread it is. */
+void
+stripe_unref(struct stripe *st)
+{
+	if (__atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	if (st->listed)
+		stripe_detach(st);
+	if (st->dirfd != -1)
+		close(st->dirfd);
+	close(st->efd);
+	conf_unref(st->conf);
+	pthread_mutex_destroy(&st->lock);
+	free(st->state);
+	free(st->dg);
+	free(st->wbytes);
+	free(st->wchunks);
+	free(st->msg);
+	free(st);
+}
+
+/* Accessors for the chunk xfers and the owner. */
+int
+stripe_efd(const struct stripe *st)
+{
+	return (st->efd);
+}
+
+uint64_t
+stripe_size(const struct stripe *st)
+{
+	return (st->size);
+}
+
+struct dest *
+stripe_dest(const struct stripe *st, struct conf **conf)
+{
+	*conf = st->conf;
+	return (st->dest);
+}
+
+int
+stripe_hashing(const struct stripe *st)
+{
+	return (st->hashing);
+}
+
+int
+stripe_nofile(const struct stripe *st)
+{
+	return (st->nofile);
+}
+
+/* Bytes received so far in all chunks (the owner's stall timer). */
+uint64_t
+stripe_progress(const struct stripe *st)
+{
+	return (__atomic_load_n(&st->bytes, __ATOMIC_RELAXED));
+}
+
+/* n more bytes of a chunk came off a socket. */
+void
+stripe_took(struct stripe *st, uint64_t n)
+{
+	__atomic_add_fetch(&st->bytes, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * CHUNK ch came for the file: is it on the grid, and not sent before?
+ * Returns 0 with *idx (it is the connection's to fill now), 1 when the
+ * file has failed already (its bytes are to be thrown away), -1 with
+ * *cause (a protocol error).
+ */
+int
+stripe_claim(struct stripe *st, const struct zc_chunk *ch, uint64_t *idx,
+    char **cause)
+{
+	int	 r = 0;
+
+	if (proto_chunk_fits(st->size, st->chunk, ch, idx, cause) == -1)
+		return (-1);
+	pthread_mutex_lock(&st->lock);
+	if (st->code != ZC_OK)
+		r = 1;
+	else if (st->state[*idx] != CHUNK_FREE) {
+		*cause = xasprintf("CHUNK at %llu of entry %llu sent twice",
+		    (unsigned long long)ch->offset,
+		    (unsigned long long)st->id);
+		r = -1;
+	} else
+		st->state[*idx] = CHUNK_TAKEN;
+	pthread_mutex_unlock(&st->lock);
+	return (r);
+}
+
+/* A descriptor of the staging file for a chunk's sink, or -1 (errno). */
+int
+stripe_open(const struct stripe *st)
+{
+	return (openat(st->dirfd, st->staging, O_WRONLY | O_CLOEXEC |
+	    O_NOFOLLOW));
+}
+
+/*
+ * Chunk idx is written (dg: its digest, or NULL when not verifying), by a
+ * connection of worker wid, with the statistics in ps.
+ */
+void
+stripe_done(struct stripe *st, uint64_t idx, const uint8_t *dg,
+    const struct xfer_stats *ps, int wid)
+{
+	int	 all;
+
+	pthread_mutex_lock(&st->lock);
+	st->state[idx] = CHUNK_DONE;
+	st->ndone++;
+	if (dg != NULL)
+		memcpy(st->dg + idx * ZC_DIGEST_LEN, dg, ZC_DIGEST_LEN);
+	st->sum.received += ps->received;
+	st->sum.zc_bytes += ps->zc_bytes;
+	st->sum.copied += ps->copied;
+	st->sum.spliced += ps->spliced;
+	st->sum.cpu_ns += ps->cpu_ns;
+	if (wid >= 0 && wid < st->nw) {
+		st->wbytes[wid] += ps->received;
+		st->wchunks[wid]++;
+	}
+	all = st->ndone == st->nchunks && st->code == ZC_OK;
+	pthread_mutex_unlock(&st->lock);
+	if (all)
+		stripe_notify(st);
+}
+
+/* The file fails with code and msg (the first failure wins). */
+void
+stripe_fail(struct stripe *st, int code, const char *msg)
+{
+	int	 first;
+
+	pthread_mutex_lock(&st->lock);
+	if ((first = st->code == ZC_OK)) {
+		st->code = code;
+		st->msg = xstrdup(msg);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (first)
+		stripe_notify(st);
+}
+
+/*
+ * Where is the file?  1: every chunk is in; 0: chunks are missing (*have
+ * of them in); -1: failed, with *code and *msg (the caller frees it).
+ */
+int
+stripe_state(struct stripe *st, uint64_t *have, int *code, char **msg)
+{
+	int	 r;
+
+	pthread_mutex_lock(&st->lock);
+	*have = st->ndone;
+	if (st->code != ZC_OK) {
+		*code = st->code;
+		*msg = xstrdup(st->msg);
+		r = -1;
+	} else
+		r = st->ndone == st->nchunks;
+	pthread_mutex_unlock(&st->lock);
+	return (r);
+}
+
+/* The chunks of the file, for messages. */
+uint64_t
+stripe_chunks(const struct stripe *st)
+{
+	return (st->nchunks);
+}
+
+/*
+ * The tree digest of a complete file into dg: XXH3-128 over the chunk
+ * digests in chunk order; with the statistics of all chunks in *sum.
+ */
+void
+stripe_digest(struct stripe *st, uint8_t *dg, struct xfer_stats *sum)
+{
+	XXH128_canonical_t	 canon;
+
+	pthread_mutex_lock(&st->lock);
+	XXH128_canonicalFromHash(&canon, XXH3_128bits(st->dg, st->nchunks *
+	    ZC_DIGEST_LEN));
+	memcpy(dg, canon.digest, ZC_DIGEST_LEN);
+	sum->received = st->sum.received;
+	sum->zc_bytes = st->sum.zc_bytes;
+	sum->copied = st->sum.copied;
+	sum->spliced = st->sum.spliced;
+	sum->cpu_ns = st->sum.cpu_ns;
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * Which worker carried what, for the transfer log: a JSON array of
+ * {"worker":N,"chunks":N,"carried":BYTES}, workers that carried nothing
+ * left out.  The caller frees it.
+ */
+char *
+stripe_workers(struct stripe *st)
+{
+	char	 buf[4096];
+	size_t	 o = 0;
+	int	 i, n = 0;
+
+	util_addf(buf, sizeof(buf), &o, "[");
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->nw; i++)
+		if (st->wchunks[i] > 0)
+			util_addf(buf, sizeof(buf), &o, "%s{\"worker\":%d,"
+			    "\"chunks\":%llu,\"carried\":%llu}", n++ ? "," : "",
+			    i, (unsigned long long)st->wchunks[i],
+			    (unsigned long long)st->wbytes[i]);
+	pthread_mutex_unlock(&st->lock);
+	util_addf(buf, sizeof(buf), &o, "]");
+	return (xstrdup(buf));
+}
