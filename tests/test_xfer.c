@@ -1709,7 +1709,6 @@ main(void)
 	test_iomode_names();
 	test_iomode_choose();
 	test_judge();
-}
 	test_stripe();
 	teardown();
 	return (unit_done("test_xfer"));
