@@ -274,8 +274,8 @@ setup_loop() {
 	/dev/loop[0-9]*) ;;
 	*) die "losetup gave '$LOOP'" ;;
 	esac
-	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" >&2 ||
-	    die "mkfs.ext4 $LOOP failed"
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP" \
+	    >"$LOGDIR/mkfs.log" 2>&1 || die "mkfs.ext4 $LOOP failed: $(head -c 300 "$LOGDIR/mkfs.log")"
 	MNT=$WORK/mnt
 	mkdir -p "$MNT"
 	mount "$LOOP" "$MNT" || die "mount $LOOP failed"
