@@ -177,6 +177,7 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 RUNS=$OUT/links-runs-$STAMP.tsv
 MEDIANS=$OUT/links-medians-$STAMP.tsv
 TARGETS=$OUT/links-targets-$STAMP.tsv
+MD=$OUT/links-$STAMP.md
 FACTS=$OUT/links-machine-$STAMP.tsv
 JSON=$OUT/links-$STAMP.json
 PNG=$OUT/links-$STAMP.png
@@ -702,6 +703,52 @@ echo
 echo "targets (issue 11):"
 awk -F'\t' 'NR > 1 { printf "  %-62s %7s  (want %s)  %s\n", $1, $2, $3, $4 }' "$TARGETS"
 
+# Markdown: the medians as a matrix (link x destination against the
+# networked candidates), the network-only and disk-only rows, the targets.
+markdown() {
+	echo "$(human "$BYTES") per run, medians of $ROUNDS interleaved rounds, $(date -u +%Y-%m-%d);"
+	echo "$(uname -r), $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo "Each cell: Gbit/s / receiver CPU us per MB (10^6 bytes); zc %: zcrecvd's default config, bytes mapped."
+	echo
+	awk -F'\t' -v order="$C_NETDEST" '
+	NR == 1 { next }
+	$3 != "-" && $1 != "-" && $2 != "-" {
+		k = $1 " " $2
+		if (!(k in seen)) { seen[k] = 1; rows[++n] = k; L[n] = $1; D[n] = $2 }
+		cell[k, $3] = ($5 == 0) ? "FAILED" : sprintf("%.2f / %.0f", $6, $7)
+		if ($3 == "zc-auto" && $5 > 0) zc[k] = ($10 == "NA" ? "-" : sprintf("%.0f%%", $10))
+	}
+	END {
+		nc = split(order, C, " ")
+		if (n == 0 || nc == 0) exit
+		printf "| link | dest |"
+		for (m = 1; m <= nc; m++) printf " %s |", C[m]
+		print " zc % |"
+		printf "|---|---|"
+		for (m = 1; m <= nc; m++) printf "---:|"
+		print "---:|"
+		for (i = 1; i <= n; i++) {
+			printf "| %s | %s |", L[i], D[i]
+			for (m = 1; m <= nc; m++) printf " %s |", ((rows[i], C[m]) in cell ? cell[rows[i], C[m]] : "")
+			printf " %s |\n", (rows[i] in zc ? zc[rows[i]] : "")
+		}
+	}' "$MEDIANS"
+	echo
+	awk -F'\t' '
+	NR == 1 { next }
+	$1 == "-" || $2 == "-" {
+		if (!h++) { print "| without network or without disk | Gbit/s | receiver us/MB |"; print "|---|---:|---:|" }
+		what = ($1 == "-") ? $3 " to " $2 : $3 " over " $1
+		if ($5 == 0) printf "| %s | FAILED | |\n", what
+		else printf "| %s | %.2f | %.0f |\n", what, $6, $7
+	}' "$MEDIANS"
+	echo
+	echo "| target (issue 11) | ratio | want | |"
+	echo "|---|---:|---|---|"
+	awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$TARGETS"
+}
+markdown >"$MD"
+
 # JSON.
 {
 	printf '{\n  "benchmark": "zcrecvd bench/links.sh",\n'
@@ -801,6 +848,7 @@ echo
 echo "runs:    $RUNS"
 echo "medians: $MEDIANS"
 echo "targets: $TARGETS"
+echo "table:   $MD"
 echo "json:    $JSON"
 [ -s "$PNG" ] && echo "chart:   $PNG"
 echo "logs:    $LOGDIR"
