@@ -39,7 +39,7 @@ socat	net+dest	socat -u TCP-LISTEN:PORT,bind=ADDR CREATE:FILE; sync FILE	<- soca
 dd-direct	dest	dd if=SRC of=FILE bs=2M oflag=direct (the disk, no network)
 fio-qd1	dest	fio rw=write bs=2M ioengine=io_uring iodepth=1 direct=1 (the disk)
 fio-qd4	dest	fio rw=write bs=2M ioengine=io_uring iodepth=4 direct=1 (the disk)'
-ALL_CANDIDATES=$(cut -f1 <<<"$CANDIDATE_TABLE" | tr '\n' ' ')
+ALL_CANDIDATES=$(cut -f1 <<<"$CANDIDATE_TABLE" | paste -sd ' ')
 ALL_LINKS="lo 9000 1500"
 ALL_DESTS="fast disk slow"
 
