@@ -370,7 +370,8 @@ send() {
 }
 
 # peer_recv_start CMD...: start a receiver under cpurun (ended after
-# TIMEOUT + 30 s whatever happens); sets P_PID, P_CPU.
+# TIMEOUT + 30 s whatever happens), behind RECV_WRAP; sets P_PID, P_CPU.
+# Output and CPU go to $L.recvN.{out,err,cpu}.
 P_N=0
 peer_recv_start() {
 	P_N=$((P_N + 1))
@@ -381,7 +382,8 @@ peer_recv_start() {
 }
 
 # peer_sync FILE...: make the landed data durable, as zcrecvd's fsync does;
-# the cost counts as the receiver's.
+# the cost counts as the receiver's (and it runs where the receiver did:
+# in the slow destination's cgroup, its writeback is throttled too).
 peer_sync() {
 	local c=$L.sync$P_N.cpu
 	"$H_CPURUN" -o "$c" -t "$TIMEOUT" -- "${RECV_WRAP[@]}" sync "$@" || fail_run "sync failed"
