@@ -1,8 +1,9 @@
-# bench/lib.sh -- sourced by bench/run.sh and bench/scale.sh.
+# bench/lib.sh -- sourced by bench/run.sh, scale.sh, tree.sh and links.sh.
 #
 # Temp dirs and cleanup, the helper programs, the peers' Debian packages,
 # page-cache dropping, CPU accounting (/proc/stat and rusage via cpurun),
-# zcrecvd start/stop, free ports and bounded waits, and the machine facts.
+# zcrecvd start/stop, free ports and bounded waits, one run's results and
+# the peers' receiving side, and the machine facts.
 # Needs bash >= 5 ($EPOCHREALTIME), coreutils, awk, sed, grep.
 
 if [ -z "${BASH_VERSION:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 5 ]; then
@@ -23,6 +24,10 @@ INSTALL=1
 WORK=			# scratch dir in tmpfs (source data, configs, logs)
 DEST_RUN=		# the landing directory this invocation created
 BG_PIDS=()		# background processes to end at exit
+AT_CLEANUP=()		# functions run at exit, after BG_PIDS ended, before rm
+NET_EXEC=()		# prefix that enters the receiver's network namespace
+			# (port_listening reads that namespace's /proc/net)
+RECV_WRAP=()		# prefix of every receiving process (namespace, cgroup)
 
 msg() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { msg "$*"; exit 1; }
@@ -113,10 +118,13 @@ end_pid() {
 }
 
 cleanup() {
-	local rc=$? pid
+	local rc=$? pid f
 	trap - EXIT INT TERM HUP
 	for pid in "${BG_PIDS[@]}"; do
 		end_pid "$pid"
+	done
+	for f in "${AT_CLEANUP[@]}"; do
+		"$f" || msg "cleanup: $f failed"
 	done
 	[ -n "$DEST_RUN" ] && safe_rm_dir "$DEST_RUN"
 	[ -n "$WORK" ] && safe_rm_dir "$WORK"
@@ -125,6 +133,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'msg interrupted; exit 130' INT
 trap 'msg terminated; exit 143' TERM HUP
+
+# at_cleanup FUNC: run FUNC at exit (also on Ctrl-C), after the background
+# processes have ended and before the work directories are removed; in the
+# reverse order of registration, so that what was set up last goes first.
+at_cleanup() { AT_CLEANUP=("$1" "${AT_CLEANUP[@]}"); }
 
 # Remember a background process for cleanup (and forget finished ones).
 track() { BG_PIDS+=("$1"); }
@@ -234,11 +247,12 @@ drop_caches() {
 # --- ports and daemons -----------------------------------------------------
 
 # Is TCP PORT listening (IPv4 or IPv6)?  /proc only: no connection is made
-# (a test connection would eat nc's single accept).
+# (a test connection would eat nc's single accept).  In the network
+# namespace NET_EXEC enters, if set (/proc/net is the reader's namespace's).
 port_listening() {
 	local hex
 	hex=$(printf '%04X' "$1")
-	awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+	"${NET_EXEC[@]}" awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
 	    END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
@@ -277,8 +291,11 @@ wait_line() {
 # start_zcrecvd NAME [KEY=VALUE...]: a fresh daemon under cpurun (which
 # ends it after ZC_LIFETIME seconds, default 600, whatever happens), config
 # $WORK/run/NAME.conf, log NAME.log, transfer log NAME.tlog.  Keys go to
-# [default] except server.KEY=VALUE which go to [server].  Sets ZC_PORT,
-# ZC_CPID (cpurun), ZC_DPID (the daemon), ZC_TLOG, ZC_LOG, ZC_CPU (rusage).
+# [default] except server.KEY=VALUE which go to [server].  It listens on
+# ZC_LISTEN (default 127.0.0.1:0), lands in ZC_PATH (default DEST_RUN) and
+# runs behind RECV_WRAP (an exec chain: the daemon keeps the pid of
+# cpurun's child).  Sets ZC_PORT, ZC_CPID (cpurun), ZC_DPID (the daemon),
+# ZC_TLOG, ZC_LOG, ZC_CPU (rusage).
 start_zcrecvd() {
 	local name=$1 kv srv=() def=() conf
 	shift
@@ -295,20 +312,20 @@ start_zcrecvd() {
 	rm -f "$ZC_LOG" "$ZC_TLOG" "$ZC_CPU"
 	{
 		echo "[server]"
-		echo "listen = 127.0.0.1:0"
+		echo "listen = ${ZC_LISTEN:-127.0.0.1:0}"
 		[ "$(id -u)" = 0 ] && echo "user = root"
 		echo "transfer_log = $ZC_TLOG"
 		echo "workers = auto"
 		for kv in "${srv[@]}"; do echo "${kv%%=*} = ${kv#*=}"; done
 		echo
 		echo "[default]"
-		echo "path = $DEST_RUN"
+		echo "path = ${ZC_PATH:-$DEST_RUN}"
 		echo "min_free = 0"
 		for kv in "${def[@]}"; do echo "${kv%%=*} = ${kv#*=}"; done
 	} >"$conf"
 	chmod 600 "$conf"
 	"$H_CPURUN" -o "$ZC_CPU" -t "${ZC_LIFETIME:-600}" -- \
-	    "$ZCRECVD" -f "$conf" 2>"$ZC_LOG" &
+	    "${RECV_WRAP[@]}" "$ZCRECVD" -f "$conf" 2>"$ZC_LOG" &
 	ZC_CPID=$!
 	track "$ZC_CPID"
 	if ! wait_line "$ZC_LOG" 'ready' 20 "$ZC_CPID"; then
@@ -316,9 +333,61 @@ start_zcrecvd() {
 		end_pid "$ZC_CPID"; untrack "$ZC_CPID"
 		return 1
 	fi
-	ZC_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$ZC_LOG" | head -1)
+	ZC_PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\) .*/\1/p' "$ZC_LOG" | head -1)
 	ZC_DPID=$(pgrep -P "$ZC_CPID" | head -1)
 	[ -n "$ZC_PORT" ] && [ -n "$ZC_DPID" ]
+}
+
+# --- one run's results (the caller's reset_run sets R_OK R_NOTE R_RU R_RS R_SEND) ---
+
+fail_run() {
+	R_OK=0
+	R_NOTE="${R_NOTE:+$R_NOTE; }$*"
+	msg "  $CUR: $*"
+}
+# add_cpu FILE: add a cpurun result to the receiver CPU.
+add_cpu() {
+	local u s rc
+	if [ -s "$1" ]; then
+		read -r u s rc <"$1"
+		R_RU=$((R_RU + u)); R_RS=$((R_RS + s))
+	else
+		fail_run "no CPU figure ($1)"
+	fi
+}
+# add_send_cpu FILE: add a cpurun result to the sender's CPU.
+add_send_cpu() {
+	local u s rc
+	[ -s "$1" ] || return 0
+	read -r u s rc <"$1"
+	R_SEND=$((R_SEND + u + s))
+}
+# send CPUFILE CMD...: run a sender under cpurun (its CPU is recorded too).
+send() {
+	local c=$1
+	shift
+	"$H_CPURUN" -o "$c" -- "$@"
+}
+
+# peer_recv_start CMD...: start a receiver under cpurun (ended after
+# TIMEOUT + 30 s whatever happens), behind RECV_WRAP; sets P_PID, P_CPU.
+# Output and CPU go to $L.recvN.{out,err,cpu}.
+P_N=0
+peer_recv_start() {
+	P_N=$((P_N + 1))
+	P_CPU=$L.recv$P_N.cpu
+	"$H_CPURUN" -o "$P_CPU" -t $((TIMEOUT + 30)) -- "${RECV_WRAP[@]}" "$@" >"$L.recv$P_N.out" 2>"$L.recv$P_N.err" </dev/null &
+	P_PID=$!
+	track "$P_PID"
+}
+
+# peer_sync FILE...: make the landed data durable, as zcrecvd's fsync does;
+# the cost counts as the receiver's (and it runs where the receiver did:
+# in the slow destination's cgroup, its writeback is throttled too).
+peer_sync() {
+	local c=$L.sync$P_N.cpu
+	"$H_CPURUN" -o "$c" -t "$TIMEOUT" -- "${RECV_WRAP[@]}" sync "$@" || fail_run "sync failed"
+	add_cpu "$c"
 }
 
 # An awk function: the median of the numbers in a space-separated list

@@ -167,35 +167,6 @@ reset_run() {
 	R_OK=1 R_WALL=0 R_RU=0 R_RS=0 R_SYS=0 R_ZC=0 R_VER=no R_TLOG=NA R_NOTE=''
 	R_SEND=0
 }
-fail_run() {
-	R_OK=0
-	R_NOTE="${R_NOTE:+$R_NOTE; }$*"
-	msg "  $CUR: $*"
-}
-# add_cpu FILE: add a cpurun result to the receiver CPU.
-add_cpu() {
-	local u s rc
-	if [ -s "$1" ]; then
-		read -r u s rc <"$1"
-		R_RU=$((R_RU + u)); R_RS=$((R_RS + s))
-	else
-		fail_run "no CPU figure ($1)"
-	fi
-}
-# add_send_cpu FILE: add a cpurun result to the sender's CPU.
-add_send_cpu() {
-	local u s rc
-	[ -s "$1" ] || return 0
-	read -r u s rc <"$1"
-	R_SEND=$((R_SEND + u + s))
-}
-# send CPUFILE CMD...: run a sender under cpurun (its CPU is recorded too).
-send() {
-	local c=$1
-	shift
-	"$H_CPURUN" -o "$c" -- "$@"
-}
-
 # verify_landed: every source file's name in the destination, same xxh128.
 verify_landed() {
 	local i f h bad=0
@@ -242,25 +213,6 @@ run_zc() {	# run_zc IO VERIFY [zcsend options...]
 	else
 		verify_landed
 	fi
-}
-
-# peer_recv_start CMD...: start a receiver under cpurun (ended after
-# TIMEOUT + 30 s whatever happens); sets P_PID, P_CPU.
-P_N=0
-peer_recv_start() {
-	P_N=$((P_N + 1))
-	P_CPU=$L.recv$P_N.cpu
-	"$H_CPURUN" -o "$P_CPU" -t $((TIMEOUT + 30)) -- "$@" >"$L.recv$P_N.out" 2>"$L.recv$P_N.err" </dev/null &
-	P_PID=$!
-	track "$P_PID"
-}
-
-# peer_sync FILE...: make the landed data durable, as zcrecvd's fsync does;
-# the cost counts as the receiver's.
-peer_sync() {
-	local c=$L.sync$P_N.cpu
-	"$H_CPURUN" -o "$c" -t "$TIMEOUT" -- sync "$@" || fail_run "sync failed"
-	add_cpu "$c"
 }
 
 # run_stream NAME: mbuffer, socat, nc -- one receiver process per file.
