@@ -32,6 +32,7 @@ zc-write	net+dest	zcrecvd io=write	<- zcsend
 zc-vmsplice	net+dest	zcrecvd io=vmsplice	<- zcsend
 zc-splice	net+dest	zcrecvd io=splice	<- zcsend
 zc-copy	net+dest	zcrecvd io=copy (recv + pwrite)	<- zcsend
+zc-copy-direct	net+dest	zcrecvd io=copy-direct (recv into aligned buffers + O_DIRECT)	<- zcsend
 zc-discard	net	zcrecvd io=discard verify=none (network only)	<- zcsend --no-verify
 mbuffer	net+dest	mbuffer -q -I PORT -o FILE; sync FILE	<- mbuffer -q -i SRC -O ADDR:PORT
 nc	net+dest	nc -l ADDR PORT >FILE; sync FILE	<- nc -N ADDR PORT <SRC
@@ -551,7 +552,8 @@ run_disk() {
 run_candidate() {
 	case $CUR in
 	zc-auto) run_zc default ;;
-	zc-direct|zc-write|zc-vmsplice|zc-splice|zc-copy) run_zc "${CUR#zc-}" ;;
+	zc-direct|zc-write|zc-vmsplice|zc-splice|zc-copy|zc-copy-direct)
+		run_zc "${CUR#zc-}" ;;
 	zc-discard) run_zc discard --no-verify ;;
 	mbuffer|nc|socat) run_stream "$CUR" ;;
 	dd-direct) run_disk dd ;;
