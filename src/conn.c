@@ -919,9 +919,10 @@ conn_judge(struct conn *c, uint64_t taken)
 	struct judge	*j = &c->judge;
 	char		*cause = NULL;
 
-	if (!(x->io->flags & IO_SWITCH) || j->phase == JUDGE_OFF ||
-	    (c->rx.kind != RX_MAP && c->rx.kind != RX_COPY) ||
-	    (!x->stream && x->f.size < IO_COPY_BELOW))
+	/* (A refused file's payload is discarded: it has no io mode.) */
+	if ((c->rx.kind != RX_MAP && c->rx.kind != RX_COPY) || x->skip ||
+	    x->io == NULL || !(x->io->flags & IO_SWITCH) ||
+	    j->phase == JUDGE_OFF || (!x->stream && x->f.size < IO_COPY_BELOW))
 		return;
 	if (j->phase != JUDGE_SETTLED)	/* settled, only bytes count */
 		conn_io_cpu(c);		/* this event's CPU so far */

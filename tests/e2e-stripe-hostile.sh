@@ -8,9 +8,10 @@
 #     B's own token) are refused with ERROR denied, and so is a JOIN over
 #     max_stripes; a CHUNK for A's file from another session (no JOIN) is
 #     a protocol error; none of them touches A's file, which lands;
-#   - a chunk sent twice, off the chunk grid, past the end of the file, of
-#     the wrong length, a joined connection's END or ENTRY: ERROR protocol
-#     on B, A's file still lands (nothing of B's was taken);
+#   - a chunk off the chunk grid, past the end of the file, of the wrong
+#     length, a joined connection's END or ENTRY: ERROR protocol on B, A's
+#     file still lands (nothing of B's was taken); a chunk sent twice: the
+#     second is refused, on whichever connection it came;
 #   - DATA outside its chunk, and B reset in the middle of a chunk: the
 #     whole file fails, answered on A (RESULT protocol, io), nothing lands,
 #     no staging file is left;
@@ -83,7 +84,23 @@ refused() {
 	    "$LANDS1" DONE
 	lands "$1"
 }
-refused overlap 'CHUNK at 0 of entry 1 sent twice'
+# A and B both send chunk 0.  Which CHUNK the receiver sees second is the
+# scheduler's business (they go to different workers): B's, and A's file
+# lands; or A's, and A's connection, which answers the file, ends with
+# ERROR and the file fails.  Either way the second is refused and nothing
+# of it is written.
+hrun overlap stripe "${H[@]}" overlap
+grep -qx 'ERROR code protocol: CHUNK at 0 of entry 1 sent twice' \
+    "$T/out/overlap" || fail "overlap: the chunk sent twice was not refused"
+if grep -qx "$LANDS1" "$T/out/overlap"; then
+	expect_lines overlap "${START[@]}" JOINED \
+	    'ERROR code protocol: CHUNK at 0 of entry 1 sent twice' EOF \
+	    "$LANDS1" DONE
+	lands overlap
+else
+	note "overlap: A's chunk 0 came second"
+	fails overlap aborted
+fi
 refused offgrid 'CHUNK at 4096 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused beyond 'CHUNK at 4194304 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused badlen 'CHUNK at 1048576 of 1052672 bytes: the chunk there has 1048576'
