@@ -32,7 +32,9 @@ links_down() {
 	ip netns del "$NS_R" 2>/dev/null
 	return 0
 }
-trap 'rc=$?; links_down; (exit $rc); _cleanup' EXIT
+# The daemon goes before its namespace does; _cleanup takes the exit
+# status from $? (set +e: "(exit 1)" would end the trap under set -e).
+trap 'rc=$?; set +e; [ -z "$DPID" ] || _kill_wait "$DPID"; links_down; (exit $rc); _cleanup' EXIT
 
 ip netns add "$NS_S" && ip netns add "$NS_R" ||
     hard_error "cannot create network namespaces"
