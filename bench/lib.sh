@@ -117,9 +117,14 @@ end_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# The invocation's own stderr, for what cleanup and the signal traps say:
+# they can run while a command's stderr is redirected to a run's log.
+exec {BENCH_ERR}>&2
+
 cleanup() {
 	local rc=$? pid f
 	trap - EXIT INT TERM HUP
+	exec 2>&"$BENCH_ERR"
 	for pid in "${BG_PIDS[@]}"; do
 		end_pid "$pid"
 	done
@@ -131,8 +136,8 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'msg interrupted; exit 130' INT
-trap 'msg terminated; exit 143' TERM HUP
+trap 'msg interrupted 2>&"$BENCH_ERR"; exit 130' INT
+trap 'msg terminated 2>&"$BENCH_ERR"; exit 143' TERM HUP
 
 # at_cleanup FUNC: run FUNC at exit (also on Ctrl-C), after the background
 # processes have ended and before the work directories are removed; in the

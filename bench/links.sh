@@ -357,7 +357,7 @@ msg "generating $(human "$BYTES") of random data in $WORK/data"
 mkdir -p "$WORK/data"
 SRC=$WORK/data/data.bin
 head -c "$BYTES" /dev/urandom >"$SRC"
-SRC_HASH=$(xxh128sum "$SRC" | awk '{ print $1 }')
+SRC_HASH=$(xxh128sum "$SRC" 2>/dev/null | awk '{ print $1 }')
 [ -n "$SRC_HASH" ] || die "xxh128sum $SRC failed"
 
 {
