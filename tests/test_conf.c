@@ -172,7 +172,7 @@ test_errors(void)
 	CHECK(has_error(6, "stall_timeout: bad value '10s'"));
 	CHECK(has_error(7, "transfer_log: 'relative.log' is not an absolute"));
 	CHECK(has_error(10, "io: bad value 'fast' (expected auto, direct, "
-	    "write, vmsplice, splice, copy or discard)"));
+	    "write, vmsplice, splice, copy, copy-direct or discard)"));
 	CHECK(has_error(11, "fsync: bad value 'maybe' (expected yes or no)"));
 	CHECK(has_error(12, "overwrite: bad value '1'"));
 	CHECK(has_error(13, "verify: bad value 'md5'"));
