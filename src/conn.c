@@ -544,6 +544,18 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 	conn_admit(c);
 }
 
+/* Striped files in flight on the connection (version 4). */
+static int
+conn_striped(const struct conn *c)
+{
+	const struct xfer	*x;
+	int			 n = 0;
+
+	TAILQ_FOREACH(x, &c->xfers, entry)
+		n += x->stripe != NULL && !x->piece;
+	return (n);
+}
+
 /*
  * ENTRY (version 2): as FILE, for any kind of entry, without waiting for
  * the ones before it to land.
@@ -572,6 +584,11 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 	if (c->joined) {
 		conn_protocol_error(c, "ENTRY on a joined connection (chunks "
 		    "only)");
+		return;
+	}
+	if ((e.flags & ZC_EF_STRIPED) && conn_striped(c) >= ZC_STRIPED_MAX) {
+		conn_protocol_error(c, "more striped files in flight than "
+		    "ZC_STRIPED_MAX");
 		return;
 	}
 	if (e.flags & ZC_EF_STRIPED) {

@@ -17,7 +17,7 @@
 #   - A sends END but no chunk: the file fails (timeout) after
 #     stall_timeout, nothing lands;
 #   - JOIN after an ENTRY, a striped ENTRY in version 3, a chunk size that
-#     is not a power of two: ERROR protocol.
+#     is not a power of two, a 17th striped file in flight: ERROR protocol.
 # After each, the same daemon lands a normal file (hostile-lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hostile-lib.sh"
@@ -113,6 +113,15 @@ hrun join-late stripe "${H[@]}" join-late
 expect_lines join-late "$H4" SESSION 'ACCEPT #1 offset 0' \
     'ERROR code protocol: JOIN after the connection was used' EOF DONE
 fails join-late aborted
+hrun many stripe "${H[@]}" many
+expect_lines many "$H4" SESSION 'ACCEPT #1 offset 0' \
+    'ERROR code protocol: more striped files in flight than ZC_STRIPED_MAX' \
+    'ACCEPTED 16' EOF DONE
+for ((i = 1; i <= 16; i++)); do
+	[ $i -eq 1 ] && n=stripe-many || n=stripe-many-$i
+	xfer_result "$n" aborted
+done
+after_case many
 hrun v3 stripe "${H[@]}" v3
 expect_lines v3 'HELLO version 3 window [0-9]+' \
     'ERROR code protocol: a striped file \(ENTRY flag STRIPED\) before version 4' \

@@ -7,7 +7,9 @@
 #       in the transfer log) and their digest, in zcsend's summary and in
 #       the transfer log, is the tree digest (XXH3-128 of the chunks'
 #       XXH3-128 digests, computed here with xxh128sum); the others, and
-#       everything with -P 1, keep the plain XXH3-128 of the file;
+#       everything with -P 1, keep the plain XXH3-128 of the file; 24
+#       striped files in one run (more than the 16 that may be in flight)
+#       all land;
 #   (b) 64 MiB over -P 4 with two workers: the transfer log's "stripes"
 #       name more than one worker;
 #   (c) a stripe connection cut in the middle of a chunk (a relay in front
@@ -76,6 +78,18 @@ for n in 1 2 3 4 5 6 7 8; do
 	done
 	grep -q 'zcsend: ' "$T/send.err" && fail "-P $n: zcsend complained"
 	note "-P $n: ok"
+done
+
+# More striped files than may be in flight at once (ZC_STRIPED_MAX, 16):
+# zcsend waits for RESULTs before it announces more; all land.
+files=()
+for ((i = 1; i <= 24; i++)); do
+	mkfile "$T/src/m$i" $((C + i))
+	files+=("$T/src/m$i")
+done
+send_ok -P 2 --chunk-size 1M "${files[@]}"
+for ((i = 1; i <= 24; i++)); do
+	same "$T/src/m$i" "$T/dest/m$i"
 done
 
 # --- (b) more than one worker carries the chunks -------------------------
