@@ -108,6 +108,18 @@ static const struct {
 #undef S
 };
 
+/*
+ * Has the connection nothing in flight: no entry without its RESULT and,
+ * joined to a session (version 4), no striped file of the session still
+ * waiting for chunks?  A draining worker closes such connections.
+ */
+int
+conn_quiet(struct conn *c)
+{
+	return (c->inflight == 0 && !(c->joined && c->sess != NULL &&
+	    session_striping(c->sess)));
+}
+
 /* Is the connection inside a file (ACCEPT sent, RESULT not yet)? */
 int
 conn_in_file(const struct conn *c)
@@ -177,7 +189,7 @@ conn_next(struct conn *c)
 {
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
-	if (c->w->draining && c->inflight == 0)
+	if (c->w->draining && conn_quiet(c))
 		conn_io_close(c);
 }
 
