@@ -83,7 +83,7 @@ refused() {
 	    "$LANDS1" DONE
 	lands "$1"
 }
-refused overlap 'CHUNK at 0 of entry 1 sent twice'
+refused overlap 'CHUNK at 1048576 of entry 1 sent twice'
 refused offgrid 'CHUNK at 4096 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused beyond 'CHUNK at 4194304 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused badlen 'CHUNK at 1048576 of 1052672 bytes: the chunk there has 1048576'
