@@ -15,7 +15,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-ALL_CANDIDATES="zc-auto zc-p2 zc-p4 base-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-plain recvloop"
+ALL_CANDIDATES="zc-auto zc-p2 zc-p4 base-auto zc-direct zc-write zc-vmsplice zc-splice zc-copy zc-plain mbuffer socat nc rsync dd-direct dd-direct-16m dd-fsync discard discard-p4 discard-plain recvloop"
 SIZE=4G
 FILES=1
 ROUNDS=5
@@ -68,6 +68,7 @@ dd-direct      dd if=SRC of=FILE bs=2M oflag=direct         (the disk's limit, n
 dd-direct-16m  dd if=SRC of=FILE bs=16M oflag=direct        (the same with larger writes)
 dd-fsync       dd if=SRC of=FILE bs=2M conv=fsync           (buffered, no network)
 discard        zcrecvd io=discard verify=none               <- zcsend --no-verify (network only)
+discard-p4     the same as discard, striped                 <- zcsend --no-verify -P 4
 discard-plain  zcrecvd io=discard verify=none               <- zcsend --no-zerocopy --no-verify
 recvloop       bench/recvloop (recv() into 1 MiB, drop)     <- socat -u -b 1048576 FILE:SRC TCP:...
 EOF
@@ -347,6 +348,7 @@ run_candidate() {
 	dd-direct-16m) run_dd 16M oflag=direct ;;
 	dd-fsync) run_dd 2M conv=fsync ;;
 	discard) run_zc discard none --no-verify ;;
+	discard-p4) run_zc discard none --no-verify -P 4 ;;
 	discard-plain) run_zc discard none --no-verify --no-zerocopy ;;
 	recvloop) run_recvloop ;;
 	esac

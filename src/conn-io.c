@@ -35,11 +35,21 @@
 #define CONN_PROGRESS_MIN	(64U << 10)	/* payload per stall_timeout
 						   that is not a stall */
 
-/* Files in flight on this worker. */
+/*
+ * Is the worker busy: files in flight, or joined connections (version 4)
+ * that wait for more chunks of a striped file?
+ */
 int
 conn_io_busy(struct worker *w)
 {
-	return (w->busy);
+	struct conn	*c;
+
+	if (w->busy > 0)
+		return (1);
+	TAILQ_FOREACH(c, &w->conns, entry)
+		if (c->state != CONN_DEAD && !conn_quiet(c))
+			return (1);
+	return (0);
 }
 
 /*
@@ -301,7 +311,7 @@ conn_io_free_cb(evutil_socket_t fd, short what, void *arg)
 	STAT_SUB(conns, 1);
 	conf_unref(c->conf);
 	free(c);
-	if (w->draining && w->busy == 0)
+	if (w->draining && !conn_io_busy(w))
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -404,7 +414,7 @@ conn_io_drain_all(struct worker *w)
 
 	TAILQ_FOREACH(c, &w->conns, entry)
 		if (c->state == CONN_HELLO || c->state == CONN_AUTH ||
-		    (c->state == CONN_IDLE && c->inflight == 0))
+		    (c->state == CONN_IDLE && conn_quiet(c)))
 			conn_io_close(c);
 }
 

@@ -108,6 +108,18 @@ static const struct {
 #undef S
 };
 
+/*
+ * Has the connection nothing in flight: no entry without its RESULT and,
+ * joined to a session (version 4), no striped file of the session still
+ * waiting for chunks?  A draining worker closes such connections.
+ */
+int
+conn_quiet(struct conn *c)
+{
+	return (c->inflight == 0 && !(c->joined && c->sess != NULL &&
+	    session_striping(c->sess)));
+}
+
 /* Is the connection inside a file (ACCEPT sent, RESULT not yet)? */
 int
 conn_in_file(const struct conn *c)
@@ -177,7 +189,7 @@ conn_next(struct conn *c)
 {
 	conn_set_state(c, CONN_IDLE);
 	conn_io_arm(c);
-	if (c->w->draining && c->inflight == 0)
+	if (c->w->draining && conn_quiet(c))
 		conn_io_close(c);
 }
 
@@ -546,6 +558,18 @@ conn_file(struct conn *c, const uint8_t *body, size_t len)
 	conn_admit(c);
 }
 
+/* Striped files in flight on the connection (version 4). */
+static int
+conn_striped(const struct conn *c)
+{
+	const struct xfer	*x;
+	int			 n = 0;
+
+	TAILQ_FOREACH(x, &c->xfers, entry)
+		n += x->stripe != NULL && !x->piece;
+	return (n);
+}
+
 /*
  * ENTRY (version 2): as FILE, for any kind of entry, without waiting for
  * the ones before it to land.
@@ -574,6 +598,11 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 	if (c->joined) {
 		conn_protocol_error(c, "ENTRY on a joined connection (chunks "
 		    "only)");
+		return;
+	}
+	if ((e.flags & ZC_EF_STRIPED) && conn_striped(c) >= ZC_STRIPED_MAX) {
+		conn_protocol_error(c, "more striped files in flight than "
+		    "ZC_STRIPED_MAX");
 		return;
 	}
 	if (e.flags & ZC_EF_STRIPED) {

@@ -432,8 +432,15 @@ peer_heard(struct peer *p, char **cause)
 
 	pfd.fd = p->fd;
 	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP |
-	    POLLERR)))
+	if (poll(&pfd, 1, 0) <= 0)
+		return (0);
+	/*
+	 * POLLERR alone is a zero-copy completion on the error queue, not
+	 * something the receiver said: reading would wait for nothing.
+	 */
+	if ((pfd.revents & POLLERR) && p->zc)
+		source_reap_errq(p);
+	if (!(pfd.revents & (POLLIN | POLLHUP)))
 		return (0);
 	if (peer_record(p, &h, buf, cause) == -1)
 		return (-1);

@@ -61,6 +61,7 @@ struct pending {
 	uint64_t	 id;		/* 0 until it is sent */
 	enum pd_state	 state;
 	int		 answered;	/* judged before all of it was sent */
+	int		 striped;	/* version 4: in chunks (-P) */
 	int		 accepted;	/* WAIT: ACCEPT came */
 	int		 changed;	/* failed here after it went */
 	uint64_t	 offset;	/* ACCEPT's */
@@ -101,6 +102,7 @@ struct pipeline {
 	uint8_t		*scratch;	/* an inline file's content */
 	struct spread	*spread;	/* -P: the session's other connections */
 	int		 spreading;	/* spread_file() runs: close after */
+	int		 nstriped;	/* striped files in flight */
 	int		 noted;		/* said that -P cannot stripe */
 };
 
@@ -161,6 +163,8 @@ pipeline_end(struct pipeline *pl, struct pending *pd)
 		pl->byid[pd->id - 1] = NULL;
 		pl->nfly--;
 		pl->flybytes -= pd->rp.size;
+		pl->nstriped -= pd->striped;
+		pd->striped = 0;
 	}
 	if (pl->waiting == pd)
 		pl->waiting = NULL;
@@ -769,12 +773,24 @@ pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
 		pipeline_end(pl, pd);
 		return;
 	}
+	/* At most ZC_STRIPED_MAX of them wait for their RESULT. */
+	while (striped && !pl->dead && pl->nstriped >= ZC_STRIPED_MAX)
+		pipeline_read(pl, pipeline_patience(pl));
+	if (pl->dead) {
+		sout_peerfail(&pd->rp, pl->p->text, ZS_CONNECT, "connect",
+		    "the connection ended");
+		source_retire(s, pl->p);
+		pipeline_end(pl, pd);
+		return;
+	}
 	memset(&e, 0, sizeof(e));
 	e.kind = ZC_K_FILE;
 	if (striped) {
 		wait = 1;
 		e.flags = ZC_EF_STRIPED;
 		e.chunk = chunk;
+		pd->striped = 1;
+		pl->nstriped++;
 	}
 	e.flags |= wait ? ZC_EF_WAIT : 0;
 	e.size = s->size;

@@ -206,6 +206,24 @@ session_leave(struct session *s, int owner)
 	}
 }
 
+/*
+ * Does the session have a striped file in flight (not failed)?  Its
+ * joined connections are then kept through a graceful shutdown, for the
+ * chunks still to come.
+ */
+int
+session_striping(struct session *s)
+{
+	struct stripe	*st;
+	int		 n = 0;
+
+	pthread_mutex_lock(&sessions_lock);
+	LIST_FOREACH(st, &s->stripes, entry)
+		n += !st->buried;
+	pthread_mutex_unlock(&sessions_lock);
+	return (n > 0);
+}
+
 /* Is the session's first connection gone? */
 int
 session_closed(struct session *s)

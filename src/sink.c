@@ -224,7 +224,7 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 	s->fd = fd;
 	s->efd = -1;
 	s->aio_count = aio_count;
-	s->size = size;
+	s->size = s->end = size;
 	s->pipe[0] = s->pipe[1] = -1;
 	s->pipe_slot = -1;
 	if (verify) {
@@ -252,13 +252,15 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 }
 
 /*
- * The sink sees the bytes from off on only (a chunk of a striped file,
- * version 4): its digest covers [off, size).
+ * The sink takes the bytes [off, size) of a file that ends at end (a
+ * chunk of a striped file, version 4): its digest covers [off, size), and
+ * only a write that ends at end is the file's tail, padded and cut.
  */
 void
-sink_base(struct sink *s, uint64_t off)
+sink_range(struct sink *s, uint64_t off, uint64_t end)
 {
 	s->hashed = off;
+	s->end = end;
 }
 
 /* Feed bytes at off to the digest if they are the next ones. */
@@ -416,7 +418,7 @@ sink_direct(struct sink *s, const void *buf, size_t len, uint64_t off,
 	if (s->direct && off % a == 0 && (uintptr_t)buf % s->dio_mem == 0) {
 		if (len % a == 0)
 			return (sink_pwrite(s, buf, len, off, cause));
-		if (off + len == s->size)
+		if (off + len == s->end)
 			return (sink_direct_tail(s, buf, len, off, cause));
 	}
 	if (s->direct && sink_direct_off(s, len, off, cause) == -1)
@@ -540,7 +542,7 @@ sink_queue_tail(struct sink *s, const void *buf, size_t len, uint64_t off)
 
 	/* (An earlier tail would own the buffer: never, a file has one.) */
 	if (s->kind != SINK_DIRECT || !s->direct || s->truncate ||
-	    off % a != 0 || off + len != s->size || len > ZC_BLOCK)
+	    off % a != 0 || off + len != s->end || len > ZC_BLOCK)
 		return (0);
 	padded = (len + a - 1) / a * a;
 	memcpy(s->pad, buf, len);
@@ -565,7 +567,7 @@ sink_queue_long_tail(struct sink *s, const uint8_t *buf, size_t len,
 	int	 i, nfree = 0, slot;
 
 	if (s->kind != SINK_DIRECT || !s->direct || s->truncate ||
-	    off % a != 0 || off + len != s->size ||
+	    off % a != 0 || off + len != s->end ||
 	    (uintptr_t)buf % s->dio_mem != 0)
 		return (0);
 	whole = len / a * a;
@@ -863,7 +865,7 @@ sink_finish(struct sink *s, uint8_t *digest, char **cause)
 
 	if (sink_wait_all(s, cause) == -1)
 		return (-1);
-	if (s->truncate && ftruncate(s->fd, s->size) == -1) {
+	if (s->truncate && ftruncate(s->fd, s->end) == -1) {
 		s->err = errno;
 		*cause = xasprintf("truncate: %s", strerror(errno));
 		return (-1);
@@ -897,7 +899,7 @@ sink_queued_bytes(const struct sink *s)
 void
 sink_resize(struct sink *s, uint64_t size)
 {
-	s->size = size;
+	s->size = s->end = size;
 }
 
 /*

@@ -65,9 +65,13 @@ static struct retired	*retired;
 /* Zeros, to hash the holes of a sparse file. */
 static const uint8_t	 zeros[64 * 1024];
 
-/* A file cut short under its mapping faults: SIGBUS while hashing. */
-static sigjmp_buf		 source_jmp;
-static volatile sig_atomic_t	 source_guarded;
+/*
+ * A file cut short under its mapping faults: SIGBUS while hashing.  Per
+ * thread: spread.c's threads hash the chunks they send (the signal is
+ * delivered to the thread that faulted).
+ */
+static _Thread_local sigjmp_buf			 source_jmp;
+static _Thread_local volatile sig_atomic_t	 source_guarded;
 
 /* SIGBUS: a guarded read of a mapping fails; any other is fatal. */
 static void
@@ -77,6 +81,24 @@ source_sigbus(int sig)
 		siglongjmp(source_jmp, 1);
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/*
+ * Hash len bytes of a mapping at p into hs, guarded: 0, or -1 with errno
+ * EFAULT when the file was cut short under the mapping.
+ */
+int
+source_hash_guarded(struct XXH3_state_s *hs, const uint8_t *p, size_t len)
+{
+	if (sigsetjmp(source_jmp, 1) != 0) {
+		source_guarded = 0;
+		errno = EFAULT;
+		return (-1);
+	}
+	source_guarded = 1;
+	XXH3_128bits_update(hs, p, len);
+	source_guarded = 0;
+	return (0);
 }
 
 /* Catch the SIGBUS of a file truncated while it is read. */

@@ -173,8 +173,11 @@ spread_send(struct spread_job *j, struct peer *p, uint64_t i, int main)
 			break;
 		for (; rec > 0 && r == 0; off += n, rec -= n) {
 			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
-			if (hs != NULL)
-				XXH3_128bits_update(hs, j->map + off, n);
+			if (hs != NULL && source_hash_guarded(hs, j->map + off,
+			    n) == -1) {
+				r = -1;
+				break;
+			}
 			r = main ? source_push(p, j->map + off, n,
 			    n % ZC_BLOCK == 0, n == rec) : spread_push(p,
 			    j->map + off, n, n % ZC_BLOCK == 0, n == rec);
@@ -216,7 +219,10 @@ spread_work(struct spread_conn *c)
 		if (spread_send(j, &c->p, i, 0) == -1) {
 			err = errno;
 			c->dead = 1;
-			if (peer_heard(&c->p, &cause) == 0)
+			if (err == EFAULT)
+				cause = xstrdup("the file was cut short while "
+				    "it was read");
+			else if (peer_heard(&c->p, &cause) == 0)
 				cause = xstrdup(strerror(err));
 		} else if (peer_heard(&c->p, &cause) == -1)
 			c->dead = 1;
@@ -379,7 +385,8 @@ spread_file(struct spread *sp, struct peer *p, struct source *s,
 			break;
 		}
 		if (spread_send(j, p, i, 1) == -1) {
-			spread_fail(sp, "send failed: %s", strerror(errno));
+			spread_fail(sp, "%s", errno == EFAULT ? "the file was "
+			    "cut short while it was read" : strerror(errno));
 			break;
 		}
 		now = __atomic_load_n(&j->sent, __ATOMIC_RELAXED);

@@ -608,7 +608,7 @@ xfer_open_piece(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 		sink_close(&x->sink);
 		return (-1);
 	}
-	sink_base(&x->sink, x->next_off);
+	sink_range(&x->sink, x->next_off, stripe_size(x->stripe));
 	if (xfer_watch(x, code, cause) == -1) {
 		sink_close(&x->sink);
 		return (-1);

@@ -239,6 +239,8 @@ struct zc_entry {
 #define ZC_CHUNK_MAX		(1U << 28)	/* of two */
 #define ZC_CHUNK_DEFAULT	(16U << 20)
 #define ZC_CHUNKS_MAX		65536		/* chunks in one file */
+#define ZC_STRIPED_MAX		16		/* striped files in flight (no
+						   RESULT yet) per session */
 struct zc_chunk {
 	uint64_t	id;
 	uint64_t	offset;

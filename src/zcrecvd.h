@@ -267,7 +267,10 @@ struct sink {
 	unsigned int	 dio_mem;	/* memory alignment */
 	int		 pipe[2];	/* vmsplice and splice, else -1 */
 	size_t		 pipesz;
-	uint64_t	 size;		/* announced file size (stream: bound) */
+	uint64_t	 size;		/* announced file size (stream: bound);
+					   a chunk's: where the chunk ends */
+	uint64_t	 end;		/* where the file ends: a write that
+					   ends here is the tail (padded) */
 	int		 truncate;	/* tail was padded */
 	int		 err;		/* errno of the last failure */
 	uint8_t		*pad;		/* aligned tail buffer */
@@ -295,7 +298,7 @@ struct sink {
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, enum sink_kind, int, const char *,
 		     uint64_t, int, int *, char **);
-void		 sink_base(struct sink *, uint64_t);
+void		 sink_range(struct sink *, uint64_t, uint64_t);
 int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
 		     char **);
@@ -379,6 +382,7 @@ void		 session_ids(const struct session *, uint8_t *, uint8_t *);
 struct session	*session_join(const uint8_t *, const uint8_t *, int, char **);
 void		 session_leave(struct session *, int);
 int		 session_closed(struct session *);
+int		 session_striping(struct session *);
 struct stripe	*stripe_new(struct session *, struct xfer *, uint32_t, int,
 		     char **);
 struct stripe	*stripe_find(struct session *, uint64_t);
@@ -697,6 +701,7 @@ struct conn {
 };
 
 int		 conn_in_file(const struct conn *);
+int		 conn_quiet(struct conn *);
 void		 conn_set_state(struct conn *, enum conn_state);
 void		 conn_fail(struct conn *, int, const char *, enum conn_then);
 void		 conn_input(struct conn *);

@@ -265,6 +265,8 @@ int		 source_send(struct source *, struct peer *, uint64_t, size_t,
 int		 source_push(struct peer *, const uint8_t *, size_t, int, int);
 void		 source_reap(struct peer *, int);
 void		 source_reap_errq(struct peer *);
+int		 source_hash_guarded(struct XXH3_state_s *, const uint8_t *,
+		     size_t);
 void		 source_init(void);
 int		 source_pad(struct peer *, uint64_t);
 int		 source_entry(struct source *, struct report *,

@@ -8,17 +8,16 @@
 #     B's own token) are refused with ERROR denied, and so is a JOIN over
 #     max_stripes; a CHUNK for A's file from another session (no JOIN) is
 #     a protocol error; none of them touches A's file, which lands;
-#   - a chunk off the chunk grid, past the end of the file, of the wrong
-#     length, a joined connection's END or ENTRY: ERROR protocol on B, A's
-#     file still lands (nothing of B's was taken); a chunk sent twice: the
-#     second is refused, on whichever connection it came;
+#   - a chunk sent twice, off the chunk grid, past the end of the file, of
+#     the wrong length, a joined connection's END or ENTRY: ERROR protocol
+#     on B, A's file still lands (nothing of B's was taken);
 #   - DATA outside its chunk, and B reset in the middle of a chunk: the
 #     whole file fails, answered on A (RESULT protocol, io), nothing lands,
 #     no staging file is left;
 #   - A sends END but no chunk: the file fails (timeout) after
 #     stall_timeout, nothing lands;
 #   - JOIN after an ENTRY, a striped ENTRY in version 3, a chunk size that
-#     is not a power of two: ERROR protocol.
+#     is not a power of two, a 17th striped file in flight: ERROR protocol.
 # After each, the same daemon lands a normal file (hostile-lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hostile-lib.sh"
@@ -84,23 +83,7 @@ refused() {
 	    "$LANDS1" DONE
 	lands "$1"
 }
-# A and B both send chunk 0.  Which CHUNK the receiver sees second is the
-# scheduler's business (they go to different workers): B's, and A's file
-# lands; or A's, and A's connection, which answers the file, ends with
-# ERROR and the file fails.  Either way the second is refused and nothing
-# of it is written.
-hrun overlap stripe "${H[@]}" overlap
-grep -qx 'ERROR code protocol: CHUNK at 0 of entry 1 sent twice' \
-    "$T/out/overlap" || fail "overlap: the chunk sent twice was not refused"
-if grep -qx "$LANDS1" "$T/out/overlap"; then
-	expect_lines overlap "${START[@]}" JOINED \
-	    'ERROR code protocol: CHUNK at 0 of entry 1 sent twice' EOF \
-	    "$LANDS1" DONE
-	lands overlap
-else
-	note "overlap: A's chunk 0 came second"
-	fails overlap aborted
-fi
+refused overlap 'CHUNK at 1048576 of entry 1 sent twice'
 refused offgrid 'CHUNK at 4096 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused beyond 'CHUNK at 4194304 is not on the grid of 1048576-byte chunks of a 3150728-byte file'
 refused badlen 'CHUNK at 1048576 of 1052672 bytes: the chunk there has 1048576'
@@ -130,6 +113,15 @@ hrun join-late stripe "${H[@]}" join-late
 expect_lines join-late "$H4" SESSION 'ACCEPT #1 offset 0' \
     'ERROR code protocol: JOIN after the connection was used' EOF DONE
 fails join-late aborted
+hrun many stripe "${H[@]}" many
+expect_lines many "$H4" SESSION 'ACCEPT #1 offset 0' \
+    'ERROR code protocol: more striped files in flight than ZC_STRIPED_MAX' \
+    'ACCEPTED 16' EOF DONE
+for ((i = 1; i <= 16; i++)); do
+	[ $i -eq 1 ] && n=stripe-many || n=stripe-many-$i
+	xfer_result "$n" aborted
+done
+after_case many
 hrun v3 stripe "${H[@]}" v3
 expect_lines v3 'HELLO version 3 window [0-9]+' \
     'ERROR code protocol: a striped file \(ENTRY flag STRIPED\) before version 4' \

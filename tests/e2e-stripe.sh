@@ -7,7 +7,9 @@
 #       in the transfer log) and their digest, in zcsend's summary and in
 #       the transfer log, is the tree digest (XXH3-128 of the chunks'
 #       XXH3-128 digests, computed here with xxh128sum); the others, and
-#       everything with -P 1, keep the plain XXH3-128 of the file;
+#       everything with -P 1, keep the plain XXH3-128 of the file; 24
+#       striped files in one run (more than the 16 that may be in flight)
+#       all land;
 #   (b) 64 MiB over -P 4 with two workers: the transfer log's "stripes"
 #       name more than one worker;
 #   (c) a stripe connection cut in the middle of a chunk (a relay in front
@@ -18,7 +20,12 @@
 #   (d) older senders against this receiver: zcsend without -P (version 2)
 #       and a stream (version 3) land as before;
 #   (e) usage: -P out of 1-64 and a chunk size that is not a power of two
-#       from 1M to 256M are refused (exit 2).
+#       from 1M to 256M are refused (exit 2);
+#   (f) a destination with max_rate (chunks read in pieces): the file lands
+#       whole;
+#   (g) SIGTERM while a striped file is on its way: the daemon keeps the
+#       joined connections for it, it lands within shutdown_grace, zcsend
+#       exits 0.
 . "$(dirname "$0")/lib.sh"
 
 command -v xxh128sum >/dev/null 2>&1 || skip "xxh128sum is not installed"
@@ -28,6 +35,12 @@ command -v jq >/dev/null 2>&1 || skip "jq is not installed"
 C=$((1024 * 1024))
 ALLOW_LOG='^zcrecvd: (failed big-cut from 127\.0\.0\.1:[0-9]+: io: stripe connection 127\.0\.0\.1:[0-9]+: .*|127\.0\.0\.1:[0-9]+: payload is not mappable .*: switching to splice)$'
 SERVER_EXTRA='workers = 2'
+mkdir "$T/slow"
+chown "$DAEMON_USER:" "$T/slow"
+DEFAULT_EXTRA="
+[slow]
+path = $T/slow
+max_rate = 16M"
 start_daemon
 
 # tree FILE: the tree digest of FILE in chunks of $C.
@@ -76,6 +89,18 @@ for n in 1 2 3 4 5 6 7 8; do
 	done
 	grep -q 'zcsend: ' "$T/send.err" && fail "-P $n: zcsend complained"
 	note "-P $n: ok"
+done
+
+# More striped files than may be in flight at once (ZC_STRIPED_MAX, 16):
+# zcsend waits for RESULTs before it announces more; all land.
+files=()
+for ((i = 1; i <= 24; i++)); do
+	mkfile "$T/src/m$i" $((C + i))
+	files+=("$T/src/m$i")
+done
+send_ok -P 2 --chunk-size 1M "${files[@]}"
+for ((i = 1; i <= 24; i++)); do
+	same "$T/src/m$i" "$T/dest/m$i"
 done
 
 # --- (b) more than one worker carries the chunks -------------------------
@@ -178,6 +203,17 @@ mkfile "$T/src/v3" $((2 * C + 5))
     2>"$T/send.err" || fail "a stream (version 3) failed"
 check_file v3 $((2 * C + 5)) >/dev/null
 
+# --- (f) under max_rate -------------------------------------------------------
+# Read in token-sized pieces, a chunk's last block comes on its own: it is
+# no tail of the file (the whole file stays).
+mkfile "$T/src/paced" $((8 * C))
+rc=0
+"$ZCSEND" -v -P 2 --chunk-size 1M "$T/src/paced" "127.0.0.1:$PORT/slow" \
+    >"$T/send.out" 2>"$T/send.err" || rc=$?
+prefix 'zcsend paced stderr: ' "$T/send.err" >&2
+[ "$rc" -eq 0 ] || fail "paced: zcsend exited $rc"
+same "$T/src/paced" "$T/slow/paced"
+
 # --- (e) usage -------------------------------------------------------------
 for bad in "-P 0" "-P 65" "-P x" "--chunk-size 3M" "--chunk-size 512k" \
     "--chunk-size 512M"; do
@@ -188,6 +224,21 @@ for bad in "-P 0" "-P 65" "-P x" "--chunk-size 3M" "--chunk-size 512k" \
 	[ "$rc" -eq 2 ] || fail "zcsend $bad exited $rc, expected 2"
 done
 
+# --- (g) SIGTERM while a file is striped: it finishes within the grace ------
+mkfile "$T/src/graceful" $((64 * C))
+"$ZCSEND" -P 2 --chunk-size 1M "$T/src/graceful" "127.0.0.1:$PORT/slow" \
+    >"$T/graceful.out" 2>"$T/graceful.err" </dev/null &
+GPID=$!
+BGPIDS+=("$GPID")
+for ((i = 0; i < 100; i++)); do
+	[ -z "$(find "$T/slow" -maxdepth 1 -name '.zcrecvd.*' -print)" ] || break
+	sleep 0.05
+done
 stop_daemon
+rc=0
+wait "$GPID" || rc=$?
+prefix 'zcsend graceful stderr: ' "$T/graceful.err" >&2
+[ "$rc" -eq 0 ] || fail "graceful: zcsend exited $rc after the daemon's SIGTERM"
+same "$T/src/graceful" "$T/slow/graceful"
 check_daemon_log
 check_xfer_log

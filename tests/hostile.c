@@ -2079,15 +2079,15 @@ stripe_join(int fd, const uint8_t *sess)
 	return (-1);
 }
 
-/* The striped ENTRY of case_stripe: id 1, S_SIZE bytes, chunk. */
+/* A striped ENTRY of case_stripe: id, S_SIZE bytes, chunk. */
 static int
-stripe_entry(int fd, const char *name, uint32_t chunk)
+stripe_entry_id(int fd, uint64_t id, const char *name, uint32_t chunk)
 {
 	struct zc_entry	 e;
 	uint8_t		 buf[ZC_HDR_LEN + ZC_ENTRY_LEN + 128];
 
 	memset(&e, 0, sizeof(e));
-	e.id = 1;
+	e.id = id;
 	e.kind = ZC_K_FILE;
 	e.mode = 0640;
 	e.size = S_SIZE;
@@ -2098,6 +2098,13 @@ stripe_entry(int fd, const char *name, uint32_t chunk)
 	e.dest = opt_dest;
 	e.dest_len = strlen(opt_dest);
 	return (h_send(fd, buf, proto_entry_encode(buf, sizeof(buf), &e)));
+}
+
+/* The striped ENTRY of case_stripe: id 1. */
+static int
+stripe_entry(int fd, const char *name, uint32_t chunk)
+{
+	return (stripe_entry_id(fd, 1, name, chunk));
 }
 
 /* CHUNK(1, off, len), then datalen bytes of it as one DATA record. */
@@ -2158,7 +2165,7 @@ stripe_finish(int a, unsigned int todo)
  *			own token; A sends all
  *	foreign-chunk	B, a session of its own, sends CHUNK for entry 1
  *			(A's), without JOIN; A sends all
- *	overlap		B sends chunk 0, which A sent; A sends the rest
+ *	overlap		B sends chunk 1 twice; A sends the others
  *	offgrid		B sends a CHUNK at 4096; A sends all
  *	beyond		B sends a CHUNK at 4 MiB (past the end); A sends all
  *	badlen		B sends a CHUNK at 1 MiB of 1 MiB + 4096; A sends all
@@ -2171,6 +2178,8 @@ stripe_finish(int a, unsigned int todo)
  *	v3		HELLO 3, then the striped ENTRY
  *	chunk-size	ENTRY with a chunk of 12345 bytes
  *	max		B and C join (max_stripes 2 refuses C); A sends all
+ *	many		A announces striped files 2, 3, ... until refused
+ *			(ZC_STRIPED_MAX in flight); prints ACCEPTED N
  */
 static void
 case_stripe(const char *host, const char *port, const char *which)
@@ -2179,6 +2188,7 @@ case_stripe(const char *host, const char *port, const char *which)
 	uint8_t		 forged[ZC_SESSION_LEN];
 	char		 name[64];
 	struct rec	 r;
+	uint64_t	 i;
 	int		 a, b = -1, c, v = ZC_PROTO_V4;
 
 	snprintf(name, sizeof(name), "stripe-%s", which);
@@ -2189,6 +2199,23 @@ case_stripe(const char *host, const char *port, const char *which)
 	if (stripe_entry(a, name, strcmp(which, "chunk-size") == 0 ? 12345 :
 	    S_CHUNK) == -1 || !h_expect(a, &r, ZC_T_ACCEPT)) {
 		h_drain(a);
+		return;
+	}
+	if (strcmp(which, "many") == 0) {
+		/* Striped files 2 .. ZC_STRIPED_MAX + 1 beside the first. */
+		for (i = 2; i <= ZC_STRIPED_MAX + 1; i++) {
+			snprintf(name, sizeof(name), "stripe-many-%llu",
+			    (unsigned long long)i);
+			if (stripe_entry_id(a, i, name, S_CHUNK) == -1 ||
+			    h_read_quiet(a, &r, 0, 0) != RD_REC)
+				break;
+			if (r.h.type != ZC_T_ACCEPT) {
+				print_rec(&r);
+				break;
+			}
+		}
+		out("ACCEPTED %llu", (unsigned long long)i - 1);
+		stripe_drain(a);
 		return;
 	}
 	if (strcmp(which, "join-late") == 0) {
@@ -2235,10 +2262,11 @@ case_stripe(const char *host, const char *port, const char *which)
 		stripe_whole(b, 3);
 		stripe_finish(a, 0);
 	} else if (strcmp(which, "overlap") == 0) {
-		stripe_whole(a, 0);
-		stripe_whole(b, 0);
+		/* On one connection, so that the order is certain. */
+		stripe_whole(b, 1);
+		stripe_whole(b, 1);
 		stripe_drain(b);
-		stripe_finish(a, 0xe);
+		stripe_finish(a, 0xd);
 	} else if (strcmp(which, "offgrid") == 0 ||
 	    strcmp(which, "beyond") == 0 || strcmp(which, "badlen") == 0) {
 		stripe_chunk(b, which[0] == 'o' ? ZC_BLOCK : which[1] == 'e' ?

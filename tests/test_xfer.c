@@ -1556,9 +1556,9 @@ stripe_case(const char *dest, const char *sub, enum sink_kind sk)
 	uint8_t		 id[ZC_SESSION_ID_LEN], tok[ZC_TOKEN_LEN];
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	uint8_t		 cat[5 * ZC_DIGEST_LEN];
-	uint64_t	 idx, have, size = 4 * MIB + 5000, k;
+	uint64_t	 idx, have, size = 4 * MIB + 5000, k, e;
 	char		*cause = NULL;
-	int		 code = 0, staging, nt, t[MAX_TICKETS], i;
+	int		 code = 0, staging, nt, n, t[MAX_TICKETS], i;
 	/* The ends first: a chunk must not cut the file at its own end. */
 	static const uint64_t order[] = { 4, 3, 2, 0, 1 };
 
@@ -1583,7 +1583,18 @@ stripe_case(const char *dest, const char *sub, enum sink_kind sk)
 		CHECK(stripe_claim(st, &ch, &idx, &cause) == 0 && idx == k);
 		p = xfer_new_piece(&w, "127.0.0.1:9", st, &ch, idx);
 		CHECK(xfer_open_piece(p, sk, &code, &cause) == 0);
-		nt = feed(p, ch.offset, ch.offset + ch.length, 1, t);
+		/*
+		 * A whole chunk ends in a block of its own, as a receiver
+		 * reading under max_rate may take it: not the file's tail.
+		 */
+		e = ch.offset + ch.length - (ch.length % ZC_BLOCK == 0 ?
+		    ZC_BLOCK : 0);
+		nt = feed(p, ch.offset, e, 1, t);
+		if (nt >= 0 && (n = feed(p, e, ch.offset + ch.length, 1,
+		    t + nt)) >= 0)
+			nt += n;
+		else
+			nt = -1;
 		CHECK(nt >= 0 && await_written(p, t, nt > 0 ? nt : 0));
 		for (; nt > 0; nt--)
 			CHECK(xfer_wait(p, t[nt - 1], &code, &cause) == 0);

@@ -65,6 +65,29 @@ fuzz_entry(const uint8_t *b, size_t len)
 	free(cause);
 }
 
+/*
+ * CHUNK (version 4): decode; place it on the grid of a file whose size and
+ * chunk size come from the chunk itself, as extremes a daemon may hold.
+ */
+static void
+fuzz_chunk(const uint8_t *b, size_t len)
+{
+	struct zc_chunk	 ch;
+	uint64_t	 idx;
+	char		*cause = NULL;
+
+	if (proto_chunk_decode(b, len, &ch, &cause) == 0) {
+		if (proto_chunk_fits(ch.offset + ch.length, ZC_CHUNK_MIN, &ch,
+		    &idx, &cause) == -1) {
+			free(cause);
+			cause = NULL;
+		}
+		(void)proto_chunk_fits(UINT64_MAX, ZC_CHUNK_MAX, &ch, &idx,
+		    &cause);
+	}
+	free(cause);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -109,6 +132,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case ZC_T_ENTRY:
 		fuzz_entry(b, len);
+		break;
+	case ZC_T_CHUNK:
+		fuzz_chunk(b, len);
 		break;
 	}
 	free(cause);
