@@ -335,7 +335,7 @@ rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
  *
  * Bytes the kernel cannot map (a segment cut short at the edge of the
  * window, frags the kernel copied on local delivery that no longer start
- * where the file's pages do) start a burst of RX_BOUNCE copied bytes,
+ * where the file's pages do) start a burst of RX_BURST copied bytes,
  * gathered into one aligned buffer: copying just the skipped bytes would
  * go on mapping at file offsets that are not block multiples, where no
  * O_DIRECT write can go.  Mapping resumes at the aligned end of the burst.
@@ -374,11 +374,11 @@ rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
 	if (mapped == 0 && skip == 0 && inq > 0)
 		skip = inq;	/* queued but neither mapped nor skipped */
 	if (skip > 0 && left > mapped) {
-		r->burst_end = off + mapped + RX_BOUNCE;
+		r->burst_end = off + mapped + RX_BURST;
 		if (mapped > 0)
 			return (mapped);	/* the burst is the next take */
-		return (rx_recv(r, x, off, RX_BOUNCE < left ? RX_BOUNCE :
-		    left, 1, code, cause));
+		return (rx_recv(r, x, off, RX_BURST < left ? RX_BURST : left,
+		    1, code, cause));
 	}
 	r->empty = inq == 0;
 	return (mapped);

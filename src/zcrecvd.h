@@ -563,6 +563,7 @@ int		 zcrx_ready(struct zcrx *);
 #define RX_NBUF			4		/* copy buffers: one fills while
 						   the others are written */
 #define RX_HUGE			(2U << 20)	/* their alignment: huge pages */
+#define RX_BURST		(256U << 10)	/* map: copied after a skip */
 
 /* A copy buffer: filled by recv(), then written in one go. */
 struct rx_buf {

@@ -6,7 +6,7 @@
 # adds a socket for the veth's address with the MSS its MTU carries in
 # whole pages (2 x 4096 + 12), so that the payload maps (io = direct: at
 # least 98%; a connection's first record may be cut at the window's edge,
-# and the copy burst that follows costs up to 1 MiB), and a second daemon
+# and the copy bursts that follow cost 256 KiB each), and a second daemon
 # is still refused the port.  MTU 1500: no page fits a segment, there is no
 # such socket, nothing maps, and the payload is copied in whole buffers:
 # O_DIRECT all the same.  Bytes landed are the bytes sent, every time.
