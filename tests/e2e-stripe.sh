@@ -118,18 +118,6 @@ note "64 MiB over -P 4: $(printf '%s\n' "$line" | jq -c .stripes)"
 command -v socat >/dev/null 2>&1 || skip "socat is not installed"
 command -v ss >/dev/null 2>&1 || skip "ss (iproute2) is not installed"
 
-# A port below the ephemeral range that nothing listens on.
-pick_port() {
-	local lo p i
-	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
-	[ "$lo" -gt 12000 ] || lo=32768
-	for ((i = 0; i < 50; i++)); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		[ -n "$(ss -Htln "( sport = :$p )")" ] || { echo "$p"; return 0; }
-	done
-	hard_error "no free port found in 50 tries"
-}
-
 # The relay, for one connection on stdin and stdout (socat forks one per
 # connection, so they run at once): to the daemon on port $REAL and back;
 # of the second connection it serves, only the first $CUT bytes go on,
