@@ -194,6 +194,27 @@ conn_next(struct conn *c)
 }
 
 /*
+ * The answered entry x leaves c: what it held is given back, and a
+ * draining connection with nothing left in flight closes.
+ */
+static void
+conn_forget(struct conn *c, struct xfer *x)
+{
+	c->inflight--;
+	c->pending -= x->extra_len;
+	c->parked_fds -= x->parked_fds;
+	TAILQ_REMOVE(&c->xfers, x, entry);
+	x->conn = NULL;
+	xfer_unref(x);
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->w->draining && c->inflight == 0 && c->state == CONN_IDLE)
+		conn_io_close(c);
+	else
+		conn_io_arm(c);
+}
+
+/*
  * An entry of ours has landed, or failed to (xfer_landed): answer it.
  * The few microseconds of answering are not charged to the connection:
  * reading the thread's CPU clock twice per entry would cost as much.
@@ -207,18 +228,7 @@ conn_answered(struct xfer *x)
 	    ZC_K_FILE ? "landed" : "created") : x->lcause, x->lcode == ZC_OK ?
 	    x->f.size : x->st.received, x->has_dg && x->lcode == ZC_OK ?
 	    x->dg : NULL, x->id);
-	c->inflight--;
-	c->pending -= x->extra_len;
-	c->parked_fds -= x->parked_fds;
-	TAILQ_REMOVE(&c->xfers, x, entry);
-	x->conn = NULL;
-	xfer_unref(x);
-	if (c->state == CONN_DEAD)
-		return;
-	if (c->w->draining && c->inflight == 0 && c->state == CONN_IDLE)
-		conn_io_close(c);
-	else
-		conn_io_arm(c);
+	conn_forget(c, x);
 }
 
 /*
@@ -1262,16 +1272,7 @@ conn_stripe_fail(struct conn *c, struct xfer *x, int code, const char *msg)
 {
 	xfer_abort(x, code, msg);
 	conn_io_result(c, code, msg, x->st.received, NULL, x->id);
-	c->inflight--;
-	TAILQ_REMOVE(&c->xfers, x, entry);
-	x->conn = NULL;
-	xfer_unref(x);
-	if (c->state == CONN_DEAD)
-		return;
-	if (c->w->draining && c->inflight == 0 && c->state == CONN_IDLE)
-		conn_io_close(c);
-	else
-		conn_io_arm(c);
+	conn_forget(c, x);
 }
 
 /*
