@@ -121,7 +121,10 @@ command -v ss >/dev/null 2>&1 || skip "ss (iproute2) is not installed"
 # The relay, for one connection on stdin and stdout (socat forks one per
 # connection, so they run at once): to the daemon on port $REAL and back;
 # of the second connection it serves, only the first $CUT bytes go on,
-# then it closes both ways.
+# then it closes the daemon's side and swallows the rest from zcsend until
+# zcsend closes.  Closing both ways at once raced: zcsend could give up and
+# close its first connection before the daemon's other worker saw the cut,
+# and the daemon logged a dropped sender instead of the stripe failure.
 cat >"$T/relay.sh" <<'EOS'
 mktemp "$RELAYDIR/conn.XXXXXX" >/dev/null || exit 1
 n=$(find "$RELAYDIR" -name 'conn.*' | wc -l)
@@ -130,9 +133,13 @@ cat <&3 &
 back=$!
 if [ "$n" -eq 2 ]; then
 	dd iflag=count_bytes count="$CUT" bs=65536 status=none >&3
-else
-	cat >&3
+	kill "$back" 2>/dev/null
+	wait "$back" 2>/dev/null
+	exec 3>&-
+	cat >/dev/null
+	exit 0
 fi
+cat >&3
 kill "$back" 2>/dev/null
 EOS
 mkdir "$T/relay"
