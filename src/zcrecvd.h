@@ -145,6 +145,28 @@ extern struct stats	 stats;
 /* worker.c: threads, each with its own event loop and connections. */
 TAILQ_HEAD(conn_list, conn);
 
+/*
+ * A worker's sinks take their io_uring from its pool and give it back when
+ * no write of theirs is in flight: setting a ring up and tearing it down
+ * costs 170 us of CPU here (more than a small file), so a worker keeps a
+ * few.  aio counts the writes queued by every sink of the worker
+ * (atomically: the metrics read it from the main thread).
+ */
+#define SINK_POOL_MAX		32
+
+struct sink_ring {
+	struct io_uring		*ring;
+	int			 efd;		/* registered eventfd */
+};
+
+struct sink_pool {
+	int			 aio;
+	int			 nfree;
+	struct sink_ring	 free[SINK_POOL_MAX];
+};
+
+void		 sink_pool_free(struct sink_pool *);
+
 struct worker {
 	int			 id;
 	pthread_t		 thread;
@@ -154,8 +176,8 @@ struct worker {
 	struct conn_list	 conns;
 	int			 draining;	/* finish transfers, then stop */
 	int			 busy;		/* files in flight */
-	int			 aio;		/* windows under a queued write;
-						   atomic: metrics read it */
+	struct sink_pool	 pool;		/* io_uring rings to reuse, and
+						   the queued writes (aio) */
 	struct lander		*lander;	/* lands v2 entries in batches */
 	int			 corked;	/* records wait for uncork() */
 	struct conn_list	 cork;		/* connections with records held */
@@ -280,7 +302,7 @@ struct sink {
 
 	struct io_uring	*ring;		/* async O_DIRECT writes, or NULL */
 	int		 efd;		/* eventfd: a queued write is done */
-	int		*aio_count;	/* the worker's queued writes */
+	struct sink_pool *pool;		/* the worker's rings, queued writes */
 	int		 queued;	/* slots taken here */
 	int		 aerr;		/* errno of a failed write of the
 					   sink's own (tail, pipe) */
@@ -297,7 +319,7 @@ struct sink {
 
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, enum sink_kind, int, const char *,
-		     uint64_t, int, int *, char **);
+		     uint64_t, int, struct sink_pool *, char **);
 void		 sink_range(struct sink *, uint64_t, uint64_t);
 int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
