@@ -591,7 +591,7 @@ run_zc() {
 	# Which workers carried the stripes (the transfer log's "stripes").
 	if [ "$io" = stripe ] && [ "$CUR" != zc-p1 ]; then
 		n=$(grep -o '"worker":' "$ZC_TLOG" 2>/dev/null | wc -l)
-		R_NOTE="${R_NOTE:+$R_NOTE; }stripes on $n workers"
+		R_NOTE="${R_NOTE:+$R_NOTE; }stripes on $n of 2 workers"
 	fi
 	if [ "$io" = discard ]; then
 		[ "$R_OK" = 1 ] && R_VER=count || R_VER=no
@@ -893,7 +893,8 @@ $1 != last {
 }' "$MEDIANS"
 echo
 echo "recv us/MB: CPU (user+sys, every thread and io_uring worker, rusage) of the receiving process per 10^6 bytes; peers: + sync(1)"
-echo "  gridftp-*: the server's process tree (a process per session, reaped: checked against a cpuacct cgroup)"
+[[ " $C_NETDEST " != *" gridftp-"* ]] ||
+    echo "  gridftp-*: the server's process tree (a process per session, reaped: checked against a cpuacct cgroup)"
 echo "sys us/MB: whole-machine non-idle CPU over the transfer per 10^6 bytes (sender, softirq, anything else running included)"
 [ -z "$GRIDFTP_NOTE" ] || echo "note: $GRIDFTP_NOTE"
 [ -z "${BASE_DESC:-}" ] || echo "zc-base: $BASE_DESC"
