@@ -166,7 +166,7 @@ BYTES=$(parse_size "$SIZE")
 [ -z "$TIMEOUT" ] || [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout: expected seconds"
 # without LIST NAME...: LIST less those names.
 without() {
-	local list=$1 out= x
+	local list=$1 out='' x
 	shift
 	for x in $list; do
 		[[ " $* " == *" $x "* ]] || out="$out $x"
