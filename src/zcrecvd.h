@@ -623,28 +623,6 @@ const char	*rx_name(enum rx_kind);
 int		 rx_lost(int);
 int		 rx_at_rest(const struct rx *);
 
-/* judge.c: io = auto picks the cheaper receive path per connection. */
-#define JUDGE_TRIAL		(16ULL << 20)	/* payload per path per trial */
-#define JUDGE_AGAIN		(2ULL << 30)	/* payload before trying again */
-#define JUDGE_WARM		(4ULL << 20)	/* not measured: the change */
-enum { JUDGE_TRY_MAP, JUDGE_TRY_COPY, JUDGE_SETTLED, JUDGE_OFF };
-enum { JUDGE_MAP, JUDGE_COPY };
-
-struct judge {
-	int			 phase;
-	enum rx_kind		 pick;		/* the path to take now */
-	uint64_t		 bytes;		/* payload in this phase */
-	uint64_t		 cpu_ns;	/* ... and its CPU time */
-	uint64_t		 left;		/* bytes the phase lasts */
-	uint64_t		 warm;		/* ... not measured at first */
-	uint64_t		 cost[2];	/* ns per MB, last trials */
-	int			 rounds;	/* trials done */
-};
-
-void		 judge_init(struct judge *);
-void		 judge_off(struct judge *);
-int		 judge_account(struct judge *, uint64_t, uint64_t);
-
 /* conn.c: one sender connection. */
 enum conn_state {
 	CONN_HELLO,	/* waiting for the sender's HELLO */

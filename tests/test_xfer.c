@@ -1585,29 +1585,39 @@ test_judge(void)
 	struct judge	 j;
 	uint64_t	 t = JUDGE_WARM + JUDGE_TRIAL;
 
-	judge_init(&j);
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	judge_init(&j, NULL);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_TRY_MAP);
 	/* The warm-up is not measured: a dear change-over does not count. */
 	CHECK(judge_feed(&j, JUDGE_WARM, 100000) == 0);
 	CHECK(judge_feed(&j, JUDGE_TRIAL - (1 << 20), 800) == 0);
-	CHECK(j.pick == RX_MAP);
+	CHECK(j.pick == JUDGE_MAP);
 	CHECK(judge_feed(&j, 1 << 20, 800) == 0);
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_TRY_COPY);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_TRY_COPY);
 	CHECK(j.cost[JUDGE_MAP] / 1000 >= 780 &&
 	    j.cost[JUDGE_MAP] / 1000 <= 820);
 	CHECK(judge_feed(&j, t, 300) == 1);	/* copy is cheaper */
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_SETTLED && j.rounds == 1);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_SETTLED && j.rounds == 1);
 	CHECK(judge_feed(&j, JUDGE_AGAIN - (1 << 20), 300) == 0);
-	CHECK(j.pick == RX_COPY);
+	CHECK(j.pick == JUDGE_COPY);
 	CHECK(judge_feed(&j, 1 << 20, 300) == 0);	/* again: map first */
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_TRY_MAP);
 	CHECK(judge_feed(&j, t, 200) == 0);	/* now mapping is cheaper */
-	CHECK(j.pick == RX_COPY);
+	CHECK(j.pick == JUDGE_COPY);
 	CHECK(judge_feed(&j, t, 300) == 1);
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_SETTLED && j.rounds == 2);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_SETTLED && j.rounds == 2);
 	judge_off(&j);
-	CHECK(j.pick == RX_COPY && judge_feed(&j, 2 * JUDGE_AGAIN, 1) == 0);
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_OFF);
+	CHECK(j.pick == JUDGE_COPY && judge_feed(&j, 2 * JUDGE_AGAIN, 1) == 0);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_OFF);
+	/* The tests' variable forces the pick, whatever was measured. */
+	setenv("ZC_TEST_JUDGE_UNIT", "map", 1);
+	judge_init(&j, "ZC_TEST_JUDGE_UNIT");
+	CHECK(judge_feed(&j, t, 900) == 0 && judge_feed(&j, t, 100) == 1);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_SETTLED);
+	setenv("ZC_TEST_JUDGE_UNIT", "copy", 1);
+	judge_init(&j, "ZC_TEST_JUDGE_UNIT");
+	CHECK(judge_feed(&j, t, 100) == 0 && judge_feed(&j, t, 900) == 1);
+	CHECK(j.pick == JUDGE_COPY);
+	unsetenv("ZC_TEST_JUDGE_UNIT");
 }
 
 /*
