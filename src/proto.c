@@ -23,7 +23,7 @@ static const struct {
 	[ZC_T_HELLO] = { "HELLO", ZC_HELLO_LEN, ZC_HELLO_LEN },
 	[ZC_T_FILE] = { "FILE", ZC_FILE_LEN + 1,
 	    ZC_FILE_LEN + ZC_NAME_MAX + ZC_DEST_MAX },
-	[ZC_T_ACCEPT] = { "ACCEPT", ZC_ACCEPT_LEN, ZC_ACCEPT_LEN },
+	[ZC_T_ACCEPT] = { "ACCEPT", ZC_ACCEPT_LEN, ZC_ACCEPT_LEN + ZC_NEED_MAX },
 	[ZC_T_DATA] = { "DATA", 1, ZC_DATA_MAX },
 	[ZC_T_END] = { "END", ZC_END_LEN, ZC_END_LEN },
 	[ZC_T_RESULT] = { "RESULT", ZC_RESULT_LEN, ZC_RESULT_LEN + ZC_MSG_MAX },
@@ -360,6 +360,12 @@ proto_entry_shape(const struct zc_entry *e)
 		return ("a striped entry that is not a file that waits");
 	if ((e->flags & ZC_EF_STRIPED) && !proto_chunk_size_ok(e->chunk))
 		return ("chunk size not a power of two from 1 MiB to 256 MiB");
+	if ((e->flags & ZC_EF_RESUME) && (!(e->flags & ZC_EF_STRIPED) ||
+	    e->digest_alg != ZC_DIGEST_XXH3_128))
+		return ("a resumed entry that is not striped with a digest");
+	if ((e->flags & ZC_EF_RESUME) && proto_chunk_count(e->size,
+	    e->chunk) > ZC_RESUME_CHUNKS_MAX)
+		return ("a resumed entry of more than 16384 chunks");
 	if (e->kind == ZC_K_FILE && (e->flags & ZC_EF_INLINE)) {
 		if (e->flags & ZC_EF_WAIT)
 			return ("an inline file that waits");
@@ -447,6 +453,58 @@ proto_accept_decode(const uint8_t *p, size_t len, uint64_t *offset,
 	if (*offset % ZC_BLOCK != 0) {
 		*cause = xasprintf("ACCEPT offset %llu not block aligned",
 		    (unsigned long long)*offset);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Bytes of the need bitmap of a file of n chunks (version 5). */
+size_t
+proto_need_len(uint64_t n)
+{
+	return (n / 8 + (n % 8 != 0));
+}
+
+/*
+ * Encode an ACCEPT of version 5 for a RESUME entry of n chunks (at most
+ * ZC_RESUME_CHUNKS_MAX): offset 0, id, the need bitmap; returns the length.
+ */
+size_t
+proto_accept_need_encode(uint8_t *p, size_t size, uint64_t id,
+    const uint8_t *need, uint64_t n)
+{
+	size_t	 nl = proto_need_len(n);
+
+	if (n > ZC_RESUME_CHUNKS_MAX || size < ZC_HDR_LEN + ZC_ACCEPT_LEN + nl)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_ACCEPT, ZC_ACCEPT_LEN + nl, 0);
+	put64(p + ZC_HDR_LEN, 0);
+	put64(p + ZC_HDR_LEN + 8, id);
+	memcpy(p + ZC_HDR_LEN + ZC_ACCEPT_LEN, need, nl);
+	return (ZC_HDR_LEN + ZC_ACCEPT_LEN + nl);
+}
+
+/*
+ * Decode the ACCEPT of a RESUME entry of n chunks: offset 0, the id into
+ * *id, the bitmap into need (proto_need_len(n) bytes).  Its length must be
+ * exactly that of n chunks and no bit past n may be set.
+ */
+int
+proto_accept_need_decode(const uint8_t *p, size_t len, uint64_t n,
+    uint64_t *id, uint8_t *need, char **cause)
+{
+	size_t	 nl = proto_need_len(n);
+
+	if (n > ZC_RESUME_CHUNKS_MAX || len != ZC_ACCEPT_LEN + nl ||
+	    get64(p) != 0) {
+		*cause = xasprintf("malformed ACCEPT for a resumed file of "
+		    "%llu chunks (length %zu)", (unsigned long long)n, len);
+		return (-1);
+	}
+	*id = get64(p + 8);
+	memcpy(need, p + ZC_ACCEPT_LEN, nl);
+	if (n % 8 != 0 && (need[nl - 1] >> (n % 8)) != 0) {
+		*cause = xasprintf("ACCEPT needs chunks past the last");
 		return (-1);
 	}
 	return (0);

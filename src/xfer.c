@@ -484,8 +484,8 @@ xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
 	int		 code;
 	char		*msg = NULL, *why;
 
-	if (now != x->stripe_mark) {
-		x->stripe_mark = now;
+	if (now != x->stripe_mark || stripe_checking(x->stripe)) {
+		x->stripe_mark = now;	/* (the keeper is re-checking) */
 		return;
 	}
 	if (stripe_state(x->stripe, &have, &code, &msg) != 0) {
@@ -556,6 +556,56 @@ xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
 	log_debug("%s: receiving %s (%llu bytes) striped in %llu chunks of "
 	    "%u", x->peer, xfer_name(x), (unsigned long long)x->f.size,
 	    (unsigned long long)n, x->chunk);
+	return (0);
+}
+
+/*
+ * A resumed file (version 5, ENTRY flags STRIPED and RESUME) from a sender
+ * of identity ident: the limits checked as for a striped file, but its
+ * partial is opened (or made) and re-checked by the keeper, off the event
+ * loop; the owner hears back through the stripe's eventfd (stripe_cb)
+ * and only then answers ACCEPT with the chunks still needed.  -1 with
+ * *code and *cause.
+ */
+int
+xfer_open_resume(struct xfer *x, struct session *sess, int nw,
+    const char *ident, int *code, char **cause)
+{
+	struct timeval	 tv = { x->conf->stall_timeout, 0 };
+	struct keep_key	 k;
+	char		 name[LAND_NAME_BUF];
+
+	if (xfer_admit(x, code, cause) == -1)
+		return (-1);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.ident, sizeof(k.ident), "%s", ident);
+	snprintf(k.dest, sizeof(k.dest), "%s", x->dest->name);
+	snprintf(k.path, sizeof(k.path), "%s", xfer_name(x));
+	k.size = x->f.size;
+	k.mtime_sec = x->mtime.tv_sec;
+	k.mtime_nsec = x->mtime.tv_nsec;
+	k.chunk = x->chunk;
+	keep_name(&k, name, sizeof(name));
+	if ((x->stripe = stripe_new(sess, x, x->chunk, nw, cause)) == NULL) {
+		*code = ZC_E_INTERNAL;
+		return (-1);
+	}
+	stripe_resume(x->stripe, &k, name, x->conf->resume_keep);
+	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
+	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
+	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
+	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
+	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
+		fatalx("%s: cannot watch a striped file", x->peer);
+	keep_check(x->stripe);
+	x->st.resumed = 1;
+	x->sink.kind = SINK_WRITE;
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+	log_debug("%s: resuming %s (%llu bytes) in chunks of %u, partial %s",
+	    x->peer, xfer_name(x), (unsigned long long)x->f.size, x->chunk,
+	    name);
 	return (0);
 }
 
@@ -1057,6 +1107,23 @@ xfer_end_striped(struct xfer *x, int code, const char *msg)
 	x->st.stripes = stripe_workers(x->stripe);
 }
 
+/*
+ * The file failed: its staging file goes, but a resumed file's partial
+ * stays for the next attempt, unless its digest failed (then what it
+ * holds cannot be trusted: the keeper removes it).
+ */
+static void
+xfer_unstage(struct xfer *x, int code)
+{
+	if (x->stripe == NULL || !stripe_resumed(x->stripe)) {
+		land_abort(&x->land);
+		return;
+	}
+	land_release(&x->land);
+	if (code == ZC_E_DIGEST)
+		keep_drop(x->stripe);
+}
+
 /* Release what the file holds and log how it ended. */
 static void
 xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
@@ -1085,7 +1152,7 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 		if (x->ev_aio != NULL && x->sink.ring == NULL)
 			event_del(x->ev_aio);	/* freed with the xfer */
 		if (code != ZC_OK)
-			land_abort(&x->land);
+			xfer_unstage(x, code);
 		x->w->busy--;
 		STAT_SUB(in_flight, 1);
 		if (code == ZC_OK)
