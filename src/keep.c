@@ -94,39 +94,6 @@ static LIST_HEAD(, keep_claim)		 keep_claims =
 static pthread_t			 keep_thread;
 static int				 keep_running, keep_quit;
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
 /* Hex of the first 8 bytes of BLAKE2b of buf. */
 static void
 keep_hash_hex(const uint8_t *buf, size_t len, char *hex)
@@ -147,15 +114,15 @@ keep_key_encode(const struct keep_key *k, uint8_t *p, uint32_t n)
 	size_t	 pl = strlen(k->path);
 
 	memcpy(p, KEEP_MAGIC, 8);
-	put32(p + 8, k->chunk);
-	put32(p + 12, n);
-	put64(p + 16, k->size);
-	put64(p + 24, (uint64_t)k->mtime_sec);
-	put32(p + 32, k->mtime_nsec);
-	put16(p + 36, il);
-	put16(p + 38, dl);
-	put16(p + 40, pl);
-	put16(p + 42, 0);
+	util_put32(p + 8, k->chunk);
+	util_put32(p + 12, n);
+	util_put64(p + 16, k->size);
+	util_put64(p + 24, (uint64_t)k->mtime_sec);
+	util_put32(p + 32, k->mtime_nsec);
+	util_put16(p + 36, il);
+	util_put16(p + 38, dl);
+	util_put16(p + 40, pl);
+	util_put16(p + 42, 0);
 	memcpy(p + KEEP_SIDECAR_HDR, k->ident, il);
 	memcpy(p + KEEP_SIDECAR_HDR + il, k->dest, dl);
 	memcpy(p + KEEP_SIDECAR_HDR + il + dl, k->path, pl);
@@ -235,7 +202,7 @@ keep_sidecar_build(const struct keep_key *k, uint64_t n, const uint8_t *kept,
 	for (i = 0; i < n; i++) {
 		if (!kept[i])
 			continue;
-		put32(p + o, (uint32_t)i);
+		util_put32(p + o, (uint32_t)i);
 		memcpy(p + o + 4, dg + i * ZC_DIGEST_LEN, ZC_DIGEST_LEN);
 		o += KEEP_SIDECAR_REC;
 	}
@@ -251,7 +218,7 @@ keep_key_same(const uint8_t *p, size_t len, const struct keep_key *k)
 {
 	uint8_t	 want[KEEP_SIDECAR_HDR + KEEP_IDENT_MAX + ZC_DEST_MAX +
 		    ZC_PATH_MAX];
-	size_t	 n = keep_key_encode(k, want, get32(p + 12));
+	size_t	 n = keep_key_encode(k, want, util_get32(p + 12));
 
 	return (n == len && memcmp(want, p, n) == 0);
 }
@@ -282,9 +249,9 @@ keep_sidecar_parse(const uint8_t *p, size_t len, const struct keep_key *k,
 		*cause = xasprintf("sidecar checksum wrong");
 		return (-1);
 	}
-	m = get32(p + 12);
-	o = KEEP_SIDECAR_HDR + (size_t)get16(p + 36) + get16(p + 38) +
-	    get16(p + 40);
+	m = util_get32(p + 12);
+	o = KEEP_SIDECAR_HDR + (size_t)util_get16(p + 36) + util_get16(p + 38) +
+	    util_get16(p + 40);
 	if (m > n || o + (size_t)m * KEEP_SIDECAR_REC + ZC_DIGEST_LEN != len ||
 	    !keep_key_same(p, o, k)) {
 		*cause = xasprintf("sidecar of another file or sender");
@@ -292,7 +259,7 @@ keep_sidecar_parse(const uint8_t *p, size_t len, const struct keep_key *k,
 	}
 	memset(kept, 0, n);
 	for (i = 0; i < m; i++, o += KEEP_SIDECAR_REC) {
-		idx = get32(p + o);
+		idx = util_get32(p + o);
 		if ((int64_t)idx <= last || idx >= n) {
 			*cause = xasprintf("sidecar chunk %u out of order",
 			    idx);
@@ -411,6 +378,20 @@ keep_claim(const char *name)
 	LIST_INSERT_HEAD(&keep_claims, kc, entry);
 	pthread_mutex_unlock(&keep_lock);
 	return (0);
+}
+
+/* Is partial name in use by a transfer (the sweep leaves it alone)? */
+int
+keep_claimed(const char *name)
+{
+	struct keep_claim	*kc;
+
+	pthread_mutex_lock(&keep_lock);
+	LIST_FOREACH(kc, &keep_claims, entry)
+		if (strcmp(kc->name, name) == 0)
+			break;
+	pthread_mutex_unlock(&keep_lock);
+	return (kc != NULL);
 }
 
 /* The stripe holding name is gone. */

@@ -951,6 +951,9 @@ land_keep_expired(int dirfd, const char *name, int keep, int startup)
 		return (1);
 	if (sb.st_mtime > now - keep)
 		return (0);
+	land_keep_sibling(name, LAND_KEEP_SUFFIX, other, sizeof(other));
+	if (keep_claimed(other))
+		return (0);	/* in use: its check or its chunks are due */
 	if (strcmp(sfx, LAND_KEEP_SUFFIX) == 0) {
 		land_keep_sibling(name, LAND_KEEP_SIDECAR, other,
 		    sizeof(other));

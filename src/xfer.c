@@ -501,6 +501,27 @@ xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The striped file x is in flight: its owner watches the stripe's eventfd
+ * (a chunk done, the file failed) and its stall timer.
+ */
+static void
+xfer_stripe_watch(struct xfer *x)
+{
+	struct timeval	 tv = { x->conf->stall_timeout, 0 };
+
+	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
+	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
+	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
+	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
+	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
+		fatalx("%s: cannot watch a striped file", x->peer);
+	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+}
+
+/*
  * A striped file (version 4) of the session sess: the limits checked and
  * its staging file created, as xfer_open, but no sink: its chunks come as
  * pieces (xfer_new_piece), each with a sink of its own on a descriptor of
@@ -511,7 +532,6 @@ int
 xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
     char **cause)
 {
-	struct timeval	 tv = { x->conf->stall_timeout, 0 };
 	uint64_t	 n = proto_chunk_count(x->f.size, x->chunk);
 
 	if (xfer_admit(x, code, cause) == -1)
@@ -543,16 +563,7 @@ xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
 		land_abort(&x->land);
 		return (-1);
 	}
-	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
-	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
-	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
-	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
-	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
-		fatalx("%s: cannot watch a striped file", x->peer);
-	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
-	x->open = 1;
-	x->w->busy++;
-	STAT_ADD(in_flight, 1);
+	xfer_stripe_watch(x);
 	log_debug("%s: receiving %s (%llu bytes) striped in %llu chunks of "
 	    "%u", x->peer, xfer_name(x), (unsigned long long)x->f.size,
 	    (unsigned long long)n, x->chunk);
@@ -571,7 +582,6 @@ int
 xfer_open_resume(struct xfer *x, struct session *sess, int nw,
     const char *ident, int *code, char **cause)
 {
-	struct timeval	 tv = { x->conf->stall_timeout, 0 };
 	struct keep_key	 k;
 	char		 name[LAND_NAME_BUF];
 
@@ -591,18 +601,9 @@ xfer_open_resume(struct xfer *x, struct session *sess, int nw,
 		return (-1);
 	}
 	stripe_resume(x->stripe, &k, name, x->conf->resume_keep);
-	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
-	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
-	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
-	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
-	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
-		fatalx("%s: cannot watch a striped file", x->peer);
+	xfer_stripe_watch(x);
 	keep_check(x->stripe);
 	x->st.resumed = 1;
-	x->sink.kind = SINK_WRITE;
-	x->open = 1;
-	x->w->busy++;
-	STAT_ADD(in_flight, 1);
 	log_debug("%s: resuming %s (%llu bytes) in chunks of %u, partial %s",
 	    x->peer, xfer_name(x), (unsigned long long)x->f.size, x->chunk,
 	    name);

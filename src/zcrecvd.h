@@ -417,6 +417,7 @@ int		 keep_sidecar_write(int, const char *, const struct keep_key *,
 int64_t		 keep_sidecar_read(int, const char *, const struct keep_key *,
 		     uint8_t *, uint8_t *, char **);
 int		 keep_claim(const char *);
+int		 keep_claimed(const char *);
 void		 keep_unclaim(const char *);
 void		 keep_start(void);
 void		 keep_stop(void);
