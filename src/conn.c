@@ -440,6 +440,10 @@ conn_resume_ready(struct xfer *x)
 	if ((r = stripe_resume_ready(x->stripe, &x->land, need,
 	    &x->st.skipped, &code, &msg)) == 0)
 		return;
+	/* The partial's bytes are on the disk already: room for the rest. */
+	if (r == 1 && xfer_room(x, x->f.size - x->st.skipped, &code,
+	    &msg) == -1)
+		r = -1;
 	if (r == -1) {
 		conn_stripe_fail(c, x, code, msg);
 		free(msg);

@@ -331,19 +331,13 @@ xfer_admit_stream(struct xfer *x, int *code, char **cause)
 	    code, cause));
 }
 
-/*
- * May the file go to its destination?  Size and space limits, decided
- * before the sender is told to send any payload.
- */
+/* Is the file's size within the limits? */
 static int
-xfer_admit(struct xfer *x, int *code, char **cause)
+xfer_admit_size(struct xfer *x, int *code, char **cause)
 {
 	struct dest	*d = x->dest;
-	uint64_t	 avail, floor, size = x->f.size;
-	int		 r;
+	uint64_t	 size = x->f.size;
 
-	if (x->stream)
-		return (xfer_admit_stream(x, code, cause));
 	*code = ZC_E_SIZE;
 	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
 		*cause = xasprintf("file size out of range");
@@ -355,7 +349,21 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 		    (long long)d->max_file_size);
 		return (-1);
 	}
-	if ((r = xfer_space(d, size, &avail, &floor, cause)) == -1) {
+	return (0);
+}
+
+/*
+ * Is there room for bytes more of the file above the destination's
+ * free-space floor?  -1 with *code and *cause.
+ */
+int
+xfer_room(struct xfer *x, uint64_t bytes, int *code, char **cause)
+{
+	struct dest	*d = x->dest;
+	uint64_t	 avail, floor;
+	int		 r;
+
+	if ((r = xfer_space(d, bytes, &avail, &floor, cause)) == -1) {
 		*code = ZC_E_IO;
 		return (-1);
 	}
@@ -364,10 +372,24 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 		*cause = xasprintf("not enough space in %s: %llu bytes free, "
 		    "%llu kept free, file needs %llu", d->name,
 		    (unsigned long long)avail, (unsigned long long)floor,
-		    (unsigned long long)size);
+		    (unsigned long long)bytes);
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * May the file go to its destination?  Size and space limits, decided
+ * before the sender is told to send any payload.
+ */
+static int
+xfer_admit(struct xfer *x, int *code, char **cause)
+{
+	if (x->stream)
+		return (xfer_admit_stream(x, code, cause));
+	if (xfer_admit_size(x, code, cause) == -1)
+		return (-1);
+	return (xfer_room(x, x->f.size, code, cause));
 }
 
 /*
@@ -572,7 +594,7 @@ xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
 
 /*
  * A resumed file (version 5, ENTRY flags STRIPED and RESUME) from a sender
- * of identity ident: the limits checked as for a striped file, but its
+ * of identity ident: its size checked as for a striped file, but its
  * partial is opened (or made) and re-checked by the keeper, off the event
  * loop; the owner hears back through the stripe's eventfd (stripe_cb)
  * and only then answers ACCEPT with the chunks still needed.  -1 with
@@ -585,7 +607,8 @@ xfer_open_resume(struct xfer *x, struct session *sess, int nw,
 	struct keep_key	 k;
 	char		 name[LAND_NAME_BUF];
 
-	if (xfer_admit(x, code, cause) == -1)
+	/* Room is checked once the partial says what is missing. */
+	if (xfer_admit_size(x, code, cause) == -1)
 		return (-1);
 	memset(&k, 0, sizeof(k));
 	snprintf(k.ident, sizeof(k.ident), "%s", ident);

@@ -570,6 +570,7 @@ int		 xfer_open_striped(struct xfer *, struct session *, int, int *,
 		     char **);
 int		 xfer_open_resume(struct xfer *, struct session *, int,
 		     const char *, int *, char **);
+int		 xfer_room(struct xfer *, uint64_t, int *, char **);
 struct xfer	*xfer_new_piece(struct worker *, const char *, struct stripe *,
 		     const struct zc_chunk *, uint64_t);
 int		 xfer_open_piece(struct xfer *, enum sink_kind, int *, char **);
