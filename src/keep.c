@@ -156,12 +156,18 @@ keep_name(const struct keep_key *k, char *buf, size_t len)
 void
 keep_ident_key(const struct zc_key *key, char *buf, size_t len)
 {
-	uint8_t	 h[crypto_generichash_BYTES];
-	char	 hex[2 * sizeof(h) + 1];
-	size_t	 i;
+	crypto_generichash_state gs;
+	uint8_t			 h[crypto_generichash_BYTES];
+	char			 hex[2 * sizeof(h) + 1];
+	size_t			 i;
 
-	crypto_generichash(h, sizeof(h), key->key, key->len,
-	    (const uint8_t *)"zcrecvd-resume", 14);
+	/* Not the key itself, nor what its MACs are made of: a digest. */
+	crypto_generichash_init(&gs, NULL, 0, sizeof(h));
+	crypto_generichash_update(&gs, (const uint8_t *)"zcrecvd-resume",
+	    sizeof("zcrecvd-resume"));
+	crypto_generichash_update(&gs, key->key, key->len);
+	crypto_generichash_final(&gs, h, sizeof(h));
+	sodium_memzero(&gs, sizeof(gs));
 	for (i = 0; i < sizeof(h); i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
 	snprintf(buf, len, "key:%s", hex);

@@ -657,6 +657,8 @@ stripe_resume(struct stripe *st, const struct keep_key *k, const char *name,
     int keep)
 {
 	st->resume = 1;
+	st->hashing = 1;	/* the sidecar and the tree need the digests,
+				   whatever the destination's verify says */
 	st->key = *k;
 	st->keep_secs = keep;
 	st->claim_since = util_now_ns();

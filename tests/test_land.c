@@ -673,9 +673,11 @@ static void
 test_sidecar(void)
 {
 	struct keep_key	 k, o;
+	struct zc_key	 zk;
 	uint8_t		 kept[10], got[10], dg[10 * ZC_DIGEST_LEN];
 	uint8_t		 dg2[10 * ZC_DIGEST_LEN], *p;
 	char		*cause = NULL, n1[LAND_NAME_BUF], n2[LAND_NAME_BUF];
+	char		 i1[KEEP_IDENT_MAX], i2[KEEP_IDENT_MAX];
 	const char	*sfx;
 	size_t		 len, i;
 
@@ -725,6 +727,17 @@ test_sidecar(void)
 	CHECK(keep_sidecar_parse(p, 4096, &k, got, dg2, &cause) == -1);
 	free(cause);
 	free(p);
+	/* Identities: one per key, and never the key itself. */
+	memset(&zk, 0, sizeof(zk));
+	memcpy(zk.key, "0123456789abcdef", 16);
+	zk.len = 16;
+	keep_ident_key(&zk, i1, sizeof(i1));
+	keep_ident_key(&zk, i2, sizeof(i2));
+	CHECK(strcmp(i1, i2) == 0 && strlen(i1) == 4 + 64 &&
+	    strncmp(i1, "key:", 4) == 0 && strstr(i1, "30313233") == NULL);
+	zk.key[15] ^= 1;
+	keep_ident_key(&zk, i2, sizeof(i2));
+	CHECK(strcmp(i1, i2) != 0);
 	/* Names: same key, same name; the first half is who and where. */
 	keep_name(&k, n1, sizeof(n1));
 	keep_name(&k, n2, sizeof(n2));
