@@ -5,8 +5,8 @@
 # durable, and lands byte-identical; the receiver's partial is kept only
 # for what it is: a source changed (size, mtime), a partial damaged on
 # disk (cut short, a chunk overwritten), a sidecar of garbage, a partial
-# past resume_keep, or one of another sender's identity are never trusted
-# nor reused.  An older receiver (a relay speaking up to version 4) gets
+# past resume_keep, or one of another sender's identity (a destination's
+# key changed) are never trusted nor reused, and stay for their owner.  An older receiver (a relay speaking up to version 4) gets
 # the whole file, with a clear note.  Every assertion is on bytes, exit
 # codes, transfer log fields and files; the daemon is slowed by max_rate so
 # that a file can be broken around a chosen point.
@@ -90,6 +90,26 @@ kill_sender() {
 	settled "$1" "${2:-$ADDR}" >/dev/null
 }
 
+# broken NAME SIZE CHUNKS ARGS...: a file NAME of SIZE random bytes, sent
+# with zcsend --resume ARGS (paced, so that it is broken mid-file), its
+# sender killed once the sidecar records CHUNKS chunks.
+broken() {
+	local name=$1 size=$2 chunks=$3
+	shift 3
+	mkfile "$T/src/$name" "$size"
+	start_send "$name" "$@"
+	wait_recorded "$name" "$ADDR" "$chunks"
+	kill_sender "$name"
+}
+
+# started_over LINE NAME WHY: the transfer log LINE says NAME was sent
+# whole, nothing kept (WHY, for the failure message).
+started_over() {
+	[ "$(field "$1" skipped_bytes)" -eq 0 ] &&
+	    [ "$(field "$1" bytes)" -eq "$(stat -c %s "$T/src/$2")" ] ||
+	    fail "$2: $3: $1"
+}
+
 # resume_ok NAME N ARGS...: zcsend --resume ARGS NAME must land it, the
 # N-th transfer log line of NAME; prints that line.
 resume_ok() {
@@ -160,10 +180,7 @@ no_partials
 # --- 3. source changed between attempts (mtime, then size) -----------------
 for how in mtime size; do
 	n=chg-$how.bin
-	mkfile "$T/src/$n" $((64 * M))
-	start_send "$n" --limit-rate 16M
-	wait_recorded "$n" "$ADDR" 4
-	kill_sender "$n"
+	broken "$n" $((64 * M)) 4 --limit-rate 16M
 	old=$(partials)
 	[ -n "$old" ] || fail "$n: no partial"
 	if [ $how = mtime ]; then
@@ -171,11 +188,8 @@ for how in mtime size; do
 	else
 		head -c 4096 /dev/urandom >>"$T/src/$n"
 	fi
-	line=$(resume_ok "$n" 2)
-	[ "$(field "$line" skipped_bytes)" -eq 0 ] ||
-	    fail "$n: changed source resumed from the old partial: $line"
-	[ "$(field "$line" bytes)" -eq "$(stat -c %s "$T/src/$n")" ] ||
-	    fail "$n: changed source not sent whole: $line"
+	started_over "$(resume_ok "$n" 2)" "$n" \
+	    "a changed source resumed from the old partial"
 	[ ! -e "$old" ] || fail "$n: the old partial is still there"
 	no_partials
 done
@@ -183,10 +197,7 @@ done
 # --- 4. a partial damaged on disk: cut short; a chunk overwritten ----------
 for how in truncate overwrite; do
 	n=dmg-$how.bin
-	mkfile "$T/src/$n" $((64 * M))
-	start_send "$n" --limit-rate 16M
-	wait_recorded "$n" "$ADDR" 8
-	kill_sender "$n"
+	broken "$n" $((64 * M)) 8 --limit-rate 16M
 	rec=$(recorded "$n" "$ADDR")
 	p=$(partials)
 	if [ $how = truncate ]; then
@@ -209,16 +220,10 @@ done
 
 # --- 5. a sidecar of garbage is discarded, not trusted ---------------------
 n=garbage.bin
-mkfile "$T/src/$n" $((64 * M))
-start_send "$n" --limit-rate 16M
-wait_recorded "$n" "$ADDR" 4
-kill_sender "$n"
+broken "$n" $((64 * M)) 4 --limit-rate 16M
 sc=$(sidecars)
 head -c "$(stat -c %s "$sc")" /dev/urandom >"$sc"
-line=$(resume_ok "$n" 2)
-[ "$(field "$line" skipped_bytes)" -eq 0 ] &&
-    [ "$(field "$line" bytes)" -eq $((64 * M)) ] ||
-    fail "$n: a garbage sidecar was trusted: $line"
+started_over "$(resume_ok "$n" 2)" "$n" "a garbage sidecar was trusted"
 grep -qE "^zcrecvd: $n: resume sidecar discarded: " "$DLOG" ||
     fail "$n: the garbage sidecar was not reported"
 no_partials
@@ -253,7 +258,8 @@ for how in TERM KILL; do
 	no_partials
 done
 
-# --- 7. another sender's identity: a keyed destination, its key changed -----
+# --- 7. another sender's identity: a keyed destination, its key changed,
+# then back -----------------------------------------------------------------
 mkdir "$T/keys"
 (umask 077; printf 'alpha key 0123456789abcdef\n' >"$T/keys/a";
     printf 'bravo key 0123456789abcdef\n' >"$T/keys/b")
@@ -271,29 +277,30 @@ suma=$(cat "$pa" "$(sidecars)" | md5sum)
 stop_daemon
 DEFAULT_EXTRA=$'max_rate = 128M\nkey_file = '"$T/keys/b"
 start_daemon 'shutdown_grace = 1'
-line=$(resume_ok "$n" 2 --key-file "$T/keys/b")
-[ "$(field "$line" skipped_bytes)" -eq 0 ] &&
-    [ "$(field "$line" bytes)" -eq $((64 * M)) ] ||
-    fail "$n: another identity's partial was used: $line"
+started_over "$(resume_ok "$n" 2 --key-file "$T/keys/b")" "$n" \
+    "another identity's partial was used"
 [ -e "$pa" ] && [ "$(cat "$pa" "$(sidecars)" | md5sum)" = "$suma" ] ||
     fail "$n: another identity's partial was touched"
-rm -f "$pa" "$(sidecars)"
+# Its own sender (key a again) does resume from it.
+rm -f "$T/dest/$n"
+stop_daemon
+DEFAULT_EXTRA=$'max_rate = 128M\nkey_file = '"$T/keys/a"
+start_daemon 'shutdown_grace = 1'
+line=$(resume_ok "$n" 3 --key-file "$T/keys/a")
+[ "$(field "$line" skipped_bytes)" -ge $((4 * CHUNK)) ] ||
+    fail "$n: the key's own partial was not used: $line"
+no_partials
 
 # --- 8. an expired partial is removed, not used ----------------------------
 stop_daemon
 DEFAULT_EXTRA='max_rate = 128M'
 start_daemon 'shutdown_grace = 1' 'resume_keep = 1'
 n=expired.bin
-mkfile "$T/src/$n" $((64 * M))
-start_send "$n" --limit-rate 16M
-wait_recorded "$n" "$ADDR" 4
-kill_sender "$n"
+broken "$n" $((64 * M)) 4 --limit-rate 16M
 sleep 3		# past resume_keep: the partial expires
-line=$(resume_ok "$n" 2)
-[ "$(field "$line" skipped_bytes)" -eq 0 ] &&
-    [ "$(field "$line" bytes)" -eq $((64 * M)) ] ||
-    fail "$n: an expired partial was used: $line"
-grep -qE 'resume partials? older than resume_keep' "$DLOG" || fail "$n: the expired partial was not reported removed"
+started_over "$(resume_ok "$n" 2)" "$n" "an expired partial was used"
+grep -qE 'resume partials? older than resume_keep' "$DLOG" ||
+    fail "$n: the expired partial was not reported removed"
 no_partials
 
 # --- 9. an older receiver (version 4): the whole file, said clearly ---------
