@@ -170,7 +170,9 @@ mkfile "$T/src/p2.bin" $((S + 12345))
 start_send p2.bin -P 2 --limit-rate 32M
 wait_recorded p2.bin "$ADDR" $((S / CHUNK / 2))
 kill_sender p2.bin
+first=$(wait_xfer p2.bin)
 line=$(resume_ok p2.bin 2 -P 2)
+note "p2.bin (-P 2): first attempt received $(field "$first" bytes), resume sent $(field "$line" bytes) for $((S + 12345 - $(field "$first" bytes))) missing"
 [ "$(field "$line" skipped_bytes)" -ge $((S / 2)) ] ||
     fail "p2.bin: less than half kept: $line"
 [ "$(field "$line" bytes)" -le $((S / 2 + 12345 + 2 * CHUNK)) ] ||
