@@ -189,23 +189,34 @@ make_dest() {
 	chmod 755 "$DEST_RUN"
 }
 
-# Install the peers and tools from Debian packages if a command is missing.
-need_packages() {
+# install_packages CMD:PACKAGE...: install from Debian packages those whose
+# command is missing; 1 (MISSING_PKGS says which) if some are still missing.
+install_packages() {
 	local want=() pkg cmd
+	MISSING_PKGS=
 	while [ $# -gt 0 ]; do
 		cmd=${1%%:*}; pkg=${1#*:}; shift
 		command -v "$cmd" >/dev/null 2>&1 || want+=("$pkg")
 	done
 	[ ${#want[@]} -gt 0 ] || return 0
+	MISSING_PKGS=${want[*]}
 	if [ "$INSTALL" != 1 ] || [ "$(id -u)" != 0 ] ||
 	    ! command -v apt-get >/dev/null 2>&1; then
-		die "missing: ${want[*]} (install these Debian packages, or run as root without --no-install)"
+		MISSING_PKGS="$MISSING_PKGS (install these Debian packages, or run as root without --no-install)"
+		return 1
 	fi
 	msg "installing ${want[*]} with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -q "${want[@]}" >&2 ||
 	    { apt-get update -q >&2 && apt-get install -y -q "${want[@]}" >&2; } ||
-	    die "apt-get install ${want[*]} failed"
+	    { MISSING_PKGS="$MISSING_PKGS (apt-get install failed)"; return 1; }
+	MISSING_PKGS=
+}
+
+# Install the peers and tools from Debian packages if a command is missing;
+# die if that fails.
+need_packages() {
+	install_packages "$@" || die "missing: $MISSING_PKGS"
 }
 
 # The helper programs: from --helpers DIR (make bench builds them), else
@@ -232,6 +243,65 @@ check_programs() {
 	[ -x "$ZCSEND" ] || die "$ZCSEND: not executable"
 	ZCRECVD=$(cd "$(dirname "$ZCRECVD")" && pwd)/$(basename "$ZCRECVD")
 	ZCSEND=$(cd "$(dirname "$ZCSEND")" && pwd)/$(basename "$ZCSEND")
+}
+
+# baseline_resolve ARG: the older zcrecvd (and zcsend) that a benchmark
+# runs beside the new one.  ARG is an executable (an older zcrecvd, run
+# with the current zcsend), a directory holding zcrecvd and zcsend (a build
+# tree), or a git revision of this source tree, built here in WORK (after
+# make_work) from `git archive REV` with autoreconf, configure and make.
+# Sets BASE_ZCRECVD, BASE_ZCSEND, BASE_DIR (where both are, or empty) and
+# BASE_DESC (for the machine facts).
+baseline_resolve() {
+	local arg=$1
+	BASE_DIR=
+	if [ -f "$arg" ]; then
+		[ -x "$arg" ] || die "--baseline: $arg: not executable"
+		BASE_ZCRECVD=$(cd "$(dirname "$arg")" && pwd)/$(basename "$arg")
+		BASE_ZCSEND=$ZCSEND
+		BASE_DESC="$BASE_ZCRECVD (zcrecvd; zcsend: the current one)"
+	elif [ -d "$arg" ]; then
+		BASE_DIR=$(cd "$arg" && pwd)
+		[ -x "$BASE_DIR/zcrecvd" ] || die "--baseline: no zcrecvd in $arg"
+		BASE_ZCRECVD=$BASE_DIR/zcrecvd
+		BASE_ZCSEND=$BASE_DIR/zcsend
+		[ -x "$BASE_ZCSEND" ] || BASE_ZCSEND=$ZCSEND
+		BASE_DESC="$BASE_DIR"
+	else
+		baseline_build "$arg"
+	fi
+	"$BASE_ZCRECVD" -V >/dev/null 2>&1 || die "--baseline: $BASE_ZCRECVD -V failed"
+}
+
+# baseline_build REV: zcrecvd and zcsend of git revision REV of the tree
+# this script is in, built in WORK/baseline (removed with WORK at exit).
+baseline_build() {
+	local rev=$1 top sha dir=$WORK/baseline log=$WORK/baseline/build.log
+	top=$(cd "$BENCH_SRC/.." && pwd)
+	command -v git >/dev/null 2>&1 || die "--baseline $rev: git is not installed"
+	git -C "$top" rev-parse --git-dir >/dev/null 2>&1 ||
+	    die "--baseline $rev: $top is not a git checkout (give a zcrecvd binary or a build directory instead)"
+	sha=$(git -C "$top" rev-parse --verify -q "$rev^{commit}") ||
+	    die "--baseline: '$rev' is neither a file, a directory nor a git revision of $top"
+	mkdir -p "$dir/src"
+	git -C "$top" archive "$sha" | tar -x -C "$dir/src" ||
+	    die "--baseline: git archive $sha failed"
+	msg "building the baseline $rev (${sha:0:12}) in $dir"
+	if ! (
+		cd "$dir/src"
+		autoreconf -fi
+		mkdir build
+		cd build
+		../configure CC="${CC:-gcc}" CFLAGS='-O2 -g'
+		make -j"$(nproc)" zcrecvd zcsend
+	) >"$log" 2>&1; then
+		tail -n 20 "$log" | sed 's/^/  | /' >&2
+		die "--baseline: building $rev (${sha:0:12}) failed"
+	fi
+	BASE_DIR=$dir/src/build
+	BASE_ZCRECVD=$BASE_DIR/zcrecvd
+	BASE_ZCSEND=$BASE_DIR/zcsend
+	BASE_DESC="$rev (${sha:0:12}, $(git -C "$top" log -1 --format=%cs "$sha"), built here)"
 }
 
 CAN_DROP=0
@@ -320,7 +390,7 @@ start_zcrecvd() {
 		echo "listen = ${ZC_LISTEN:-127.0.0.1:0}"
 		[ "$(id -u)" = 0 ] && echo "user = root"
 		echo "transfer_log = $ZC_TLOG"
-		echo "workers = auto"
+		[[ " ${srv[*]} " == *" workers="* ]] || echo "workers = auto"
 		for kv in "${srv[@]}"; do echo "${kv%%=*} = ${kv#*=}"; done
 		echo
 		echo "[default]"
@@ -346,9 +416,11 @@ start_zcrecvd() {
 # --- one run's results (the caller's reset_run sets R_OK R_NOTE R_RU R_RS R_SEND) ---
 
 fail_run() {
+	local why
+	why=$(printf '%s' "$*" | tr '\n\t' '  ')	# one TSV field
 	R_OK=0
-	R_NOTE="${R_NOTE:+$R_NOTE; }$*"
-	msg "  $CUR: $*"
+	R_NOTE="${R_NOTE:+$R_NOTE; }$why"
+	msg "  $CUR: $why"
 }
 # add_cpu FILE: add a cpurun result to the receiver CPU.
 add_cpu() {
@@ -481,6 +553,11 @@ machine_facts() {
 	printf 'source_dir\t%s (%s)\n' "$WORK" "$(stat -f -c %T "$WORK")"
 	printf 'zcrecvd\t%s\n' "$("$ZCRECVD" -V 2>&1 | head -1)"
 	printf 'zcsend\t%s\n' "$("$ZCSEND" -V 2>&1 | head -1)"
+	if [ -n "${BASE_DESC:-}" ]; then
+		printf 'baseline\t%s\n' "$BASE_DESC"
+		printf 'baseline_zcrecvd\t%s\n' "$("$BASE_ZCRECVD" -V 2>&1 | head -1)"
+		printf 'baseline_zcsend\t%s\n' "$("$BASE_ZCSEND" -V 2>&1 | head -1)"
+	fi
 	for v in mbuffer socat netcat-openbsd rsync coreutils gnuplot-nox; do
 		printf 'pkg_%s\t%s\n' "$v" \
 		    "$(dpkg-query -W -f '${Version}' "$v" 2>/dev/null || echo none)"

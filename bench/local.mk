@@ -7,6 +7,8 @@
 #	make bench-tree BENCH_TREE_ARGS='--datasets 64k --rounds 1 --large none'
 #	make bench-links                veth links (MTU 9000, 1500), loopback; fast, real, slow disks
 #	make bench-links BENCH_LINKS_ARGS='--links 9000 --dests fast --rounds 1 --size 256M'
+#	make bench-links BENCH_LINKS_ARGS='--quick --candidates zc-p1,zc-p2,zc-p4,gridftp-p1,gridftp-p4'
+#	make bench-links BENCH_LINKS_ARGS='--quick --candidates zc-auto,zc-base --baseline main'
 #
 # Runs as root (it drops the page cache and installs the peers from Debian
 # packages with apt-get if they are missing; bench-links also makes network

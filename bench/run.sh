@@ -36,8 +36,10 @@ usage: $PROG --zcrecvd PATH --zcsend PATH [options]
                       must be a disk filesystem, not tmpfs)
   --candidates LIST   comma-separated subset (default: all; base-auto only with
                       --baseline), from: ${ALL_CANDIDATES// /,}
-  --baseline PATH     another zcrecvd binary (an older build) for base-auto, so
-                      that old and new are measured in the same interleaved run
+  --baseline PATH|DIR|REV  an older zcrecvd for base-auto, so that old and new
+                      are measured in the same interleaved run: a zcrecvd binary
+                      (run with the current zcsend), a build directory with
+                      zcrecvd and zcsend, or a git revision, built here
   --out DIR           results directory (default ./bench/results)
   --timeout SECONDS   bound of every transfer (default 60 + 1 s per 32 MiB)
   --helpers DIR       prebuilt cpurun, recvloop, holdconn (else compiled with cc)
@@ -52,7 +54,7 @@ list_candidates() {
 zc-auto        zcrecvd io=auto (direct here), verify=xxh3    <- zcsend
 zc-p2          the same, striped over 2 connections         <- zcsend -P 2
 zc-p4          the same, striped over 4 connections         <- zcsend -P 4
-base-auto      the same with the --baseline zcrecvd binary  <- zcsend
+base-auto      the same with the --baseline zcrecvd         <- its zcsend (or zcsend)
 zc-direct      zcrecvd io=direct                            <- zcsend
 zc-write       zcrecvd io=write                             <- zcsend
 zc-vmsplice    zcrecvd io=vmsplice                          <- zcsend
@@ -109,9 +111,7 @@ for c in $CANDIDATES; do
 	[[ " $ALL_CANDIDATES " == *" $c "* ]] || die "unknown candidate '$c' (--list)"
 done
 if [[ " $CANDIDATES " == *" base-auto "* ]]; then
-	[ -n "$BASELINE" ] || die "base-auto needs --baseline PATH"
-	[ -x "$BASELINE" ] || die "$BASELINE: not executable"
-	BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+	[ -n "$BASELINE" ] || die "base-auto needs --baseline PATH|DIR|REV"
 fi
 [ -n "$TIMEOUT" ] || TIMEOUT=$((60 + BYTES / (32 * 1024 * 1024)))
 ZC_LIFETIME=$((TIMEOUT + 60))
@@ -124,6 +124,7 @@ need_packages mbuffer:mbuffer socat:socat nc:netcat-openbsd rsync:rsync \
     pgrep:procps findmnt:util-linux
 make_work
 build_helpers
+[ -z "$BASELINE" ] || baseline_resolve "$BASELINE"
 make_dest "$DEST_BASE"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -335,7 +336,7 @@ run_candidate() {
 	zc-auto) run_zc auto xxh3 ;;
 	zc-p2) run_zc auto xxh3 -P 2 ;;
 	zc-p4) run_zc auto xxh3 -P 4 ;;
-	base-auto) ZCRECVD=$BASELINE run_zc auto xxh3 ;;
+	base-auto) ZCRECVD=$BASE_ZCRECVD ZCSEND=$BASE_ZCSEND run_zc auto xxh3 ;;
 	zc-direct) run_zc direct xxh3 ;;
 	zc-write) run_zc write xxh3 ;;
 	zc-vmsplice) run_zc vmsplice xxh3 ;;

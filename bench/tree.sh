@@ -67,7 +67,8 @@ usage: $PROG --zcrecvd PATH --zcsend PATH [options]
                       --dest, loop-mounted (instead of --dest's own filesystem)
   --large SIZE|none   single-file run through bench/run.sh (default $LARGE)
   --large-rounds N    its rounds (default $LARGE_ROUNDS)
-  --baseline PATH     an older zcrecvd for the single-file comparison (base-auto)
+  --baseline PATH|DIR|REV  an older zcrecvd for the single-file comparison
+                      (base-auto): a binary, a build directory, or a git revision
   --zc-opt KEY=VALUE  a [default] option for zcrecvd in the tree runs (repeatable;
                       server.KEY=VALUE for [server]), e.g. io=write: experiments
   --out DIR           results directory (default ./bench/results)
@@ -117,10 +118,6 @@ done
 case $ZC_MODE in auto|tree|flat) ;; *) die "--zc-mode: auto, tree or flat" ;; esac
 [ "$LARGE" = none ] || LARGE_BYTES=$(parse_size "$LARGE")
 [ -z "$LOOP_SIZE" ] || LOOP_BYTES=$(parse_size "$LOOP_SIZE")
-if [ -n "$BASELINE" ]; then
-	[ -x "$BASELINE" ] || die "$BASELINE: not executable"
-	BASELINE=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
-fi
 OUT=${OUT:-$PWD/bench/results}
 
 check_programs
@@ -130,6 +127,7 @@ need_packages rsync:rsync xxh128sum:xxhash timeout:coreutils pgrep:procps \
     findmnt:util-linux mkfs.ext4:e2fsprogs losetup:mount
 make_work
 build_helpers
+[ -z "$BASELINE" ] || baseline_resolve "$BASELINE"
 
 # bench/mktree: from --helpers, else compiled here.
 if [ -n "$HELPERS" ] && [ -x "$HELPERS/mktree" ]; then
@@ -502,7 +500,7 @@ LARGE_MED= LARGE_JSON=
 if [ "$LARGE" != none ]; then
 	lc=zc-auto
 	lb=()
-	[ -n "$BASELINE" ] && { lc=zc-auto,base-auto; lb=(--baseline "$BASELINE"); }
+	[ -n "$BASELINE" ] && { lc=zc-auto,base-auto; lb=(--baseline "${BASE_DIR:-$BASE_ZCRECVD}"); }
 	msg "single file: $(human "$LARGE_BYTES") through bench/run.sh ($lc, $LARGE_ROUNDS rounds)"
 	if bash "$BENCH_SRC/run.sh" --zcrecvd "$ZCRECVD" --zcsend "$ZCSEND" \
 	    ${HELPERS:+--helpers "$HELPERS"} --out "$OUT" --dest "$DEST_BASE" \

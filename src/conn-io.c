@@ -389,7 +389,7 @@ conn_io_accept(struct worker *w, int fd)
 		c->ss.ss_family = AF_UNSPEC;
 	conn_io_peer_name((struct sockaddr *)&c->ss, c->peer, sizeof(c->peer));
 	rx_init(&c->rx, fd);
-	judge_init(&c->judge);
+	judge_init(&c->judge, "ZCRECVD_TEST_JUDGE");
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
 	    conn_io_read_cb, c);
 	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST,

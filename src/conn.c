@@ -548,7 +548,7 @@ conn_file_start(struct conn *c)
 		return;
 	}
 	/* A stream of unknown size counts as large (ZC_SIZE_UNKNOWN). */
-	iomode_choose(x->dest->io, x->dest->dio_ok, c->judge.pick == RX_COPY,
+	iomode_choose(x->dest->io, x->dest->dio_ok, c->judge.pick == JUDGE_COPY,
 	    x->stream ? x->expect : x->f.size, &rk, &sk);
 	if (xfer_open(x, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_NEXT);
@@ -1052,6 +1052,7 @@ conn_judge(struct conn *c, uint64_t taken)
 {
 	struct xfer	*x = c->cur;
 	struct judge	*j = &c->judge;
+	enum rx_kind	 rk;
 	char		*cause = NULL;
 
 	/* (A refused file's payload is discarded: it has no io mode.) */
@@ -1065,12 +1066,12 @@ conn_judge(struct conn *c, uint64_t taken)
 		log_info("%s: map %llu us/MB, copy %llu us/MB: %s", c->peer,
 		    (unsigned long long)j->cost[JUDGE_MAP] / 1000,
 		    (unsigned long long)j->cost[JUDGE_COPY] / 1000,
-		    j->pick == RX_MAP ? "mapping" : "copying");
+		    j->pick == JUDGE_MAP ? "mapping" : "copying");
 	c->judge_cpu = c->cpu_ns;
-	if (j->pick == c->rx.kind ||
-	    (j->pick == RX_MAP && !rx_at_rest(&c->rx)))
+	rk = j->pick == JUDGE_MAP ? RX_MAP : RX_COPY;
+	if (rk == c->rx.kind || (rk == RX_MAP && !rx_at_rest(&c->rx)))
 		return;
-	if (rx_start(&c->rx, j->pick, &cause) == -1) {
+	if (rx_start(&c->rx, rk, &cause) == -1) {
 		log_warnx("%s: %s: receiving with recv()", c->peer, cause);
 		free(cause);
 		judge_off(j);
@@ -1304,7 +1305,7 @@ conn_chunk(struct conn *c, const uint8_t *body, size_t len)
 	 * write; mapped or copied as the connection's judge picks.
 	 */
 	iomode_choose(c->cur->dest->io, c->cur->dest->dio_ok,
-	    c->judge.pick == RX_COPY, stripe_size(st), &rk, &sk);
+	    c->judge.pick == JUDGE_COPY, stripe_size(st), &rk, &sk);
 	if (xfer_open_piece(c->cur, sk, &code, &cause) == -1) {
 		conn_fail(c, code, cause, CONN_DRAIN_IN);
 		free(cause);

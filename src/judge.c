@@ -1,36 +1,37 @@
 /*
- * judge.c -- io = auto: map or copy, whichever costs this connection less.
+ * judge.c -- map or copy, whichever costs this connection less.
  *
- * Mapping payload pages out of the socket saves a copy, but pays for page
- * table updates, TLB shootdowns and hashing pages no cache has seen; on a
- * virtual machine that can cost more than recv() into a warm buffer (on
- * this project's VMs, 2-3x more at MTU 9000).  Which wins depends on the
- * link, the machine and the sender, so auto does not assume: it takes
+ * Mapping pages (the receiver's out of the socket, the sender's out of the
+ * file) saves a copy, but pays for page table updates, TLB shootdowns and
+ * hashing pages no cache has seen; on a virtual machine that can cost more
+ * than copying into a warm buffer (on this project's VMs, 2-3x more for
+ * the receiver at MTU 9000, 4x for the sender).  Which wins depends on the
+ * link, the machine and the peer, so nobody assumes: the judge takes
  * JUDGE_TRIAL bytes each way (after JUDGE_WARM more, for the change-over:
- * faulting buffers in, mapping windows), measuring the worker's CPU per
- * byte, takes
- * the cheaper path, and tries both again after JUDGE_AGAIN bytes, so a
- * connection can switch either way.  Only payload of files large enough
- * to be mapped counts (the caller's business).
+ * faulting buffers in, mapping windows), measuring the thread's CPU per
+ * byte, takes the cheaper path, and tries both again after JUDGE_AGAIN
+ * bytes, so a connection can switch either way.  Which bytes count is the
+ * caller's business (payload of files large enough to be mapped).
  *
  * The caller feeds judge_account() the bytes and CPU time of the path in
- * use and follows j->pick, at a point where it can (conn.c).
+ * use and follows j->pick, at a point where it can (zcrecvd's conn.c,
+ * zcsend's source.c).
  *
- * For the tests only, ZCRECVD_TEST_JUDGE=map or =copy in the environment
- * makes every round end with that pick, whatever it measured, so that a
- * test can make one file change paths both ways.
+ * For the tests only, the environment variable named at judge_init
+ * (ZCRECVD_TEST_JUDGE, ZCSEND_TEST_JUDGE) set to map or copy makes every
+ * round end with that pick, whatever it measured, so that a test can make
+ * one file change paths both ways.
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "zcrecvd.h"
+#include "util.h"
 
 /* Start a phase taking path pick for len bytes. */
 static void
-judge_phase(struct judge *j, int phase, enum rx_kind pick, uint64_t len)
+judge_phase(struct judge *j, int phase, int pick, uint64_t len)
 {
 	j->phase = phase;
 	j->pick = pick;
@@ -39,35 +40,28 @@ judge_phase(struct judge *j, int phase, enum rx_kind pick, uint64_t len)
 	j->warm = phase == JUDGE_SETTLED ? 0 : JUDGE_WARM;
 }
 
-static pthread_once_t	 judge_once = PTHREAD_ONCE_INIT;
-static int		 judge_force = -1;
-
-/* Read ZCRECVD_TEST_JUDGE, once. */
-static void
-judge_read_env(void)
-{
-	const char	*s = getenv("ZCRECVD_TEST_JUDGE");
-
-	if (s != NULL && strcmp(s, "map") == 0)
-		judge_force = RX_MAP;
-	else if (s != NULL && strcmp(s, "copy") == 0)
-		judge_force = RX_COPY;
-}
-
-/* The pick ZCRECVD_TEST_JUDGE forces, or -1. */
+/* The pick the test variable forces, or -1. */
 static int
-judge_forced(void)
+judge_forced(const struct judge *j)
 {
-	pthread_once(&judge_once, judge_read_env);
-	return (judge_force);
+	const char	*s;
+
+	if (j->force_env == NULL || (s = getenv(j->force_env)) == NULL)
+		return (-1);
+	if (strcmp(s, "map") == 0)
+		return (JUDGE_MAP);
+	if (strcmp(s, "copy") == 0)
+		return (JUDGE_COPY);
+	return (-1);
 }
 
-/* Set up: map first. */
+/* Set up: map first.  force_env names the tests' variable, or NULL. */
 void
-judge_init(struct judge *j)
+judge_init(struct judge *j, const char *force_env)
 {
 	memset(j, 0, sizeof(*j));
-	judge_phase(j, JUDGE_TRY_MAP, RX_MAP, JUDGE_TRIAL);
+	j->force_env = force_env;
+	judge_phase(j, JUDGE_TRY_MAP, JUDGE_MAP, JUDGE_TRIAL);
 }
 
 /* The socket cannot be mapped at all: copy for good. */
@@ -75,7 +69,7 @@ void
 judge_off(struct judge *j)
 {
 	j->phase = JUDGE_OFF;
-	j->pick = RX_COPY;
+	j->pick = JUDGE_COPY;
 }
 
 /*
@@ -101,17 +95,17 @@ judge_account(struct judge *j, uint64_t bytes, uint64_t cpu_ns)
 	switch (j->phase) {
 	case JUDGE_TRY_MAP:
 		j->cost[JUDGE_MAP] = cost;
-		judge_phase(j, JUDGE_TRY_COPY, RX_COPY, JUDGE_TRIAL);
+		judge_phase(j, JUDGE_TRY_COPY, JUDGE_COPY, JUDGE_TRIAL);
 		break;
 	case JUDGE_TRY_COPY:
 		j->cost[JUDGE_COPY] = cost;
-		judge_phase(j, JUDGE_SETTLED, judge_forced() != -1 ?
-		    (enum rx_kind)judge_forced() : j->cost[JUDGE_MAP] <
-		    j->cost[JUDGE_COPY] ? RX_MAP : RX_COPY, JUDGE_AGAIN);
+		judge_phase(j, JUDGE_SETTLED, judge_forced(j) != -1 ?
+		    judge_forced(j) : j->cost[JUDGE_MAP] <
+		    j->cost[JUDGE_COPY] ? JUDGE_MAP : JUDGE_COPY, JUDGE_AGAIN);
 		j->rounds++;
 		return (1);
 	default:	/* settled long enough: try both again */
-		judge_phase(j, JUDGE_TRY_MAP, RX_MAP, JUDGE_TRIAL);
+		judge_phase(j, JUDGE_TRY_MAP, JUDGE_MAP, JUDGE_TRIAL);
 		break;
 	}
 	return (0);

@@ -215,7 +215,7 @@ metrics_put_process(struct evbuffer *b)
 	int		 i;
 
 	for (i = 0; i < metrics_nworkers; i++)
-		queued += __atomic_load_n(&metrics_workers_p[i].aio,
+		queued += __atomic_load_n(&metrics_workers_p[i].pool.aio,
 		    __ATOMIC_RELAXED);
 	metrics_head(b, "zcrecvd_build_info", "gauge",
 	    "The version of zcrecvd running, as a label; always 1.");
@@ -252,8 +252,8 @@ metrics_put_atomics(struct evbuffer *b)
 	    (unsigned long long)STAT_GET(disk_pauses),
 	    (unsigned long long)STAT_GET(rate_pauses));
 	metrics_one(b, "zcrecvd_loop_writes_total", "counter", "Synchronous "
-	    "file writes made by a worker's event loop (small files, "
-	    "unqueueable writes).", STAT_GET(loop_writes));
+	    "file writes made by a worker's event loop (unqueueable "
+	    "writes, or no io_uring).", STAT_GET(loop_writes));
 	metrics_head(b, r, "counter", "Connections refused at accept, by the "
 	    "limit reached.");
 	evbuffer_add_printf(b, "%s{reason=\"max_connections\"} %llu\n"

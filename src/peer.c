@@ -270,6 +270,18 @@ peer_connect(struct peer *p, const char *host, const char *port,
 	p->fd = fd;
 	if (opt.limit_rate > 0 && peer_pace(p, rp) == -1)
 		return (-1);
+	switch (opt.io) {
+	case ZS_IO_AUTO:
+		judge_init(&p->judge, "ZCSEND_TEST_JUDGE");
+		break;
+	case ZS_IO_READ:
+		judge_off(&p->judge);		/* JUDGE_COPY */
+		break;
+	default:
+		judge_off(&p->judge);
+		p->judge.pick = JUDGE_MAP;
+		break;
+	}
 	p->zc = opt.zerocopy;
 	if (p->zc && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one,
 	    sizeof(one)) == -1) {
@@ -460,14 +472,19 @@ peer_heard(struct peer *p, char **cause)
 void
 peer_close(struct peer *p)
 {
-	if (p->fd == -1)
+	if (p->fd == -1) {
+		free(p->rbuf);
+		p->rbuf = NULL;
 		return;
+	}
 	if (p->zc)
 		source_reap(p, 0);
 	close(p->fd);
 	p->fd = -1;
 	p->zs.lost = p->zs.sent - p->zs.done;
 	source_unmap_done(p, 1);
+	free(p->rbuf);		/* as the mappings: their sends never end */
+	p->rbuf = NULL;
 }
 
 /*

@@ -28,9 +28,11 @@
  * SINK_AIO_FAIR per file, so that a slow disk holding every slot of the
  * worker cannot stall a file bound for a fast one.  Splice queues the pipe -> file
  * half on the ring (IORING_OP_SPLICE), one at a time: the pipe is busy
- * until it is done.  Synchronous writes are left for files without a ring
- * (up to SINK_ASYNC_MIN bytes), for the vmsplice sink (a benchmark mode),
- * and for a write the ring refused; they are counted (sync_writes).  An io_uring failure fails the write, never the
+ * until it is done.  Every file but an empty one has a ring, taken
+ * from its worker's pool and given back (sink_pool): setting one up costs
+ * more than writing a small file.  Synchronous writes are left for the
+ * vmsplice sink (a benchmark mode) and for a write the ring refused; they
+ * are counted (sync_writes).  An io_uring failure fails the write, never the
  * daemon.  A failed file does not wait for its queued writes: the ring
  * stays with the xfer until they are done (sink_free_ring).
  * The file is not fallocated: ext4 cannot issue a write that extends the
@@ -65,9 +67,9 @@
 #define SINK_READBACK		(1U << 20)
 #define SINK_RING_DEPTH		(2 * SINK_AIO_SLOTS)	/* slots + no-ops */
 #define SINK_NOP		SINK_AIO_SLOTS	/* completion to ignore */
-#define SINK_ASYNC_MIN		(2U << 20)	/* smaller files: no ring */
 
 static void	 sink_async_close(struct sink *);
+static void	 sink_ring_exit(struct io_uring *, int);
 static int	 sink_own_failed(struct sink *, char **);
 
 static const char *sink_names[] = {
@@ -165,14 +167,26 @@ sink_probe_direct(int dirfd)
 }
 
 /*
- * Set up async writes: a ring, and an eventfd it signals on completions.
- * A failure leaves the sink writing synchronously.
+ * Set up async writes: a ring, and an eventfd it signals on completions,
+ * from the worker's pool when it has one.  A failure leaves the sink
+ * writing synchronously.
  */
 static void
 sink_async_open(struct sink *s)
 {
-	int	 e;
+	struct sink_pool	*p = s->pool;
+	uint64_t		 n;
+	int			 e;
 
+	if (p->nfree > 0) {
+		p->nfree--;
+		s->ring = p->free[p->nfree].ring;
+		s->efd = p->free[p->nfree].efd;
+		/* A count left by the last owner would only wake us. */
+		if (read(s->efd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+			log_debug("eventfd: %s", strerror(errno));
+		return;
+	}
 	s->ring = xcalloc(1, sizeof(*s->ring));
 	if ((e = io_uring_queue_init(SINK_RING_DEPTH, s->ring, 0)) < 0) {
 		log_debug("io_uring: %s: synchronous writes", strerror(-e));
@@ -184,46 +198,76 @@ sink_async_open(struct sink *s)
 	    (e = io_uring_register_eventfd(s->ring, s->efd)) < 0) {
 		log_debug("io_uring eventfd: %s: synchronous writes",
 		    strerror(s->efd == -1 ? errno : -e));
-		sink_async_close(s);
+		sink_ring_exit(s->ring, s->efd);
+		s->ring = NULL;
+		s->efd = -1;
 	}
 }
 
+/* Tear a ring down: what it has queued goes on in the kernel. */
+static void
+sink_ring_exit(struct io_uring *ring, int efd)
+{
+	io_uring_queue_exit(ring);
+	free(ring);
+	if (efd != -1)
+		close(efd);
+}
+
 /*
- * Tear the ring down without waiting: writes still queued go on in the
- * kernel, which holds their pages and the file until they end.
+ * Let go of the ring without waiting.  One with no write in flight goes
+ * back to the pool (its eventfd registered); one with writes queued is
+ * torn down, and the kernel ends them, holding their pages and the file.
  */
 static void
 sink_async_close(struct sink *s)
 {
+	struct sink_pool	*p = s->pool;
+	int			 i, busy = 0;
+
 	if (s->ring == NULL)
 		return;
+	sink_reap(s);
+	for (i = 0; i < SINK_AIO_SLOTS; i++)
+		busy |= s->aio[i].len != 0 && !s->aio[i].done;
 	if (s->queued > 0)
-		__atomic_sub_fetch(s->aio_count, s->queued, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&p->aio, s->queued, __ATOMIC_RELAXED);
 	s->queued = 0;
 	memset(s->aio, 0, sizeof(s->aio));
-	io_uring_queue_exit(s->ring);
-	free(s->ring);
+	if (!busy && s->efd != -1 && p->nfree < SINK_POOL_MAX) {
+		p->free[p->nfree].ring = s->ring;
+		p->free[p->nfree].efd = s->efd;
+		p->nfree++;
+	} else
+		sink_ring_exit(s->ring, s->efd);
 	s->ring = NULL;
-	if (s->efd != -1)
-		close(s->efd);
 	s->efd = -1;
+}
+
+/* Tear down the rings of a pool (its worker is done). */
+void
+sink_pool_free(struct sink_pool *p)
+{
+	while (p->nfree > 0) {
+		p->nfree--;
+		sink_ring_exit(p->free[p->nfree].ring, p->free[p->nfree].efd);
+	}
 }
 
 /*
  * Prepare a sink on the staging file fd (in directory path) for a file of
- * the given size.  verify says whether to compute the digest; aio_count
- * counts the queued writes of every sink of the worker (atomically: the
- * metrics read it from the main thread).
+ * the given size.  verify says whether to compute the digest; pool is the
+ * worker's (rings, and the count of its queued writes).
  */
 int
 sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
-    uint64_t size, int verify, int *aio_count, char **cause)
+    uint64_t size, int verify, struct sink_pool *pool, char **cause)
 {
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
 	s->fd = fd;
 	s->efd = -1;
-	s->aio_count = aio_count;
+	s->pool = pool;
 	s->size = s->end = size;
 	s->pipe[0] = s->pipe[1] = -1;
 	s->pipe_slot = -1;
@@ -244,7 +288,7 @@ sink_open(struct sink *s, enum sink_kind kind, int fd, const char *path,
 			return (-1);
 	}
 	if ((kind == SINK_DIRECT || kind == SINK_WRITE || kind == SINK_COPY ||
-	    kind == SINK_SPLICE) && size > SINK_ASYNC_MIN)
+	    kind == SINK_SPLICE) && size > 0)
 		sink_async_open(s);
 	if (kind == SINK_VMSPLICE || kind == SINK_SPLICE)
 		return (sink_pipe(s, cause));
@@ -474,7 +518,7 @@ sink_ready(struct sink *s)
 	return (s->pipe_slot == -1 && sink_free_slot(s) != -1 &&
 	    io_uring_sq_space_left(s->ring) > 0 &&
 	    (s->queued < SINK_AIO_FAIR ||
-	    __atomic_load_n(s->aio_count, __ATOMIC_RELAXED) < WORKER_AIO_MAX));
+	    __atomic_load_n(&s->pool->aio, __ATOMIC_RELAXED) < WORKER_AIO_MAX));
 }
 
 /* Are all queued writes done (sink_finish will not wait)? */
@@ -527,7 +571,7 @@ sink_queue(struct sink *s, const void *buf, size_t len, uint64_t off, int own)
 	s->aio[slot].done = 0;
 	s->aio[slot].own = own;
 	s->queued++;
-	__atomic_add_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->pool->aio, 1, __ATOMIC_RELAXED);
 	return (slot);
 }
 
@@ -658,7 +702,7 @@ sink_settle_own(struct sink *s, int k, int res)
 		s->pipe_slot = -1;
 	memset(&s->aio[k], 0, sizeof(s->aio[k]));
 	s->queued--;
-	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&s->pool->aio, 1, __ATOMIC_RELAXED);
 }
 
 /* A failed write of the sink's own: -1 with *cause. */
@@ -741,7 +785,7 @@ sink_wait(struct sink *s, int ticket, char **cause)
 	}
 	e = a->res;
 	s->queued--;
-	__atomic_sub_fetch(s->aio_count, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&s->pool->aio, 1, __ATOMIC_RELAXED);
 	if (e >= 0 && (size_t)e == a->len) {
 		a->len = 0;
 		return (0);

@@ -52,6 +52,7 @@
 #define MADV_POPULATE_READ	22	/* Linux 5.14 */
 #endif
 #define SOURCE_POPULATE_MAX	(8 << 20)	/* map at once up to this */
+#define SOURCE_JUDGE_MIN	SOURCE_POPULATE_MAX	/* judge larger files */
 
 /* A mapping the kernel may still send from (version 2). */
 struct retired {
@@ -166,8 +167,7 @@ source_open(struct source *s, struct report *rp)
 		}
 		madvise((void *)s->map, s->size, MADV_SEQUENTIAL);
 	}
-	close(fd);
-	s->fd = -1;
+	s->fd = fd;		/* to read from, when reading is cheaper */
 	return (ZS_OK);
 }
 
@@ -343,32 +343,154 @@ source_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
 }
 
 /*
- * Hash and send len bytes of the file from off.  Only whole pages go with
- * MSG_ZEROCOPY: the tail is copied by the receiver anyway.  Returns 0, or
- * -1 with errno, EFAULT when the file was cut short under the mapping;
- * s->pushed says how much went.
+ * Wait, up to the timeout, until the kernel is done with the zero-copy
+ * sends before seq (sends from a buffer to be filled again).  Completions
+ * only: safe on a stripe connection's thread.  0, or -1 with errno.
+ */
+static int
+source_wait_sent(struct peer *p, uint64_t seq)
+{
+	struct pollfd	 pfd;
+	uint64_t	 end = util_now_ns() + (uint64_t)p->timeout *
+			     UTIL_NS_PER_SEC;
+
+	while (p->zc && p->zs.done + p->zs.lost < seq) {
+		if (util_now_ns() >= end) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		pfd.fd = p->fd;
+		pfd.events = 0;
+		(void)poll(&pfd, 1, 100);	/* POLLERR: completions */
+		source_reap_errq(p);
+	}
+	return (0);
+}
+
+/*
+ * Read len bytes of the file on fd at off into the next of p's buffers,
+ * once the kernel is done with what was sent from it before.  The bytes
+ * still go with MSG_ZEROCOPY, from page-aligned memory: a plain send()
+ * would put them into the socket's own pages at whatever offset the record
+ * header left, and a receiver on the same host (loopback, veth) could not
+ * map them.  NULL with errno, EFAULT when the file was cut short.
+ */
+static uint8_t *
+source_read_into(struct peer *p, int fd, uint64_t off, size_t len)
+{
+	uint8_t	*b;
+	ssize_t	 n;
+	size_t	 got;
+
+	if (p->rbuf == NULL) {
+		if (posix_memalign((void **)&p->rbuf, ZC_BLOCK,
+		    SOURCE_RBUFS * SEND_CHUNK) != 0)
+			fatalx("posix_memalign");
+		memset(p->rseq, 0, sizeof(p->rseq));
+	} else		/* every send from the last one is issued by now */
+		p->rseq[p->rcur] = p->zs.sent;
+	p->rcur = (p->rcur + 1) % SOURCE_RBUFS;
+	if (source_wait_sent(p, p->rseq[p->rcur]) == -1)
+		return (NULL);
+	b = p->rbuf + (size_t)p->rcur * SEND_CHUNK;
+	for (got = 0; got < len; got += n) {
+		if ((n = pread(fd, b + got, len - got, off + got)) == -1 &&
+		    errno == EINTR)
+			n = 0;
+		else if (n <= 0) {
+			if (n == 0)
+				errno = EFAULT;		/* cut short */
+			return (NULL);
+		}
+	}
+	return (b);
+}
+
+/*
+ * Where len (at most SEND_CHUNK) bytes of a file at off go out from,
+ * hashed into hs (if any) on the way: the file's mapping, or one of p's
+ * buffers, read with pread(), as p's judge picks (source_judge).  Either
+ * way whole pages then go with MSG_ZEROCOPY.  Returns the bytes, or NULL
+ * with errno, EFAULT when the file was cut short.
+ */
+const uint8_t *
+source_bytes(struct peer *p, int fd, const uint8_t *map, uint64_t off,
+    size_t len, struct XXH3_state_s *hs)
+{
+	uint8_t	*b;
+
+	if (p->judge.pick == JUDGE_MAP || fd == -1 || len > SEND_CHUNK) {
+		if (hs != NULL && source_hash_guarded(hs, map + off, len) == -1)
+			return (NULL);
+		p->zs.mapped += len;
+		return (map + off);
+	}
+	if ((b = source_read_into(p, fd, off, len)) == NULL)
+		return (NULL);
+	/* Hashed while the bytes are in the cache. */
+	if (hs != NULL)
+		XXH3_128bits_update(hs, b, len);
+	p->zs.read += len;
+	return (b);
+}
+
+/*
+ * --io auto: tell p's judge what len bytes of payload cost the thread
+ * since cpu0 (util_cpu_ns(0), taken before source_bytes when
+ * source_judging), and say what it picks when a round of trials ends.
+ */
+void
+source_judge(struct peer *p, size_t len, uint64_t cpu0)
+{
+	struct judge	*j = &p->judge;
+
+	if (j->phase == JUDGE_OFF)
+		return;
+	if (judge_account(j, len, j->phase == JUDGE_SETTLED ? 0 :
+	    util_cpu_ns(0) - cpu0))
+		log_debug("%s: map %llu us/MB, read %llu us/MB: %s", p->text,
+		    (unsigned long long)j->cost[JUDGE_MAP] / 1000,
+		    (unsigned long long)j->cost[JUDGE_COPY] / 1000,
+		    j->pick == JUDGE_MAP ? "mapping" : "reading");
+}
+
+/* The CPU clock to pass source_judge, or 0 when it needs none. */
+uint64_t
+source_judging(const struct peer *p)
+{
+	return (p->judge.phase == JUDGE_TRY_MAP ||
+	    p->judge.phase == JUDGE_TRY_COPY ? util_cpu_ns(0) : 0);
+}
+
+/*
+ * Hash and send len bytes of the file from off.  Returns 0, or -1 with
+ * errno, EFAULT when the file was cut short under the mapping;
+ * s->pushed says how much went.  Only the payload of files of
+ * SOURCE_JUDGE_MIN bytes or more is judged: smaller ones are mapped at
+ * once (source_map) and their sends are few.
  */
 int
 source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
     int eor)
 {
+	const uint8_t	*b;
+	uint64_t	 cpu0 = source_judging(p);
+
 	s->pushed = 0;
-	if (s->hs != NULL) {
+	if (s->hs != NULL)
 		source_hash_to(s, off);
-		if (sigsetjmp(source_jmp, 1) != 0) {
-			source_guarded = 0;
-			errno = EFAULT;
-			return (-1);
-		}
-		source_guarded = 1;
-		XXH3_128bits_update(s->hs, s->map + off, len);
-		source_guarded = 0;
+	if ((b = source_bytes(p, s->size >= SOURCE_JUDGE_MIN ? s->fd : -1,
+	    s->map, off, len, s->hs)) == NULL)
+		return (-1);
+	if (s->hs != NULL)
 		s->hashed = off + len;
-	}
-	if (source_push1(p, s->map + off, len, len % ZC_BLOCK == 0, eor,
+	/* Only whole pages go with MSG_ZEROCOPY: the receiver copies a tail. */
+	if (source_push1(p, b, len, len % ZC_BLOCK == 0, eor,
 	    &s->pushed) == -1)
 		return (-1);
 	s->seq = p->zs.sent;
+	if (s->size >= SOURCE_JUDGE_MIN)
+		source_judge(p, len, cpu0);
 	return (0);
 }
 

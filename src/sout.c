@@ -393,12 +393,17 @@ sout_summary(int status)
 	sout_json(buf, o);
 }
 
-/* Report the zero-copy counters (-v). */
+/* Report the zero-copy counters, and where payload came from (-v). */
 void
 sout_zcstat(const struct zcstat *zs)
 {
-	log_debug("zero-copy: %llu sends, %llu completed, %llu copied by the "
-	    "kernel, %llu chunks sent plainly", (unsigned long long)zs->sent,
-	    (unsigned long long)zs->done, (unsigned long long)zs->copied,
-	    (unsigned long long)zs->fallback);
+	if (opt.zerocopy)
+		log_debug("zero-copy: %llu sends, %llu completed, %llu copied "
+		    "by the kernel, %llu chunks sent plainly",
+		    (unsigned long long)zs->sent,
+		    (unsigned long long)zs->done,
+		    (unsigned long long)zs->copied,
+		    (unsigned long long)zs->fallback);
+	log_debug("payload: %llu bytes sent from mappings, %llu read",
+	    (unsigned long long)zs->mapped, (unsigned long long)zs->read);
 }

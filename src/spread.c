@@ -45,6 +45,7 @@
 /* One file's chunks, being sent. */
 struct spread_job {
 	const uint8_t	*map;
+	int		 fd;		/* the file's, to read from */
 	uint64_t	 size;
 	uint32_t	 chunk;
 	uint64_t	 nchunks;
@@ -69,6 +70,7 @@ struct spread_conn {
 };
 
 struct spread {
+	struct peer		*first;		/* counts the others' payload */
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 go;		/* a job, or quit */
 	pthread_cond_t		 done;		/* busy came to 0 */
@@ -191,8 +193,9 @@ spread_send(struct spread_job *j, struct peer *p, uint64_t i, int main)
 	XXH3_state_t		*hs = NULL;
 	struct zc_chunk		 ch;
 	uint8_t			 buf[ZC_HDR_LEN + ZC_CHUNK_LEN];
-	uint64_t		 off, end, rec, n;
-	int			 r = 0;
+	const uint8_t		*b;
+	uint64_t		 off, end, rec, n, cpu0;
+	int			 r = 0, zc;
 
 	ch.id = j->id;
 	ch.offset = off = i * j->chunk;
@@ -216,17 +219,20 @@ spread_send(struct spread_job *j, struct peer *p, uint64_t i, int main)
 			break;
 		for (; rec > 0 && r == 0; off += n, rec -= n) {
 			n = rec < SEND_CHUNK ? rec : SEND_CHUNK;
-			if (hs != NULL && source_hash_guarded(hs, j->map + off,
-			    n) == -1) {
+			cpu0 = source_judging(p);
+			if ((b = source_bytes(p, j->fd, j->map, off, n,
+			    hs)) == NULL) {
 				r = -1;
 				break;
 			}
-			r = main ? source_push(p, j->map + off, n,
-			    n % ZC_BLOCK == 0, n == rec) : spread_push(p,
-			    j->map + off, n, n % ZC_BLOCK == 0, n == rec);
-			if (r == 0)
+			zc = n % ZC_BLOCK == 0;
+			r = main ? source_push(p, b, n, zc, n == rec) :
+			    spread_push(p, b, n, zc, n == rec);
+			if (r == 0) {
 				__atomic_add_fetch(&j->sent, n,
 				    __ATOMIC_RELAXED);
+				source_judge(p, n, cpu0);
+			}
 		}
 	}
 	if (hs != NULL) {
@@ -357,6 +363,7 @@ spread_open(struct peer *first, int n)
 	char		*cause = NULL;
 	int		 i;
 
+	sp->first = first;
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->go, NULL);
 	pthread_cond_init(&sp->done, NULL);
@@ -411,6 +418,7 @@ spread_file(struct spread *sp, struct peer *p, struct source *s,
 
 	memset(j, 0, sizeof(*j));
 	j->map = s->map;
+	j->fd = s->fd;
 	j->size = s->size;
 	j->chunk = chunk;
 	j->nchunks = proto_chunk_count(s->size, chunk);
@@ -483,6 +491,8 @@ spread_close(struct spread *sp)
 	pthread_mutex_unlock(&sp->lock);
 	for (i = 0; i < sp->n; i++) {
 		pthread_join(sp->c[i].thread, NULL);
+		sp->first->zs.mapped += sp->c[i].p.zs.mapped;
+		sp->first->zs.read += sp->c[i].p.zs.read;
 		peer_close(&sp->c[i].p);
 	}
 	pthread_cond_destroy(&sp->go);

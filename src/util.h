@@ -91,6 +91,33 @@ util_get64(const uint8_t *p)
 	return (uint64_t)util_get32(p) << 32 | util_get32(p + 4);
 }
 
+/*
+ * judge.c: map or copy, whichever costs less CPU per byte, measured in
+ * trials both ways (zcrecvd's io = auto per connection; zcsend's --io auto
+ * per connection).
+ */
+#define JUDGE_TRIAL		(16ULL << 20)	/* payload per path per trial */
+#define JUDGE_AGAIN		(2ULL << 30)	/* payload before trying again */
+#define JUDGE_WARM		(4ULL << 20)	/* not measured: the change */
+enum { JUDGE_TRY_MAP, JUDGE_TRY_COPY, JUDGE_SETTLED, JUDGE_OFF };
+enum { JUDGE_MAP, JUDGE_COPY };
+
+struct judge {
+	int			 phase;
+	int			 pick;		/* JUDGE_MAP or _COPY: take now */
+	uint64_t		 bytes;		/* payload in this phase */
+	uint64_t		 cpu_ns;	/* ... and its CPU time */
+	uint64_t		 left;		/* bytes the phase lasts */
+	uint64_t		 warm;		/* ... not measured at first */
+	uint64_t		 cost[2];	/* ns per MB, last trials */
+	int			 rounds;	/* trials done */
+	const char		*force_env;	/* tests: forces every pick */
+};
+
+void		 judge_init(struct judge *, const char *);
+void		 judge_off(struct judge *);
+int		 judge_account(struct judge *, uint64_t, uint64_t);
+
 #define UTIL_VIS_MAX		(4 * 1024 + 1)	/* util_vis of a message */
 #define UTIL_NS_PER_SEC		1000000000ULL
 #define UTIL_US_PER_SEC		1000000ULL

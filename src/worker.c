@@ -91,6 +91,7 @@ worker_main(void *arg)
 	w->lander = NULL;
 	for (i = 0; i < 10; i++)	/* free what that let go */
 		event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	sink_pool_free(&w->pool);
 	log_debug("worker %d stopped", w->id);
 	__atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
 	return (NULL);

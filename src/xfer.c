@@ -460,7 +460,7 @@ xfer_open(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 	    land_open(&x->land, d, xfer_name(x), code, cause) == -1)
 		return (-1);
 	if (sink_open(&x->sink, sk, x->land.fd, d->path, x->f.size, d->verify,
-	    &x->w->aio, cause) == -1) {
+	    &x->w->pool, cause) == -1) {
 		*code = sink_code(&x->sink);
 		sink_close(&x->sink);
 		land_abort(&x->land);
@@ -677,7 +677,7 @@ xfer_open_piece(struct xfer *x, enum sink_kind sk, int *code, char **cause)
 		return (-1);
 	}
 	if (sink_open(&x->sink, sk, x->pfd, x->dest->path, x->f.size,
-	    stripe_hashing(x->stripe), &x->w->aio, cause) == -1) {
+	    stripe_hashing(x->stripe), &x->w->pool, cause) == -1) {
 		*code = sink_code(&x->sink);
 		sink_close(&x->sink);
 		return (-1);

@@ -147,6 +147,28 @@ extern struct stats	 stats;
 /* worker.c: threads, each with its own event loop and connections. */
 TAILQ_HEAD(conn_list, conn);
 
+/*
+ * A worker's sinks take their io_uring from its pool and give it back when
+ * no write of theirs is in flight: setting a ring up and tearing it down
+ * costs 170 us of CPU here (more than a small file), so a worker keeps a
+ * few.  aio counts the writes queued by every sink of the worker
+ * (atomically: the metrics read it from the main thread).
+ */
+#define SINK_POOL_MAX		32
+
+struct sink_ring {
+	struct io_uring		*ring;
+	int			 efd;		/* registered eventfd */
+};
+
+struct sink_pool {
+	int			 aio;
+	int			 nfree;
+	struct sink_ring	 free[SINK_POOL_MAX];
+};
+
+void		 sink_pool_free(struct sink_pool *);
+
 struct worker {
 	int			 id;
 	pthread_t		 thread;
@@ -156,8 +178,8 @@ struct worker {
 	struct conn_list	 conns;
 	int			 draining;	/* finish transfers, then stop */
 	int			 busy;		/* files in flight */
-	int			 aio;		/* windows under a queued write;
-						   atomic: metrics read it */
+	struct sink_pool	 pool;		/* io_uring rings to reuse, and
+						   the queued writes (aio) */
 	struct lander		*lander;	/* lands v2 entries in batches */
 	int			 corked;	/* records wait for uncork() */
 	struct conn_list	 cork;		/* connections with records held */
@@ -284,7 +306,7 @@ struct sink {
 
 	struct io_uring	*ring;		/* async O_DIRECT writes, or NULL */
 	int		 efd;		/* eventfd: a queued write is done */
-	int		*aio_count;	/* the worker's queued writes */
+	struct sink_pool *pool;		/* the worker's rings, queued writes */
 	int		 queued;	/* slots taken here */
 	int		 aerr;		/* errno of a failed write of the
 					   sink's own (tail, pipe) */
@@ -301,7 +323,7 @@ struct sink {
 
 int		 sink_probe_direct(int);
 int		 sink_open(struct sink *, enum sink_kind, int, const char *,
-		     uint64_t, int, int *, char **);
+		     uint64_t, int, struct sink_pool *, char **);
 void		 sink_range(struct sink *, uint64_t, uint64_t);
 int		 sink_verifying(const struct sink *);
 int		 sink_write(struct sink *, const void *, size_t, uint64_t,
@@ -672,28 +694,6 @@ void		 rx_free(struct rx *);
 const char	*rx_name(enum rx_kind);
 int		 rx_lost(int);
 int		 rx_at_rest(const struct rx *);
-
-/* judge.c: io = auto picks the cheaper receive path per connection. */
-#define JUDGE_TRIAL		(16ULL << 20)	/* payload per path per trial */
-#define JUDGE_AGAIN		(2ULL << 30)	/* payload before trying again */
-#define JUDGE_WARM		(4ULL << 20)	/* not measured: the change */
-enum { JUDGE_TRY_MAP, JUDGE_TRY_COPY, JUDGE_SETTLED, JUDGE_OFF };
-enum { JUDGE_MAP, JUDGE_COPY };
-
-struct judge {
-	int			 phase;
-	enum rx_kind		 pick;		/* the path to take now */
-	uint64_t		 bytes;		/* payload in this phase */
-	uint64_t		 cpu_ns;	/* ... and its CPU time */
-	uint64_t		 left;		/* bytes the phase lasts */
-	uint64_t		 warm;		/* ... not measured at first */
-	uint64_t		 cost[2];	/* ns per MB, last trials */
-	int			 rounds;	/* trials done */
-};
-
-void		 judge_init(struct judge *);
-void		 judge_off(struct judge *);
-int		 judge_account(struct judge *, uint64_t, uint64_t);
 
 /* conn.c: one sender connection. */
 enum conn_state {

@@ -24,19 +24,20 @@
 #include "zcsend.h"
 
 struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0, NULL,
-		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT, 0, 0 };
+		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT, 0, 0, ZS_IO_AUTO };
 
-#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size size] [--json] " \
-			"[--key-file file]\n" \
-			"              [--limit-rate rate] [--links] " \
-			"[--name name] [--no-verify]\n" \
-			"              [--no-zerocopy] [-P count] [--resume] " \
-			"[--size bytes] [-t seconds]\n" \
-			"              file ... host[:port][/dest]\n"
+#define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size size] " \
+			"[--io auto|map|read] [--json]\n" \
+			"              [--key-file file] " \
+			"[--limit-rate rate] [--links] [--name name]\n" \
+			"              [--no-verify] [--no-zerocopy] " \
+			"[-P count] [--resume] [--size bytes]\n" \
+			"              [-t seconds] file ... host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
 	OPT_CHUNK_SIZE = 256,
+	OPT_IO,
 	OPT_JSON,
 	OPT_KEY_FILE,
 	OPT_LIMIT_RATE,
@@ -63,6 +64,9 @@ static const struct zcsend_option zcsend_optab[] = {
 	{ "dry-run", 'n', NULL,
 	    "list what would be sent; connect to nothing (default: off)" },
 	{ "help", 'h', NULL, "show this help and exit" },
+	{ "io", OPT_IO, "mode",
+	    "files from their mapping (map), read into a buffer (read), or "
+	    "whichever costs less CPU, measured (default: auto)" },
 	{ "json", OPT_JSON, NULL,
 	    "JSON lines on stdout instead of text (default: off)" },
 	{ "key-file", OPT_KEY_FILE, "file",
@@ -148,6 +152,20 @@ zcsend_key(const char *path, const char *what)
 		    ": " : "", cause);
 		exit(ZS_USAGE);
 	}
+}
+
+/* The --io mode, or exit. */
+static int
+zcsend_io(const char *s)
+{
+	if (strcmp(s, "auto") == 0)
+		return (ZS_IO_AUTO);
+	if (strcmp(s, "map") == 0)
+		return (ZS_IO_MAP);
+	if (strcmp(s, "read") == 0)
+		return (ZS_IO_READ);
+	log_errx("bad io mode '%s' (auto, map or read)", s);
+	exit(ZS_USAGE);
 }
 
 /* The -t seconds, or exit. */
@@ -327,6 +345,9 @@ zcsend_option(int ch)
 		break;
 	case OPT_NO_ZEROCOPY:
 		opt.zerocopy = 0;
+		break;
+	case OPT_IO:
+		opt.io = zcsend_io(optarg);
 		break;
 	case 'q':
 		opt.quiet = 1;
@@ -518,7 +539,7 @@ main(int argc, char **argv)
 	zcsend_walk(&w, argv + first, argc - 1 - first);
 	status = zcsend_run(&p, &w, dest != NULL ? dest : "");
 	sout_summary(status);
-	if (opt.zerocopy && !opt.dryrun)
+	if (!opt.dryrun)
 		sout_zcstat(&p.zs);
 	walk_free(&w);
 out:

@@ -39,6 +39,7 @@
 #define ZS_VERIFY		5	/* what landed is not what was sent */
 
 #define SEND_CHUNK		(1U << 20)	/* one send() */
+#define SOURCE_RBUFS		4		/* buffers to read a file into */
 #define DATA_RECORD		(16U << 20)	/* one DATA record */
 #define RESULT_RATE		(100U << 20)	/* extra result wait: 1 s per */
 
@@ -76,7 +77,9 @@ struct opts {
 	uint32_t	 chunk;		/* --chunk-size, striping */
 	int		 chunk_set;	/* ... given */
 	int		 resume;	/* --resume: version 5 */
+	int		 io;		/* --io: ZS_IO_AUTO, _MAP or _READ */
 };
+enum { ZS_IO_AUTO, ZS_IO_MAP, ZS_IO_READ };
 #define ZS_RESUME_CHUNK		(4U << 20)	/* --resume's chunk size */
 #define ZS_STRIPES_MAX		64
 
@@ -91,6 +94,8 @@ struct zcstat {
 	uint64_t	 copied;	/* completions the kernel had to copy */
 	uint64_t	 fallback;	/* pieces sent plainly after ENOBUFS */
 	uint64_t	 lost;		/* never to complete: connection closed */
+	uint64_t	 mapped;	/* payload bytes sent from the mapping */
+	uint64_t	 read;		/* ... read into a buffer and sent */
 };
 
 /*
@@ -115,6 +120,10 @@ struct peer {
 						   -1: stop watching side_fd */
 	void		*side_arg;
 	struct zcstat	 zs;
+	struct judge	 judge;		/* --io auto: map or read the file */
+	uint8_t		*rbuf;		/* SOURCE_RBUFS x SEND_CHUNK, or NULL */
+	uint64_t	 rseq[SOURCE_RBUFS];	/* a buffer's last send, + 1 */
+	int		 rcur;		/* the buffer read into last */
 };
 
 #define ZS_MSG_MAX		(ZC_MSG_MAX + 256)
@@ -267,6 +276,10 @@ void		 source_digest(struct source *, struct zc_end *);
 int		 source_send(struct source *, struct peer *, uint64_t, size_t,
 		     int);
 int		 source_push(struct peer *, const uint8_t *, size_t, int, int);
+const uint8_t	*source_bytes(struct peer *, int, const uint8_t *, uint64_t,
+		     size_t, struct XXH3_state_s *);
+uint64_t	 source_judging(const struct peer *);
+void		 source_judge(struct peer *, size_t, uint64_t);
 void		 source_reap(struct peer *, int);
 void		 source_reap_errq(struct peer *);
 int		 source_hash_guarded(struct XXH3_state_s *, const uint8_t *,

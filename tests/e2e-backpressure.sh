@@ -12,6 +12,9 @@
 #   (c) the daemon's counters: the slow connection stopped reading for its
 #       disk (zcrecvd_read_pauses_total{reason="disk"} > 0) and no event
 #       loop wrote synchronously (zcrecvd_loop_writes_total 0).
+#   (d) files of 64 KiB to 2 MiB to [slow] (a tree, one connection) while
+#       the fast file goes to [default]: it lands first, they land byte
+#       for byte, and still no event loop wrote synchronously.
 # No timing is asserted beyond the order in (a), which holds on a loaded
 # machine too: 256 MiB to an unthrottled disk against 12 s.
 #
@@ -206,6 +209,44 @@ note "read pauses for the disk: $pauses, synchronous loop writes: $writes"
 [ -n "$pauses" ] && [ "$pauses" -gt 0 ] ||
     fail "(c) no pause for the disk counted: '$pauses'"
 [ "$writes" = 0 ] || fail "(c) synchronous writes by the event loop: '$writes'"
+
+note "(d) small files to the slow disk are queued too"
+# Files of 2 MiB and less had no io_uring of their own and were written
+# with pwrite() on the event loop, half a second a MiB at this rate.
+mkdir "$T/src/small"
+for s in 65537 300000 1048575 1048576 1052673 1572864 2093057 2097152; do
+	mkfile "$T/src/small/f$s" "$s"
+done
+"$ZCSEND" -r "$T/src/small" "127.0.0.1:$PORT/slow" >"$T/small.out" \
+    2>"$T/small.err" </dev/null &
+SPID=$!
+BGPIDS+=("$SPID")
+for ((i = 0; i < 300; i++)); do
+	[ -z "$(find "$SLOW" -maxdepth 2 -name '.zcrecvd.*.part')" ] || break
+	alive "$SPID" || fail "(d) the small files' zcsend ended early: $(cat "$T/small.err")"
+	sleep 0.1
+done
+rm -f "$T/dest/fastfile"
+rc=0
+timeout 300 "$ZCSEND" "$T/src/fastfile" "127.0.0.1:$PORT" >"$T/fast.out" \
+    2>"$T/fast.err" </dev/null || rc=$?
+[ "$rc" -eq 0 ] || fail "(d) zcsend of the fast file exited $rc"
+alive "$SPID" ||
+    fail "(d) the fast file landed only after the small slow ones were done"
+same "$T/src/fastfile" "$T/dest/fastfile"
+for ((i = 0; i < 1200; i++)); do
+	alive "$SPID" || break
+	sleep 0.1
+done
+alive "$SPID" && fail "(d) the small files' zcsend still runs after 120 s"
+rc=0
+wait "$SPID" || rc=$?
+prefix 'zcsend small stderr: ' "$T/small.err" >&2
+[ "$rc" -eq 0 ] || fail "(d) zcsend of the small files exited $rc"
+diff -r "$T/src/small" "$SLOW/small" >&2 || fail "(d) the small files differ"
+writes=$(metric zcrecvd_loop_writes_total)
+note "synchronous loop writes after the small files: $writes"
+[ "$writes" = 0 ] || fail "(d) synchronous writes by the event loop: '$writes'"
 
 stop_daemon
 check_daemon_log

@@ -45,7 +45,7 @@ static char		 confpath[300];
 static uint8_t		*src;		/* ZC_BLOCK aligned */
 static int		 dio;		/* tmp can do O_DIRECT */
 static struct conf	*conf;
-static struct worker	 w;		/* xfer uses base, aio, busy */
+static struct worker	 w;		/* xfer uses base, pool, busy */
 static struct sockaddr_in lo;		/* the peer: 127.0.0.1 */
 static mode_t		 mask;		/* the umask */
 static int		 nwritten;	/* xfer_on_written callbacks */
@@ -265,6 +265,7 @@ teardown(void)
 	DIR		*d;
 	size_t		 i;
 
+	sink_pool_free(&w.pool);
 	for (i = 0; i < NSUBDIRS; i++) {
 		if ((d = opendir(path_of(subdirs[i], ""))) == NULL)
 			continue;
@@ -407,14 +408,15 @@ static void
 test_sink_write(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	char		*cause = NULL;
 	const uint64_t	 size = MIB + 777, blk = 65536;
 	uint64_t	 off, len;
-	int		 fd, aio = 0, i, nblk = (size + blk - 1) / blk;
+	int		 fd, i, nblk = (size + blk - 1) / blk;
 
 	fd = sink_file("write.bin");
-	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, size, 1, &pool, &cause) == 0);
 	CHECK(sink_verifying(&s));
 	/* 7 is prime to 17 blocks: each block once, most out of order. */
 	CHECK(nblk == 17);
@@ -436,6 +438,7 @@ test_sink_write(void)
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "write.bin", src, size));
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "write.bin") == 0);
 	free(cause);
@@ -446,12 +449,13 @@ static void
 test_sink_noverify(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], zero[ZC_DIGEST_LEN];
 	char		*cause = NULL;
-	int		 fd, aio = 0;
+	int		 fd;
 
 	fd = sink_file("plain.bin");
-	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, 10000, 0, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, 10000, 0, &pool, &cause) == 0);
 	CHECK(!sink_verifying(&s));
 	CHECK(sink_write(&s, src, 8192, 0, &cause) == 0);
 	CHECK(sink_write(&s, src + 8192, 10000 - 8192, 8192, &cause) == 0);
@@ -461,6 +465,7 @@ test_sink_noverify(void)
 	CHECK(memcmp(dg, zero, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "plain.bin", src, 10000));
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "plain.bin") == 0);
 	free(cause);
@@ -482,6 +487,59 @@ sink_wait_tickets(struct sink *s, const int *t, int nt)
 		cause = NULL;
 	}
 	return (r);
+}
+
+/*
+ * Rings come from the worker's pool and go back to it when idle: the next
+ * file gets the same ring, with no completion of the last owner's left to
+ * see, and writes through it as well; the pool keeps SINK_POOL_MAX.
+ */
+static void
+test_sink_pool(void)
+{
+	struct sink	 s, many[SINK_POOL_MAX + 1];
+	struct sink_pool pool = { 0 };
+	struct io_uring	*ring;
+	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
+	char		*cause = NULL;
+	int		 fd, i, t = -1, round;
+
+	fd = sink_file("pool.bin");
+	for (round = 0; round < 2; round++) {
+		CHECK(sink_open(&s, SINK_WRITE, fd, tmp, 3 * 4096, 1, &pool,
+		    &cause) == 0);
+		CHECK(s.ring != NULL && s.efd != -1 && pool.nfree == 0);
+		if (round == 0)
+			ring = s.ring;
+		else
+			CHECK(s.ring == ring);	/* the same, reused */
+		CHECK(sink_write_async(&s, src, 2 * 4096, 0, &t, &cause) == 1);
+		CHECK(sink_write(&s, src + 2 * 4096, 4096, 2 * 4096,
+		    &cause) == 0);
+		CHECK(sink_wait_tickets(&s, &t, 1) == 0);
+		CHECK(sink_finish(&s, dg, &cause) == 0);
+		digest_of(src, 3 * 4096, want);
+		CHECK(memcmp(dg, want, sizeof(dg)) == 0);
+		CHECK(file_is("sink", "pool.bin", src, 3 * 4096));
+		sink_close(&s);
+		CHECK(s.ring == NULL && pool.nfree == 1 && pool.aio == 0);
+		CHECK(ftruncate(fd, 0) == 0);
+	}
+	for (i = 0; i < SINK_POOL_MAX + 1; i++)
+		CHECK(sink_open(&many[i], SINK_WRITE, fd, tmp, 4096, 0, &pool,
+		    &cause) == 0 && many[i].ring != NULL);
+	CHECK(pool.nfree == 0);
+	for (i = 0; i < SINK_POOL_MAX + 1; i++)
+		sink_close(&many[i]);
+	CHECK(pool.nfree == SINK_POOL_MAX);
+	CHECK(sink_open(&s, SINK_WRITE, fd, tmp, 0, 0, &pool, &cause) == 0);
+	CHECK(s.ring == NULL);		/* an empty file needs none */
+	sink_close(&s);
+	sink_pool_free(&pool);
+	CHECK(pool.nfree == 0);
+	close(fd);
+	CHECK(remove_file("sink", "pool.bin") == 0);
+	free(cause);
 }
 
 /* Writes queued from the sink's own buffer (the padded tail). */
@@ -513,16 +571,17 @@ static void
 test_sink_direct(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	char		*cause = NULL;
 	const uint64_t	 size = 3 * MIB + 100;
 	uint64_t	 off, n;
-	int		 fd, aio = 0, r, t[MAX_TICKETS], nt = 0;
+	int		 fd, r, t[MAX_TICKETS], nt = 0;
 
 	if (!dio)
 		return;
 	fd = sink_file("direct.bin");
-	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &pool, &cause) == 0);
 	CHECK(s.direct && s.dio_align > 0 && s.dio_align <= ZC_BLOCK);
 	for (off = 0; off < size; off += n) {
 		n = size - off < REC ? size - off : REC;
@@ -538,16 +597,17 @@ test_sink_direct(void)
 	if (s.ring == NULL)
 		printf("test_xfer: no io_uring: async writes not tried\n");
 	else	/* and the padded tail, queued from the sink's buffer */
-		CHECK(nt == 3 && aio == 4 && tickets_distinct(t, nt) &&
+		CHECK(nt == 3 && pool.aio == 4 && tickets_distinct(t, nt) &&
 		    own_queued(&s) == 1 && s.truncate);
 	CHECK(sink_wait_tickets(&s, t, nt) == 0);
-	CHECK(aio == own_queued(&s));
+	CHECK(pool.aio == own_queued(&s));
 	CHECK(sink_finish(&s, dg, &cause) == 0);
-	CHECK(aio == 0 && sink_idle(&s));
+	CHECK(pool.aio == 0 && sink_idle(&s));
 	digest_of(src, size, want);
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "direct.bin", src, size));
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "direct.bin") == 0);
 	free(cause);
@@ -558,15 +618,16 @@ static void
 test_sink_direct_unaligned(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	char		*cause = NULL;
 	const uint64_t	 size = 3 * ZC_BLOCK + 10;
-	int		 fd, aio = 0;
+	int		 fd;
 
 	if (!dio)
 		return;
 	fd = sink_file("unaligned.bin");
-	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &pool, &cause) == 0);
 	CHECK(sink_write(&s, src, ZC_BLOCK, 0, &cause) == 0 && s.direct);
 	CHECK(sink_write(&s, src + ZC_BLOCK, 1000, ZC_BLOCK, &cause) == 0);
 	CHECK(!s.direct);
@@ -577,6 +638,7 @@ test_sink_direct_unaligned(void)
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "unaligned.bin", src, size));
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "unaligned.bin") == 0);
 	free(cause);
@@ -733,7 +795,7 @@ wait_queued(struct xfer *x, const int *t, int nt)
 			    "tried\n");
 		return;
 	}
-	CHECK(tickets_distinct(t, nt) && w.aio == nt + own_queued(&x->sink));
+	CHECK(tickets_distinct(t, nt) && w.pool.aio == nt + own_queued(&x->sink));
 	CHECK(await_written(x, t, nt));
 	CHECK(await_callback() && written_arg == &w);
 	for (i = 0; i < nt; i++) {
@@ -741,7 +803,7 @@ wait_queued(struct xfer *x, const int *t, int nt)
 		free(cause);
 		cause = NULL;
 	}
-	CHECK(w.aio == own_queued(&x->sink));
+	CHECK(w.pool.aio == own_queued(&x->sink));
 }
 
 /*
@@ -754,15 +816,16 @@ static void
 test_sink_direct_unaligned_async(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	char		*cause = NULL;
 	const uint64_t	 size = 3 * MIB + 1000;
-	int		 fd, aio = 0, t[MAX_TICKETS], nt = 0;
+	int		 fd, t[MAX_TICKETS], nt = 0;
 
 	if (!dio)
 		return;
 	fd = sink_file("unaligned-async.bin");
-	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &pool, &cause) == 0);
 	if (s.ring == NULL) {
 		printf("test_xfer: no io_uring: async unaligned not tried\n");
 		goto out;
@@ -774,15 +837,16 @@ test_sink_direct_unaligned_async(void)
 	CHECK(!s.direct);
 	CHECK(sink_write_async(&s, src + MIB + 1000, 2 * MIB, MIB + 1000,
 	    &t[nt++], &cause) == 1);
-	CHECK(s.sync_writes == 0 && aio == 3);
+	CHECK(s.sync_writes == 0 && pool.aio == 3);
 	CHECK(sink_wait_tickets(&s, t, nt) == 0);
-	CHECK(sink_idle(&s) && aio == 0);
+	CHECK(sink_idle(&s) && pool.aio == 0);
 	CHECK(sink_finish(&s, dg, &cause) == 0);
 	digest_of(src, size, want);
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "unaligned-async.bin", src, size));
 out:
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "unaligned-async.bin") == 0);
 	free(cause);
@@ -797,17 +861,18 @@ static void
 test_sink_splice_async(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	uint8_t		 dg[ZC_DIGEST_LEN], want[ZC_DIGEST_LEN];
 	char		*cause = NULL;
 	const uint64_t	 size = 3 * MIB + 1000;
 	const size_t	 chunk = 64 << 10;
 	uint64_t	 off = 0;
 	ssize_t		 n;
-	int		 fd, aio = 0, sv[2], queued = 0, busy = 0;
+	int		 fd, sv[2], queued = 0, busy = 0;
 
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	fd = sink_file("splice.bin");
-	CHECK(sink_open(&s, SINK_SPLICE, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_SPLICE, fd, tmp, size, 1, &pool, &cause) == 0);
 	if (s.ring == NULL)
 		printf("test_xfer: no io_uring: async splice not tried\n");
 	while (off < size) {
@@ -832,12 +897,13 @@ test_sink_splice_async(void)
 	printf("test_xfer: splice: %d queued, %d waits for the pipe\n", queued,
 	    busy);
 	CHECK(sink_wait_all(&s, &cause) == 0);
-	CHECK(sink_idle(&s) && aio == 0 && s.pipe_slot == -1);
+	CHECK(sink_idle(&s) && pool.aio == 0 && s.pipe_slot == -1);
 	CHECK(sink_finish(&s, dg, &cause) == 0);
 	digest_of(src, size, want);
 	CHECK(memcmp(dg, want, sizeof(dg)) == 0);
 	CHECK(file_is("sink", "splice.bin", src, size));
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);
@@ -855,28 +921,29 @@ static void
 test_sink_ready(void)
 {
 	struct sink	 s;
+	struct sink_pool pool = { 0 };
 	char		*cause = NULL;
 	const uint64_t	 size = 16 * MIB;
-	int		 fd, aio = 0, t[MAX_TICKETS], i, n;
+	int		 fd, t[MAX_TICKETS], i, n;
 
 	if (!dio)
 		return;
 	fd = sink_file("ready.bin");
-	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &aio, &cause) == 0);
+	CHECK(sink_open(&s, SINK_DIRECT, fd, tmp, size, 1, &pool, &cause) == 0);
 	if (s.ring == NULL) {
 		printf("test_xfer: no io_uring: queue bound not tried\n");
 		goto out;
 	}
-	aio = WORKER_AIO_MAX;		/* others hold the worker's share */
+	pool.aio = WORKER_AIO_MAX;		/* others hold the worker's share */
 	for (n = 0; sink_ready(&s) && n < MAX_TICKETS; n++)
 		CHECK(sink_write_async(&s, src, MIB, (uint64_t)n * MIB, &t[n],
 		    &cause) == 1);
-	CHECK(n == SINK_AIO_FAIR && aio == WORKER_AIO_MAX + n);
+	CHECK(n == SINK_AIO_FAIR && pool.aio == WORKER_AIO_MAX + n);
 	CHECK(s.sync_writes == 0);
 	for (i = 0; i < n; i++)
 		CHECK(sink_wait(&s, t[i], &cause) == 0);
-	CHECK(aio == WORKER_AIO_MAX && sink_idle(&s) && sink_ready(&s));
-	aio = 0;			/* alone: up to the slots */
+	CHECK(pool.aio == WORKER_AIO_MAX && sink_idle(&s) && sink_ready(&s));
+	pool.aio = 0;			/* alone: up to the slots */
 	for (n = 0; sink_ready(&s) && n < MAX_TICKETS; n++)
 		CHECK(sink_write_async(&s, src, MIB, (uint64_t)n * MIB, &t[n],
 		    &cause) == 1);
@@ -885,9 +952,10 @@ test_sink_ready(void)
 	CHECK(s.sync_writes == 0);
 	for (i = 0; i < n; i++)
 		CHECK(sink_wait(&s, t[i], &cause) == 0);
-	CHECK(aio == 0);
+	CHECK(pool.aio == 0);
 out:
 	sink_close(&s);
+	sink_pool_free(&pool);
 	close(fd);
 	CHECK(remove_file("sink", "ready.bin") == 0);
 	free(cause);
@@ -922,10 +990,11 @@ lifecycle(const char *dest, const char *sub, enum sink_kind sk,
 	nwritten = 0;
 	xfer_on_written(x, written_cb, &w);
 	CHECK((nt = feed(x, 0, size, async, t)) >= 0);
-	if (sk == SINK_DIRECT && async)
+	if (async && sk != SINK_VMSPLICE) {
+		CHECK(nt > 0);		/* every file has a ring */
 		wait_queued(x, t, nt > 0 ? nt : 0);
-	else
-		CHECK(nt == 0);		/* only O_DIRECT writes queue */
+	} else
+		CHECK(nt == 0);
 	end_rec(&e, size);
 	memset(dg, 0, sizeof(dg));
 	CHECK(xfer_finish(x, &e, dg, &code, &cause) == verify);
@@ -986,7 +1055,7 @@ test_xfer_direct_tail(void)
 	CHECK(x->sink.direct && x->sink.truncate);
 	for (i = 0; i < nt; i++)
 		CHECK(xfer_wait(x, t[i], &code, &cause) == 0);
-	CHECK(w.aio == own_queued(&x->sink));
+	CHECK(w.pool.aio == own_queued(&x->sink));
 	end_rec(&e, size);
 	CHECK(xfer_finish(x, &e, dg, &code, &cause) == 1);
 	CHECK(memcmp(dg, e.digest, sizeof(dg)) == 0);
@@ -1516,29 +1585,39 @@ test_judge(void)
 	struct judge	 j;
 	uint64_t	 t = JUDGE_WARM + JUDGE_TRIAL;
 
-	judge_init(&j);
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	judge_init(&j, NULL);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_TRY_MAP);
 	/* The warm-up is not measured: a dear change-over does not count. */
 	CHECK(judge_feed(&j, JUDGE_WARM, 100000) == 0);
 	CHECK(judge_feed(&j, JUDGE_TRIAL - (1 << 20), 800) == 0);
-	CHECK(j.pick == RX_MAP);
+	CHECK(j.pick == JUDGE_MAP);
 	CHECK(judge_feed(&j, 1 << 20, 800) == 0);
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_TRY_COPY);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_TRY_COPY);
 	CHECK(j.cost[JUDGE_MAP] / 1000 >= 780 &&
 	    j.cost[JUDGE_MAP] / 1000 <= 820);
 	CHECK(judge_feed(&j, t, 300) == 1);	/* copy is cheaper */
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_SETTLED && j.rounds == 1);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_SETTLED && j.rounds == 1);
 	CHECK(judge_feed(&j, JUDGE_AGAIN - (1 << 20), 300) == 0);
-	CHECK(j.pick == RX_COPY);
+	CHECK(j.pick == JUDGE_COPY);
 	CHECK(judge_feed(&j, 1 << 20, 300) == 0);	/* again: map first */
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_TRY_MAP);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_TRY_MAP);
 	CHECK(judge_feed(&j, t, 200) == 0);	/* now mapping is cheaper */
-	CHECK(j.pick == RX_COPY);
+	CHECK(j.pick == JUDGE_COPY);
 	CHECK(judge_feed(&j, t, 300) == 1);
-	CHECK(j.pick == RX_MAP && j.phase == JUDGE_SETTLED && j.rounds == 2);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_SETTLED && j.rounds == 2);
 	judge_off(&j);
-	CHECK(j.pick == RX_COPY && judge_feed(&j, 2 * JUDGE_AGAIN, 1) == 0);
-	CHECK(j.pick == RX_COPY && j.phase == JUDGE_OFF);
+	CHECK(j.pick == JUDGE_COPY && judge_feed(&j, 2 * JUDGE_AGAIN, 1) == 0);
+	CHECK(j.pick == JUDGE_COPY && j.phase == JUDGE_OFF);
+	/* The tests' variable forces the pick, whatever was measured. */
+	setenv("ZC_TEST_JUDGE_UNIT", "map", 1);
+	judge_init(&j, "ZC_TEST_JUDGE_UNIT");
+	CHECK(judge_feed(&j, t, 900) == 0 && judge_feed(&j, t, 100) == 1);
+	CHECK(j.pick == JUDGE_MAP && j.phase == JUDGE_SETTLED);
+	setenv("ZC_TEST_JUDGE_UNIT", "copy", 1);
+	judge_init(&j, "ZC_TEST_JUDGE_UNIT");
+	CHECK(judge_feed(&j, t, 100) == 0 && judge_feed(&j, t, 900) == 1);
+	CHECK(j.pick == JUDGE_COPY);
+	unsetenv("ZC_TEST_JUDGE_UNIT");
 }
 
 /*
@@ -1702,6 +1781,7 @@ main(void)
 	test_land_overwrite();
 	test_sink_write();
 	test_sink_noverify();
+	test_sink_pool();
 	test_sink_direct();
 	test_sink_direct_unaligned();
 	test_sink_ready();
