@@ -141,6 +141,9 @@ static const struct conf_opt conf_opts[] = {
 	  SERVER(shutdown_grace), .min = 0, .max = 86400, .def = "30" },
 	{ .name = "max_stripes", .type = CONF_NUMBER, SERVER(max_stripes),
 	  .min = 1, .max = 64, .def = "8" },
+	/* Seconds a resume partial (version 5) is kept untouched. */
+	{ .name = "resume_keep", .type = CONF_NUMBER, SERVER(resume_keep),
+	  .min = 1, .max = 30 * 86400, .def = "86400" },
 	{ .name = "log_level", .type = CONF_ENUM, SERVER(log_level),
 	  .words = conf_log_levels, .def = "info" },
 	{ .name = "metrics_listen", .type = CONF_LISTEN,

@@ -44,8 +44,10 @@
 #define V2			0x4
 #define V3			0x8
 #define V4			0x10
-#define V234			(V2 | V3 | V4)
-#define V34			(V3 | V4)
+#define V5			0x20
+#define V234			(V2 | V3 | V4 | V5)
+#define V34			(V3 | V4 | V5)
+#define V45			(V4 | V5)
 
 static void	conn_hello(struct conn *, const uint8_t *, size_t);
 static void	conn_file(struct conn *, const uint8_t *, size_t);
@@ -63,6 +65,9 @@ static void	conn_join(struct conn *, const uint8_t *, size_t);
 static void	conn_chunk(struct conn *, const uint8_t *, size_t);
 static void	conn_stripe_end(struct conn *, const uint8_t *, size_t);
 static void	conn_stripe_check(struct xfer *);
+static void	conn_resume_ready(struct xfer *);
+static void	conn_stripe_fail(struct conn *, struct xfer *, int,
+		    const char *);
 static void	conn_piece_go(struct conn *);
 static void	conn_piece_end(struct conn *);
 
@@ -77,9 +82,9 @@ static const struct conn_rule {
 	{ CONN_HELLO,	ZC_T_HELLO,	V0,		0, conn_hello },
 	{ CONN_IDLE,	ZC_T_FILE,	V1,		0, conn_file },
 	{ CONN_IDLE,	ZC_T_ENTRY,	V234,		0, conn_entry },
-	{ CONN_IDLE,	ZC_T_JOIN,	V4,		0, conn_join },
-	{ CONN_IDLE,	ZC_T_CHUNK,	V4,		0, conn_chunk },
-	{ CONN_IDLE,	ZC_T_END,	V4,		0, conn_stripe_end },
+	{ CONN_IDLE,	ZC_T_JOIN,	V45,		0, conn_join },
+	{ CONN_IDLE,	ZC_T_CHUNK,	V45,		0, conn_chunk },
+	{ CONN_IDLE,	ZC_T_END,	V45,		0, conn_stripe_end },
 	{ CONN_AUTH,	ZC_T_AUTH,	V1 | V234,	0, conn_auth },
 	{ CONN_FILE,	ZC_T_DATA,	V1 | V234,	1, conn_data },
 	{ CONN_FILE,	ZC_T_END,	V1 | V234,	0, conn_end },
@@ -367,12 +372,12 @@ conn_hello(struct conn *c, const uint8_t *body, size_t len)
 		free(cause);
 		return;
 	}
-	if (h.version < ZC_PROTO_V1 || h.version > ZC_PROTO_V4) {
+	if (h.version < ZC_PROTO_V1 || h.version > ZC_PROTO_V5) {
 		log_warnx("%s: unsupported protocol version %u", c->peer,
 		    h.version);
 		msg = xasprintf("unsupported protocol version %u (this "
 		    "receiver speaks %u to %u)", h.version, ZC_PROTO_V1,
-		    ZC_PROTO_V4);
+		    ZC_PROTO_V5);
 		conn_fail(c, ZC_E_VERSION, msg, CONN_DRAIN_IN);
 		free(msg);
 		return;
@@ -416,6 +421,88 @@ conn_target(struct conn *c, int *code, char **cause)
 }
 
 /*
+ * The keeper has checked the partial of the resumed file x (or failed
+ * it): ACCEPT with the chunks still needed; from now on x is a striped
+ * file like any other (conn_stripe_check), its kept chunks done already.
+ */
+static void
+conn_resume_ready(struct xfer *x)
+{
+	struct conn	*c = x->conn;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN + ZC_NEED_MAX];
+	uint8_t		 need[ZC_NEED_MAX];
+	uint64_t	 n = stripe_chunks(x->stripe);
+	char		*msg = NULL;
+	int		 code, r;
+
+	if (c == NULL || x->ended)
+		return;
+	if ((r = stripe_resume_ready(x->stripe, &x->land, need,
+	    &x->st.skipped, &code, &msg)) == 0)
+		return;
+	/* The partial's bytes are on the disk already: room for the rest. */
+	if (r == 1 && xfer_room(x, x->f.size - x->st.skipped, &code,
+	    &msg) == -1)
+		r = -1;
+	if (r == -1) {
+		conn_stripe_fail(c, x, code, msg);
+		free(msg);
+		return;
+	}
+	conn_io_send(c, buf, proto_accept_need_encode(buf, sizeof(buf), x->id,
+	    need, n));
+	x->stripe_cb = conn_stripe_check;
+	conn_stripe_check(x);
+}
+
+/*
+ * A resumed file (version 5) may go to its destination: the keeper opens
+ * its partial, and ACCEPT waits for it (conn_resume_ready); the
+ * connection goes on meanwhile (the sender sends nothing more until
+ * ACCEPT).  Its identity: the destination's key, if it has one (the
+ * sender proved it), else the sender's address.  Where nothing is written
+ * (io = discard) there is nothing to keep: every chunk is needed.
+ */
+static void
+conn_resume_start(struct conn *c)
+{
+	struct xfer	*x = c->cur;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN + ZC_NEED_MAX];
+	uint8_t		 need[ZC_NEED_MAX];
+	char		 ident[KEEP_IDENT_MAX], *cause = NULL;
+	uint64_t	 n = proto_chunk_count(x->f.size, x->chunk), i;
+	int		 code, r;
+
+	if (x->dest->key != NULL)
+		keep_ident_key(x->dest->key, ident, sizeof(ident));
+	else
+		keep_ident_addr((struct sockaddr *)&c->ss, ident,
+		    sizeof(ident));
+	if (x->io->flags & IO_NO_FILE)
+		r = xfer_open_striped(x, c->sess, worker_count(), &code,
+		    &cause);
+	else
+		r = xfer_open_resume(x, c->sess, worker_count(), ident, &code,
+		    &cause);
+	if (r == -1) {
+		conn_fail(c, code, cause, CONN_NEXT);
+		free(cause);
+		return;
+	}
+	if (x->io->flags & IO_NO_FILE) {
+		memset(need, 0, sizeof(need));
+		for (i = 0; i < n; i++)
+			need[i / 8] |= 1U << (i % 8);
+		conn_io_send(c, buf, proto_accept_need_encode(buf,
+		    sizeof(buf), x->id, need, n));
+		x->stripe_cb = conn_stripe_check;
+	} else
+		x->stripe_cb = conn_resume_ready;
+	c->cur = NULL;		/* on c->xfers, in flight, until its RESULT */
+	conn_next(c);
+}
+
+/*
  * A striped file (version 4) may go to its destination: its staging file
  * is made, ACCEPT tells the sender to send its chunks, on any connection
  * of the session; the connection goes on at once (the file stays in
@@ -452,6 +539,10 @@ conn_file_start(struct conn *c)
 	enum sink_kind	 sk;
 	int		 code;
 
+	if (x->eflags & ZC_EF_RESUME) {
+		conn_resume_start(c);
+		return;
+	}
 	if (x->eflags & ZC_EF_STRIPED) {
 		conn_stripe_start(c);
 		return;
@@ -598,6 +689,11 @@ conn_entry(struct conn *c, const uint8_t *body, size_t len)
 	if ((e.flags & ZC_EF_STREAM) && c->version < ZC_PROTO_V3) {
 		conn_protocol_error(c, "a stream (ENTRY flag STREAM) before "
 		    "version 3");
+		return;
+	}
+	if ((e.flags & ZC_EF_RESUME) && c->version < ZC_PROTO_V5) {
+		conn_protocol_error(c, "a resumed file (ENTRY flag RESUME) "
+		    "before version 5");
 		return;
 	}
 	if ((e.flags & ZC_EF_STRIPED) && c->version < ZC_PROTO_V4) {
@@ -1316,6 +1412,10 @@ conn_stripe_check(struct xfer *x)
 
 	if (c == NULL || x->ended || x->queued)
 		return;
+	if (stripe_checking(x->stripe)) {	/* no ACCEPT yet */
+		conn_resume_ready(x);
+		return;
+	}
 	r = stripe_state(x->stripe, &have, &code, &msg);
 	if (r == -1)
 		conn_stripe_fail(c, x, code, msg);

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zcrecvd.h"
@@ -403,8 +404,28 @@ land_path_ok(const struct dest *d, const char *path, size_t len, int *code,
  * creating missing directories.  On failure *code is the result code for
  * the sender and *cause the reason, and the landing holds nothing.
  */
+static int	land_open_parent(struct landing *, const struct dest *,
+		    const char *, int *, char **);
+
 int
 land_open(struct landing *l, const struct dest *d, const char *path,
+    int *code, char **cause)
+{
+	if (land_open_parent(l, d, path, code, cause) == -1)
+		return (-1);
+	if (land_stage(l, code, cause) == -1) {
+		land_release(l);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The first half of land_open: the parent directory of path, opened (and
+ * made) beneath d, and nothing in the way of its name.
+ */
+static int
+land_open_parent(struct landing *l, const struct dest *d, const char *path,
     int *code, char **cause)
 {
 	struct stat	 sb;
@@ -432,12 +453,69 @@ land_open(struct landing *l, const struct dest *d, const char *path,
 			goto fail;
 		}
 	}
-	if (land_stage(l, code, cause) == -1)
-		goto fail;
 	return (0);
 fail:
 	land_release(l);
 	return (-1);
+}
+
+/*
+ * Open (creating it, mode 0600, where missing) the resume partial keep
+ * for path beneath d, in path's parent directory, as land_open does a
+ * staging file; *fresh says whether it was made now.  The partial is
+ * never followed through a symlink and must be a regular file.  On
+ * failure *code and *cause, and the landing holds nothing.
+ */
+int
+land_keep_open(struct landing *l, const struct dest *d, const char *path,
+    const char *keep, int *fresh, int *code, char **cause)
+{
+	struct stat	 sb;
+
+	if (land_open_parent(l, d, path, code, cause) == -1)
+		return (-1);
+	snprintf(l->staging, sizeof(l->staging), "%s", keep);
+	*fresh = 0;
+	l->fd = openat(l->dirfd, keep, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (l->fd == -1 && errno == ENOENT) {
+		*fresh = 1;
+		l->fd = openat(l->dirfd, keep, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	if (l->fd == -1 || fstat(l->fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		*code = l->fd == -1 ? land_errcode(errno) : ZC_E_IO;
+		*cause = xasprintf("open resume partial: %s", l->fd == -1 ?
+		    strerror(errno) : "not a regular file");
+		l->staging[0] = '\0';	/* not ours to remove */
+		land_release(l);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Is name a resume partial or one of its sidecars?  1 with *suffix
+ * (LAND_KEEP_SUFFIX, _SIDECAR or _TEMP), else 0.
+ */
+int
+land_keep_form(const char *name, const char **suffix)
+{
+	static const char *sfx[] = { LAND_KEEP_SUFFIX, LAND_KEEP_SIDECAR,
+	    LAND_KEEP_TEMP };
+	size_t		 i, pre = sizeof(LAND_STAGING_PREFIX) - 1;
+
+	if (strncmp(name, LAND_STAGING_PREFIX, pre) != 0 ||
+	    strlen(name) <= pre + LAND_KEEP_HEX)
+		return (0);
+	for (i = pre; i < pre + LAND_KEEP_HEX; i++)
+		if (strchr("0123456789abcdef", name[i]) == NULL)
+			return (0);
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+		if (strcmp(name + pre + LAND_KEEP_HEX, sfx[i]) == 0) {
+			*suffix = sfx[i];
+			return (1);
+		}
+	return (0);
 }
 
 /* Write all of buf at off in the staging file (content sent inline). */
@@ -838,6 +916,53 @@ land_is_stale(int dirfd, const char *name)
 	return (file ? S_ISREG(sb.st_mode) : S_ISLNK(sb.st_mode));
 }
 
+/* The name of the partial or sidecar of stem name, with suffix. */
+static void
+land_keep_sibling(const char *name, const char *suffix, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%.*s%s", (int)(sizeof(LAND_STAGING_PREFIX) - 1 +
+	    LAND_KEEP_HEX), name, suffix);
+}
+
+/*
+ * Is name in dirfd a resume partial (or sidecar) to remove: one not
+ * touched for keep seconds, a sidecar whose partial is gone, or (at
+ * start-up) the temporary of a sidecar?  A partial goes with its sidecar.
+ */
+static int
+land_keep_expired(int dirfd, const char *name, int keep, int startup)
+{
+	char		 other[LAND_NAME_BUF];
+	const char	*sfx;
+	struct stat	 sb;
+	time_t		 now = time(NULL);
+
+	if (!land_keep_form(name, &sfx) ||
+	    fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(sb.st_mode))
+		return (0);
+	if (strcmp(sfx, LAND_KEEP_SIDECAR) == 0) {
+		land_keep_sibling(name, LAND_KEEP_SUFFIX, other, sizeof(other));
+		return (faccessat(dirfd, other, F_OK, AT_SYMLINK_NOFOLLOW) ==
+		    -1 && errno == ENOENT);
+	}
+	if (strcmp(sfx, LAND_KEEP_TEMP) == 0 && startup)
+		return (1);
+	if (sb.st_mtime > now - keep)
+		return (0);
+	land_keep_sibling(name, LAND_KEEP_SUFFIX, other, sizeof(other));
+	if (keep_claimed(other))
+		return (0);	/* in use: its check or its chunks are due */
+	if (strcmp(sfx, LAND_KEEP_SUFFIX) == 0) {
+		land_keep_sibling(name, LAND_KEEP_SIDECAR, other,
+		    sizeof(other));
+		if (unlinkat(dirfd, other, 0) == -1 && errno != ENOENT)
+			log_warn("remove %s", other);
+	}
+	return (1);
+}
+
 /*
  * Scan one directory: remove its stale staging files (regular files, and
  * symlinks that land_symlink had not renamed yet), queue its
@@ -845,7 +970,7 @@ land_is_stale(int dirfd, const char *name)
  */
 static int
 land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
-    int depth)
+    int depth, int keep, int startup, int *expired)
 {
 	struct dirent	*de;
 	DIR		*dir;
@@ -870,7 +995,17 @@ land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (land_is_stale(fd, de->d_name)) {
+		if (land_keep_expired(fd, de->d_name, keep, startup)) {
+			if (unlinkat(fd, de->d_name, 0) == -1 &&
+			    errno != ENOENT)
+				log_warn("%s: remove expired %s%s%s", d->path,
+				    pre, sep, de->d_name);
+			else
+				*expired += strstr(de->d_name,
+				    LAND_KEEP_SUFFIX) != NULL;
+			continue;
+		}
+		if (startup && land_is_stale(fd, de->d_name)) {
 			if (unlinkat(fd, de->d_name, 0) == -1)
 				log_warn("%s: remove stale %s%s%s", d->path,
 				    pre, sep, de->d_name);
@@ -891,25 +1026,28 @@ land_scan_dir(const struct dest *d, struct land_scan *s, const char *path,
 }
 
 /*
- * At start-up: remove the staging files a previous run left anywhere
- * beneath the destination when it was killed.  Only names of the exact
- * staging forms, only regular files and symlinks; directories are opened
- * beneath the destination without following symlinks, as deep as a path
- * may go.  (Resume would keep them; this version does not resume.)
+ * At start-up (startup): remove the staging files a previous run left
+ * anywhere beneath the destination when it was killed.  Only names of the
+ * exact staging forms, only regular files and symlinks; directories are
+ * opened beneath the destination without following symlinks, as deep as a
+ * path may go.  Resume partials (version 5) stay, unless untouched for
+ * keep seconds (resume_keep); so does any staging file when not at
+ * start-up (the periodic sweep of keep.c): it may be in use.
  */
 void
-land_cleanup(const struct dest *d)
+land_cleanup(const struct dest *d, int keep, int startup)
 {
 	struct land_scan	 s;
 	char			*path;
-	int			 depth, n = 0;
+	int			 depth, n = 0, expired = 0;
 
 	memset(&s, 0, sizeof(s));
 	land_scan_push(&s, xstrdup("."), 0);
 	while (s.n > 0) {
 		path = s.path[--s.n];
 		depth = s.depth[s.n];
-		n += land_scan_dir(d, &s, path, depth);
+		n += land_scan_dir(d, &s, path, depth, keep, startup,
+		    &expired);
 		free(path);
 	}
 	free(s.path);
@@ -917,4 +1055,8 @@ land_cleanup(const struct dest *d)
 	if (n > 0)
 		log_info("%s: removed %d stale staging file%s of an earlier "
 		    "run", d->path, n, n == 1 ? "" : "s");
+	if (expired > 0)
+		log_info("%s: removed %d resume partial%s older than "
+		    "resume_keep (%d s)", d->path, expired, expired == 1 ? "" :
+		    "s", keep);
 }

@@ -318,6 +318,8 @@ lander_commit_main(void *arg)
 		lander_post(l, &work);
 		TAILQ_FOREACH(x, &work, lentry) {
 			lander_place(x);
+			if (x->stripe != NULL && stripe_resumed(x->stripe))
+				stripe_keep_settle(x->stripe);
 			land_release(&x->land);
 			x->lstage = LANDER_PLACED;
 		}

@@ -65,6 +65,9 @@ struct pending {
 	int		 accepted;	/* WAIT: ACCEPT came */
 	int		 changed;	/* failed here after it went */
 	uint64_t	 offset;	/* ACCEPT's */
+	int		 resume;	/* version 5: RESUME */
+	uint64_t	 nchunks;	/* ... its chunks */
+	uint8_t		*need;		/* ... ACCEPT's bitmap */
 	uint8_t		 digest[ZC_DIGEST_LEN];	/* sent, or zeros */
 	int		 ended;		/* waits for those before it */
 	struct pending	*next;		/* in the order taken */
@@ -104,6 +107,7 @@ struct pipeline {
 	int		 spreading;	/* spread_file() runs: close after */
 	int		 nstriped;	/* striped files in flight */
 	int		 noted;		/* said that -P cannot stripe */
+	int		 noted_resume;	/* ... that --resume cannot resume */
 };
 
 static int	pipeline_pump(void *);
@@ -174,6 +178,7 @@ pipeline_end(struct pipeline *pl, struct pending *pd)
 		if ((pl->head = pd->next) == NULL)
 			pl->tail = &pl->head;
 		sout_end(&pd->rp);
+		free(pd->need);
 		free(pd);
 	}
 }
@@ -330,14 +335,54 @@ pipeline_authok(struct pipeline *pl, const uint8_t *body)
 	return (-1);
 }
 
+/*
+ * ACCEPT (version 5) for the resumed entry pd: the chunks the receiver
+ * needs; those it kept count as covered.
+ */
+static int
+pipeline_accept_need(struct pipeline *pl, struct pending *pd,
+    const uint8_t *body, size_t len)
+{
+	uint64_t	 id, i, kept = 0, chunk = spread_resume_chunk(pd->rp.size);
+	char		*cause = NULL;
+
+	pd->need = xcalloc(1, proto_need_len(pd->nchunks) + 1);
+	if (proto_accept_need_decode(body, len, pd->nchunks, &id, pd->need,
+	    &cause) == -1) {
+		pipeline_proto(pl, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	if (id != pd->id) {
+		pipeline_proto(pl, "unexpected ACCEPT for entry %llu",
+		    (unsigned long long)id);
+		return (-1);
+	}
+	for (i = 0; i < pd->nchunks; i++)
+		if (!(pd->need[i / 8] & (1U << (i % 8))))
+			kept += pd->rp.size - i * chunk < chunk ?
+			    pd->rp.size - i * chunk : chunk;
+	pd->accepted = 1;
+	pd->rp.offset = kept;
+	sout_cover(&pd->rp, 0, kept);
+	if (kept > 0)
+		log_info("%s: resuming: the receiver has %llu of %llu bytes",
+		    sout_vis(pd->rp.path), (unsigned long long)kept,
+		    (unsigned long long)pd->rp.size);
+	pl->gate = 1;
+	return (0);
+}
+
 /* ACCEPT for the WAIT entry: its payload may go. */
 static int
 pipeline_accept(struct pipeline *pl, const uint8_t *body, size_t len)
 {
-	struct pending	*pd;
+	struct pending	*pd = pl->waiting;
 	uint64_t	 offset, id;
 	char		*cause = NULL;
 
+	if (pd != NULL && pd->resume && !pd->accepted && !pl->authing)
+		return (pipeline_accept_need(pl, pd, body, len));
 	if (proto_accept_decode(body, len, &offset, &id, &cause) == -1) {
 		pipeline_proto(pl, "%s", cause);
 		free(cause);
@@ -720,7 +765,7 @@ pipeline_striped(struct pipeline *pl, struct pending *pd, struct source *s,
 	memset(&e, 0, sizeof(e));
 	pl->spreading = 1;
 	r = spread_file(pl->spread, pl->p, s, &pd->rp, pd->id, chunk,
-	    &pd->answered, e.digest, &why);
+	    pd->need, &pd->answered, e.digest, &why);
 	pl->spreading = 0;
 	if (pl->dead) {		/* the connection ended meanwhile */
 		spread_close(pl->spread);
@@ -767,6 +812,13 @@ pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
 	struct zc_entry	 e;
 	uint32_t	 chunk = spread_chunk(s->size);
 	int		 striped = pl->spread != NULL && s->size > chunk;
+	int		 resume = opt.resume && pl->spread != NULL &&
+			    pl->p->version >= ZC_PROTO_V5 && s->size > 0;
+
+	if (resume) {
+		chunk = spread_resume_chunk(s->size);
+		striped = 1;
+	}
 
 	if (source_map(s) != ZS_OK) {
 		source_retire(s, pl->p);
@@ -787,9 +839,11 @@ pipeline_file(struct pipeline *pl, struct pending *pd, struct source *s,
 	e.kind = ZC_K_FILE;
 	if (striped) {
 		wait = 1;
-		e.flags = ZC_EF_STRIPED;
+		e.flags = ZC_EF_STRIPED | (resume ? ZC_EF_RESUME : 0);
 		e.chunk = chunk;
 		pd->striped = 1;
+		pd->resume = resume;
+		pd->nchunks = proto_chunk_count(s->size, chunk);
 		pl->nstriped++;
 	}
 	e.flags |= wait ? ZC_EF_WAIT : 0;
@@ -833,6 +887,12 @@ pipeline_connect(struct pipeline *pl, struct pending *pd)
 		return (-1);
 	}
 	if (p->version == ZC_PROTO_V1) {
+		if (opt.resume && !pl->noted_resume) {
+			log_warnx("%s: the receiver speaks protocol version "
+			    "1; resume (--resume) needs version 5: sending "
+			    "whole files", p->text);
+			pl->noted_resume = 1;
+		}
 		if (opt.recursive) {
 			log_errx("%s: the receiver speaks protocol version 1 "
 			    "only; -r needs version 2 (a newer zcrecvd)",
@@ -846,7 +906,17 @@ pipeline_connect(struct pipeline *pl, struct pending *pd)
 		return (0);
 	}
 	pl->window = p->window < ZS_WINDOW_MAX ? p->window : ZS_WINDOW_MAX;
-	if (opt.stripes > 1 && p->version >= ZC_PROTO_V4)
+	if (opt.resume && p->version >= ZC_PROTO_V5)
+		pl->spread = spread_open(p, opt.stripes);
+	else if (opt.resume && !pl->noted_resume) {
+		log_warnx("%s: the receiver speaks protocol version %d; "
+		    "resume (--resume) needs version 5: sending whole files",
+		    p->text, p->version);
+		pl->noted_resume = 1;
+	}
+	if (pl->spread != NULL)
+		;
+	else if (opt.stripes > 1 && p->version >= ZC_PROTO_V4)
 		pl->spread = spread_open(p, opt.stripes);
 	else if (opt.stripes > 1 && !pl->noted) {
 		log_warnx("%s: the receiver speaks protocol version %d; "

@@ -23,7 +23,7 @@ static const struct {
 	[ZC_T_HELLO] = { "HELLO", ZC_HELLO_LEN, ZC_HELLO_LEN },
 	[ZC_T_FILE] = { "FILE", ZC_FILE_LEN + 1,
 	    ZC_FILE_LEN + ZC_NAME_MAX + ZC_DEST_MAX },
-	[ZC_T_ACCEPT] = { "ACCEPT", ZC_ACCEPT_LEN, ZC_ACCEPT_LEN },
+	[ZC_T_ACCEPT] = { "ACCEPT", ZC_ACCEPT_LEN, ZC_ACCEPT_LEN + ZC_NEED_MAX },
 	[ZC_T_DATA] = { "DATA", 1, ZC_DATA_MAX },
 	[ZC_T_END] = { "END", ZC_END_LEN, ZC_END_LEN },
 	[ZC_T_RESULT] = { "RESULT", ZC_RESULT_LEN, ZC_RESULT_LEN + ZC_MSG_MAX },
@@ -43,45 +43,6 @@ static const char *code_names[] = {
 	"digest", "size", "nospace", "denied", "timeout", "internal",
 	"shutdown"
 };
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v >> 32);
-	put32(p + 4, v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 /* Return the name of a record type for messages. */
 const char *
@@ -105,10 +66,10 @@ proto_code_name(unsigned int code)
 void
 proto_hdr_encode(uint8_t *p, uint16_t type, uint32_t len, uint64_t arg)
 {
-	put16(p, type);
-	put16(p + 2, 0);
-	put32(p + 4, len);
-	put64(p + 8, arg);
+	util_put16(p, type);
+	util_put16(p + 2, 0);
+	util_put32(p + 4, len);
+	util_put64(p + 8, arg);
 }
 
 /*
@@ -120,10 +81,10 @@ proto_hdr_decode(const uint8_t *p, struct zc_hdr *h, char **cause)
 {
 	uint32_t	min, max;
 
-	h->type = get16(p);
-	h->flags = get16(p + 2);
-	h->len = get32(p + 4);
-	h->arg = get64(p + 8);
+	h->type = util_get16(p);
+	h->flags = util_get16(p + 2);
+	h->len = util_get32(p + 4);
+	h->arg = util_get64(p + 8);
 
 	if (h->type == 0 || h->type > ZC_T_MAX) {
 		*cause = xasprintf("unknown record type %u", h->type);
@@ -166,11 +127,11 @@ proto_hello_encode(uint8_t *p, size_t size, uint16_t version,
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_HELLO, ZC_HELLO_LEN, 0);
 	p += ZC_HDR_LEN;
-	put32(p, ZC_PROTO_MAGIC);
-	put16(p + 4, version);
-	put16(p + 6, 0);
-	put32(p + 8, ZC_BLOCK);
-	put32(p + 12, window);
+	util_put32(p, ZC_PROTO_MAGIC);
+	util_put16(p + 4, version);
+	util_put16(p + 6, 0);
+	util_put32(p + 8, ZC_BLOCK);
+	util_put32(p + 12, window);
 	return (ZC_HDR_LEN + ZC_HELLO_LEN);
 }
 
@@ -186,16 +147,16 @@ proto_hello_decode(const uint8_t *p, size_t len, struct zc_hello *hello,
 		*cause = xasprintf("HELLO length %zu", len);
 		return (-1);
 	}
-	hello->magic = get32(p);
-	hello->version = get16(p + 4);
-	hello->block = get32(p + 8);
-	hello->window = get32(p + 12);
+	hello->magic = util_get32(p);
+	hello->version = util_get16(p + 4);
+	hello->block = util_get32(p + 8);
+	hello->window = util_get32(p + 12);
 	if (hello->magic != ZC_PROTO_MAGIC) {
 		*cause = xasprintf("bad magic %#x: not a zcsend peer",
 		    hello->magic);
 		return (-1);
 	}
-	if (get16(p + 6) != 0 || (hello->version < ZC_PROTO_V2 &&
+	if (util_get16(p + 6) != 0 || (hello->version < ZC_PROTO_V2 &&
 	    hello->window != 0)) {
 		*cause = xasprintf("HELLO reserved fields not zero");
 		return (-1);
@@ -220,12 +181,12 @@ proto_file_encode(uint8_t *p, size_t size, const struct zc_file *f)
 		fatalx("%s: name too long or buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_FILE, blen, 0);
 	p += ZC_HDR_LEN;
-	put64(p, f->size);
-	put32(p + 8, f->mode);
-	put32(p + 12, f->digest_alg);
-	put16(p + 16, nlen);
-	put16(p + 18, dlen);
-	put32(p + 20, 0);
+	util_put64(p, f->size);
+	util_put32(p + 8, f->mode);
+	util_put32(p + 12, f->digest_alg);
+	util_put16(p + 16, nlen);
+	util_put16(p + 18, dlen);
+	util_put32(p + 20, 0);
 	memcpy(p + ZC_FILE_LEN, f->name, nlen);
 	memcpy(p + ZC_FILE_LEN + nlen, f->dest, dlen);
 	return (ZC_HDR_LEN + blen);
@@ -249,12 +210,12 @@ proto_file_decode(const uint8_t *p, size_t len, struct zc_file *f,
 		*cause = xasprintf("FILE length %zu too short", len);
 		return (-1);
 	}
-	f->size = get64(p);
-	f->mode = get32(p + 8);
-	f->digest_alg = get32(p + 12);
-	f->name_len = get16(p + 16);
-	f->dest_len = get16(p + 18);
-	if (get32(p + 20) != 0) {
+	f->size = util_get64(p);
+	f->mode = util_get32(p + 8);
+	f->digest_alg = util_get32(p + 12);
+	f->name_len = util_get16(p + 16);
+	f->dest_len = util_get16(p + 18);
+	if (util_get32(p + 20) != 0) {
 		*cause = xasprintf("FILE reserved field not zero");
 		return (-1);
 	}
@@ -291,18 +252,18 @@ proto_entry_encode(uint8_t *p, size_t size, const struct zc_entry *e)
 		fatalx("%s: entry too long or buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_ENTRY, blen, 0);
 	p += ZC_HDR_LEN;
-	put64(p, e->id);
-	put64(p + 8, e->size);
-	put32(p + 16, e->mode);
+	util_put64(p, e->id);
+	util_put64(p + 8, e->size);
+	util_put32(p + 16, e->mode);
 	p[20] = e->kind;
 	p[21] = e->digest_alg;
-	put16(p + 22, e->flags);
-	put64(p + 24, (uint64_t)e->mtime_sec);
-	put32(p + 32, e->mtime_nsec);
-	put16(p + 36, e->path_len);
-	put16(p + 38, e->dest_len);
-	put32(p + 40, e->extra_len);
-	put32(p + 44, e->chunk);
+	util_put16(p + 22, e->flags);
+	util_put64(p + 24, (uint64_t)e->mtime_sec);
+	util_put32(p + 32, e->mtime_nsec);
+	util_put16(p + 36, e->path_len);
+	util_put16(p + 38, e->dest_len);
+	util_put32(p + 40, e->extra_len);
+	util_put32(p + 44, e->chunk);
 	memcpy(p + 48, e->digest, ZC_DIGEST_LEN);
 	p += ZC_ENTRY_LEN;
 	memcpy(p, e->path, e->path_len);
@@ -360,6 +321,12 @@ proto_entry_shape(const struct zc_entry *e)
 		return ("a striped entry that is not a file that waits");
 	if ((e->flags & ZC_EF_STRIPED) && !proto_chunk_size_ok(e->chunk))
 		return ("chunk size not a power of two from 1 MiB to 256 MiB");
+	if ((e->flags & ZC_EF_RESUME) && (!(e->flags & ZC_EF_STRIPED) ||
+	    e->digest_alg != ZC_DIGEST_XXH3_128))
+		return ("a resumed entry that is not striped with a digest");
+	if ((e->flags & ZC_EF_RESUME) && proto_chunk_count(e->size,
+	    e->chunk) > ZC_RESUME_CHUNKS_MAX)
+		return ("a resumed entry of more than 16384 chunks");
 	if (e->kind == ZC_K_FILE && (e->flags & ZC_EF_INLINE)) {
 		if (e->flags & ZC_EF_WAIT)
 			return ("an inline file that waits");
@@ -385,18 +352,18 @@ proto_entry_decode(const uint8_t *p, size_t len, struct zc_entry *e,
 		*cause = xasprintf("ENTRY length %zu too short", len);
 		return (-1);
 	}
-	e->id = get64(p);
-	e->size = get64(p + 8);
-	e->mode = get32(p + 16);
+	e->id = util_get64(p);
+	e->size = util_get64(p + 8);
+	e->mode = util_get32(p + 16);
 	e->kind = p[20];
 	e->digest_alg = p[21];
-	e->flags = get16(p + 22);
-	e->mtime_sec = (int64_t)get64(p + 24);
-	e->mtime_nsec = get32(p + 32);
-	e->path_len = get16(p + 36);
-	e->dest_len = get16(p + 38);
-	e->extra_len = get32(p + 40);
-	e->chunk = get32(p + 44);
+	e->flags = util_get16(p + 22);
+	e->mtime_sec = (int64_t)util_get64(p + 24);
+	e->mtime_nsec = util_get32(p + 32);
+	e->path_len = util_get16(p + 36);
+	e->dest_len = util_get16(p + 38);
+	e->extra_len = util_get32(p + 40);
+	e->chunk = util_get32(p + 44);
 	if (e->chunk != 0 && !(e->flags & ZC_EF_STRIPED)) {
 		*cause = xasprintf("ENTRY reserved field not zero");
 		return (-1);
@@ -428,8 +395,8 @@ proto_accept_encode(uint8_t *p, size_t size, uint64_t offset, uint64_t id)
 	if (size < ZC_HDR_LEN + ZC_ACCEPT_LEN)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_ACCEPT, ZC_ACCEPT_LEN, 0);
-	put64(p + ZC_HDR_LEN, offset);
-	put64(p + ZC_HDR_LEN + 8, id);
+	util_put64(p + ZC_HDR_LEN, offset);
+	util_put64(p + ZC_HDR_LEN + 8, id);
 	return (ZC_HDR_LEN + ZC_ACCEPT_LEN);
 }
 
@@ -442,11 +409,63 @@ proto_accept_decode(const uint8_t *p, size_t len, uint64_t *offset,
 		*cause = xasprintf("malformed ACCEPT");
 		return (-1);
 	}
-	*id = get64(p + 8);
-	*offset = get64(p);
+	*id = util_get64(p + 8);
+	*offset = util_get64(p);
 	if (*offset % ZC_BLOCK != 0) {
 		*cause = xasprintf("ACCEPT offset %llu not block aligned",
 		    (unsigned long long)*offset);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Bytes of the need bitmap of a file of n chunks (version 5). */
+size_t
+proto_need_len(uint64_t n)
+{
+	return (n / 8 + (n % 8 != 0));
+}
+
+/*
+ * Encode an ACCEPT of version 5 for a RESUME entry of n chunks (at most
+ * ZC_RESUME_CHUNKS_MAX): offset 0, id, the need bitmap; returns the length.
+ */
+size_t
+proto_accept_need_encode(uint8_t *p, size_t size, uint64_t id,
+    const uint8_t *need, uint64_t n)
+{
+	size_t	 nl = proto_need_len(n);
+
+	if (n > ZC_RESUME_CHUNKS_MAX || size < ZC_HDR_LEN + ZC_ACCEPT_LEN + nl)
+		fatalx("%s: buffer too small", __func__);
+	proto_hdr_encode(p, ZC_T_ACCEPT, ZC_ACCEPT_LEN + nl, 0);
+	util_put64(p + ZC_HDR_LEN, 0);
+	util_put64(p + ZC_HDR_LEN + 8, id);
+	memcpy(p + ZC_HDR_LEN + ZC_ACCEPT_LEN, need, nl);
+	return (ZC_HDR_LEN + ZC_ACCEPT_LEN + nl);
+}
+
+/*
+ * Decode the ACCEPT of a RESUME entry of n chunks: offset 0, the id into
+ * *id, the bitmap into need (proto_need_len(n) bytes).  Its length must be
+ * exactly that of n chunks and no bit past n may be set.
+ */
+int
+proto_accept_need_decode(const uint8_t *p, size_t len, uint64_t n,
+    uint64_t *id, uint8_t *need, char **cause)
+{
+	size_t	 nl = proto_need_len(n);
+
+	if (n > ZC_RESUME_CHUNKS_MAX || len != ZC_ACCEPT_LEN + nl ||
+	    util_get64(p) != 0) {
+		*cause = xasprintf("malformed ACCEPT for a resumed file of "
+		    "%llu chunks (length %zu)", (unsigned long long)n, len);
+		return (-1);
+	}
+	*id = util_get64(p + 8);
+	memcpy(need, p + ZC_ACCEPT_LEN, nl);
+	if (n % 8 != 0 && (need[nl - 1] >> (n % 8)) != 0) {
+		*cause = xasprintf("ACCEPT needs chunks past the last");
 		return (-1);
 	}
 	return (0);
@@ -460,9 +479,9 @@ proto_end_encode(uint8_t *p, size_t size, const struct zc_end *e)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_END, ZC_END_LEN, 0);
 	p += ZC_HDR_LEN;
-	put32(p, e->digest_alg);
-	put32(p + 4, 0);
-	put64(p + 8, e->id);
+	util_put32(p, e->digest_alg);
+	util_put32(p + 4, 0);
+	util_put64(p + 8, e->id);
 	memcpy(p + 16, e->digest, ZC_DIGEST_LEN);
 	return (ZC_HDR_LEN + ZC_END_LEN);
 }
@@ -475,7 +494,7 @@ proto_eos_encode(uint8_t *p, size_t size, const struct zc_end *e)
 		fatalx("%s: buffer too small", __func__);
 	proto_end_encode(p, size, e);
 	proto_hdr_encode(p, ZC_T_EOS, ZC_EOS_LEN, 0);
-	put64(p + ZC_HDR_LEN + ZC_END_LEN, e->size);
+	util_put64(p + ZC_HDR_LEN + ZC_END_LEN, e->size);
 	return (ZC_HDR_LEN + ZC_EOS_LEN);
 }
 
@@ -490,7 +509,7 @@ proto_eos_decode(const uint8_t *p, size_t len, struct zc_end *e,
 			*cause = xasprintf("malformed EOS");
 		return (-1);
 	}
-	e->size = get64(p + ZC_END_LEN);
+	e->size = util_get64(p + ZC_END_LEN);
 	return (0);
 }
 
@@ -499,12 +518,12 @@ int
 proto_end_decode(const uint8_t *p, size_t len, struct zc_end *e, char **cause)
 {
 	e->size = 0;
-	if (len != ZC_END_LEN || get32(p + 4) != 0) {
+	if (len != ZC_END_LEN || util_get32(p + 4) != 0) {
 		*cause = xasprintf("malformed END");
 		return (-1);
 	}
-	e->id = get64(p + 8);
-	e->digest_alg = get32(p);
+	e->id = util_get64(p + 8);
+	e->digest_alg = util_get32(p);
 	if (e->digest_alg > ZC_DIGEST_XXH3_128) {
 		*cause = xasprintf("unknown digest algorithm %u",
 		    e->digest_alg);
@@ -524,11 +543,11 @@ proto_result_encode(uint8_t *p, size_t size, const struct zc_result *r)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_RESULT, ZC_RESULT_LEN + mlen, 0);
 	p += ZC_HDR_LEN;
-	put16(p, r->code);
-	put16(p + 2, mlen);
-	put32(p + 4, r->digest_alg);
-	put64(p + 8, r->bytes);
-	put64(p + 16, r->id);
+	util_put16(p, r->code);
+	util_put16(p + 2, mlen);
+	util_put32(p + 4, r->digest_alg);
+	util_put64(p + 8, r->bytes);
+	util_put64(p + 16, r->id);
 	memcpy(p + 24, r->digest, ZC_DIGEST_LEN);
 	memcpy(p + ZC_RESULT_LEN, r->msg, mlen);
 	return (ZC_HDR_LEN + ZC_RESULT_LEN + mlen);
@@ -545,16 +564,16 @@ proto_result_decode(const uint8_t *p, size_t len, struct zc_result *r,
 		*cause = xasprintf("RESULT length %zu too short", len);
 		return (-1);
 	}
-	r->code = get16(p);
-	mlen = get16(p + 2);
-	r->digest_alg = get32(p + 4);
-	r->bytes = get64(p + 8);
+	r->code = util_get16(p);
+	mlen = util_get16(p + 2);
+	r->digest_alg = util_get32(p + 4);
+	r->bytes = util_get64(p + 8);
 	if (mlen > ZC_MSG_MAX || (size_t)ZC_RESULT_LEN + mlen != len) {
 		*cause = xasprintf("RESULT message length %u does not match "
 		    "record length %zu", mlen, len);
 		return (-1);
 	}
-	r->id = get64(p + 16);
+	r->id = util_get64(p + 16);
 	if (r->digest_alg > ZC_DIGEST_XXH3_128) {
 		*cause = xasprintf("malformed RESULT");
 		return (-1);
@@ -575,9 +594,9 @@ proto_error_encode(uint8_t *p, size_t size, uint16_t code, const char *msg)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_ERROR, ZC_ERROR_LEN + mlen, 0);
 	p += ZC_HDR_LEN;
-	put16(p, code);
-	put16(p + 2, mlen);
-	put32(p + 4, 0);
+	util_put16(p, code);
+	util_put16(p + 2, mlen);
+	util_put32(p + 4, 0);
 	memcpy(p + ZC_ERROR_LEN, msg, mlen);
 	return (ZC_HDR_LEN + ZC_ERROR_LEN + mlen);
 }
@@ -593,10 +612,10 @@ proto_error_decode(const uint8_t *p, size_t len, struct zc_error *e,
 		*cause = xasprintf("ERROR length %zu too short", len);
 		return (-1);
 	}
-	e->code = get16(p);
-	mlen = get16(p + 2);
+	e->code = util_get16(p);
+	mlen = util_get16(p + 2);
 	if (mlen > ZC_MSG_MAX || (size_t)ZC_ERROR_LEN + mlen != len ||
-	    get32(p + 4) != 0) {
+	    util_get32(p + 4) != 0) {
 		*cause = xasprintf("malformed ERROR");
 		return (-1);
 	}
@@ -765,9 +784,9 @@ proto_chunk_encode(uint8_t *p, size_t size, const struct zc_chunk *ch)
 	if (size < ZC_HDR_LEN + ZC_CHUNK_LEN)
 		fatalx("%s: buffer too small", __func__);
 	proto_hdr_encode(p, ZC_T_CHUNK, ZC_CHUNK_LEN, 0);
-	put64(p + ZC_HDR_LEN, ch->id);
-	put64(p + ZC_HDR_LEN + 8, ch->offset);
-	put64(p + ZC_HDR_LEN + 16, ch->length);
+	util_put64(p + ZC_HDR_LEN, ch->id);
+	util_put64(p + ZC_HDR_LEN + 8, ch->offset);
+	util_put64(p + ZC_HDR_LEN + 16, ch->length);
 	return (ZC_HDR_LEN + ZC_CHUNK_LEN);
 }
 
@@ -780,9 +799,9 @@ proto_chunk_decode(const uint8_t *p, size_t len, struct zc_chunk *ch,
 		*cause = xasprintf("malformed CHUNK");
 		return (-1);
 	}
-	ch->id = get64(p);
-	ch->offset = get64(p + 8);
-	ch->length = get64(p + 16);
+	ch->id = util_get64(p);
+	ch->offset = util_get64(p + 8);
+	ch->length = util_get64(p + 16);
 	return (0);
 }
 

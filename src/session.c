@@ -26,11 +26,15 @@
 
 #include <sys/eventfd.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zcrecvd.h"
@@ -46,6 +50,7 @@ enum chunk_state {
 	CHUNK_FREE,		/* no CHUNK for it yet */
 	CHUNK_TAKEN,		/* its CHUNK came; its DATA are coming */
 	CHUNK_DONE,		/* written, and hashed where verifying */
+	CHUNK_KEPT,		/* resume: durable and in the sidecar */
 };
 
 struct session {
@@ -75,7 +80,7 @@ struct stripe {
 	int			 hashing;	/* the destination verifies */
 	int			 nofile;	/* io = discard */
 	int			 dirfd;		/* the staging file's directory */
-	char			 staging[LAND_STAGING_LEN];
+	char			 staging[LAND_NAME_BUF];
 	struct conf		*conf;		/* referenced: dest lives on */
 	struct dest		*dest;
 	int			 efd;		/* tells the owner */
@@ -93,6 +98,26 @@ struct stripe {
 
 	uint64_t		 bytes;		/* atomic: received, for the
 						   owner's stall timer */
+
+	/*
+	 * Resume (version 5): the partial, set up by the keeper's check
+	 * (ready), then chunks made durable by its syncs, one at a time
+	 * (keeplock, also held to remove the sidecar).
+	 */
+	int			 resume;
+	struct keep_key		 key;
+	char			 sidecar[LAND_NAME_BUF];
+	int			 keep_secs;	/* resume_keep */
+	int			 claimed;	/* keep_claim'ed its name */
+	uint64_t		 claim_since;
+	pthread_mutex_t		 keeplock;
+	int			 keepfd;	/* the partial, for syncs */
+	int			 ready;		/* under lock: checked */
+	struct landing		 kland;		/* ... for the owner */
+	uint64_t		 kept;		/* ... bytes kept */
+	int			 sync_queued;	/* under lock */
+	int			 dropped;	/* under keeplock */
+	int			 settled;	/* under keeplock: landed */
 };
 
 static pthread_mutex_t		 sessions_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -283,8 +308,11 @@ stripe_new(struct session *s, struct xfer *x, uint32_t chunk, int nw,
 	st->hashing = x->dest->verify;
 	st->nofile = (x->io->flags & IO_NO_FILE) != 0;
 	st->dirfd = -1;
-	if (!st->nofile && (st->dirfd = fcntl(x->land.dirfd, F_DUPFD_CLOEXEC,
-	    0)) == -1)
+	st->keepfd = -1;
+	st->kland.fd = st->kland.dirfd = -1;
+	pthread_mutex_init(&st->keeplock, NULL);
+	if (!st->nofile && x->land.dirfd != -1 && (st->dirfd =
+	    fcntl(x->land.dirfd, F_DUPFD_CLOEXEC, 0)) == -1)
 		fatal("stripe: dup");
 	memcpy(st->staging, x->land.staging, sizeof(st->staging));
 	st->conf = conf_ref(x->conf);
@@ -392,6 +420,12 @@ stripe_unref(struct stripe *st)
 		stripe_detach(st);
 	if (st->dirfd != -1)
 		close(st->dirfd);
+	if (st->keepfd != -1)
+		close(st->keepfd);
+	land_release(&st->kland);
+	if (st->claimed)
+		keep_unclaim(st->staging);
+	pthread_mutex_destroy(&st->keeplock);
 	close(st->efd);
 	conf_unref(st->conf);
 	pthread_mutex_destroy(&st->lock);
@@ -466,7 +500,11 @@ stripe_claim(struct stripe *st, const struct zc_chunk *ch, uint64_t *idx,
 	pthread_mutex_lock(&st->lock);
 	if (st->code != ZC_OK)
 		r = 1;
-	else if (st->state[*idx] != CHUNK_FREE) {
+	else if (st->resume && st->ready < 2) {
+		*cause = xasprintf("CHUNK for entry %llu before its ACCEPT",
+		    (unsigned long long)st->id);
+		r = -1;
+	} else if (st->state[*idx] != CHUNK_FREE) {
 		*cause = xasprintf("CHUNK at %llu of entry %llu sent twice",
 		    (unsigned long long)ch->offset,
 		    (unsigned long long)st->id);
@@ -493,7 +531,7 @@ void
 stripe_done(struct stripe *st, uint64_t idx, const uint8_t *dg,
     const struct xfer_stats *ps, int wid)
 {
-	int	 all;
+	int	 all, sync;
 
 	pthread_mutex_lock(&st->lock);
 	st->state[idx] = CHUNK_DONE;
@@ -510,7 +548,11 @@ stripe_done(struct stripe *st, uint64_t idx, const uint8_t *dg,
 		st->wchunks[wid]++;
 	}
 	all = st->ndone == st->nchunks && st->code == ZC_OK;
+	sync = st->resume && !st->sync_queued;
+	st->sync_queued |= sync;
 	pthread_mutex_unlock(&st->lock);
+	if (sync)
+		keep_sync(st);
 	if (all)
 		stripe_notify(st);
 }
@@ -603,4 +645,386 @@ stripe_workers(struct stripe *st)
 	pthread_mutex_unlock(&st->lock);
 	util_addf(buf, sizeof(buf), &o, "]");
 	return (xstrdup(buf));
+}
+
+/*
+ * The striped file st is resumable (version 5): its partial is the one
+ * of key k, named name, kept keep seconds.  The keeper's check
+ * (keep_check) opens it and says which chunks it holds.
+ */
+void
+stripe_resume(struct stripe *st, const struct keep_key *k, const char *name,
+    int keep)
+{
+	st->resume = 1;
+	st->hashing = 1;	/* the sidecar and the tree need the digests,
+				   whatever the destination's verify says */
+	st->key = *k;
+	st->keep_secs = keep;
+	st->claim_since = util_now_ns();
+	snprintf(st->staging, sizeof(st->staging), "%s", name);
+	snprintf(st->sidecar, sizeof(st->sidecar), "%.*s%s",
+	    (int)(strlen(name) - strlen(LAND_KEEP_SUFFIX)), name,
+	    LAND_KEEP_SIDECAR);
+}
+
+/* Is it a resumed file? */
+int
+stripe_resumed(const struct stripe *st)
+{
+	return (st->resume);
+}
+
+/* Is the keeper still checking the partial of the resumed file st? */
+int
+stripe_checking(struct stripe *st)
+{
+	int	 r;
+
+	pthread_mutex_lock(&st->lock);
+	r = st->resume && st->ready < 2;
+	pthread_mutex_unlock(&st->lock);
+	return (r);
+}
+
+/*
+ * Has the keeper's check of the resumed file st come back?  1: yes, with
+ * the partial's landing moved to *l, the chunks still needed in need (the
+ * bitmap of ACCEPT) and the bytes kept in *kept; 0: not yet; -1: the file
+ * failed, with *code and *msg (the caller frees it).
+ */
+int
+stripe_resume_ready(struct stripe *st, struct landing *l, uint8_t *need,
+    uint64_t *kept, int *code, char **msg)
+{
+	uint64_t	 i;
+	int		 r = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->code != ZC_OK) {
+		*code = st->code;
+		*msg = xstrdup(st->msg);
+		r = -1;
+	} else if (st->ready == 1) {
+		st->ready = 2;
+		*l = st->kland;
+		st->kland.fd = st->kland.dirfd = -1;
+		memset(need, 0, proto_need_len(st->nchunks));
+		for (i = 0; i < st->nchunks; i++)
+			if (st->state[i] == CHUNK_FREE)
+				need[i / 8] |= 1U << (i % 8);
+		*kept = st->kept;
+		r = 1;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return (r);
+}
+
+/*
+ * Remove, in dirfd, the partials (and sidecars) of older versions of the
+ * file whose partial is name: the same first half of the name (identity,
+ * destination, path), another second half (size, mtime, chunk size).
+ */
+static void
+stripe_keep_forget(int dirfd, const char *name)
+{
+	struct dirent	*de;
+	DIR		*dir;
+	const char	*sfx;
+	size_t		 pre = sizeof(LAND_STAGING_PREFIX) - 1;
+	int		 fd, n = 0;
+
+	if ((fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (!land_keep_form(de->d_name, &sfx) ||
+		    strncmp(de->d_name, name, pre + LAND_KEEP_HEX / 2) != 0 ||
+		    strncmp(de->d_name, name, pre + LAND_KEEP_HEX) == 0)
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			n += strcmp(sfx, LAND_KEEP_SUFFIX) == 0;
+	}
+	closedir(dir);
+	if (n > 0)
+		log_info("removed %d resume partial%s of an older version",
+		    n, n == 1 ? "" : "s");
+}
+
+/*
+ * Hash what the partial fd holds of the chunks kept[] says were kept, in
+ * the grid of st, and clear those whose digest is not the one recorded in
+ * dg (damaged, or cut short).  Returns how many were damaged.
+ */
+static uint64_t
+stripe_keep_recheck(struct stripe *st, int fd, uint8_t *kept,
+    const uint8_t *dg)
+{
+	XXH128_canonical_t	 canon;
+	XXH3_state_t		*hs;
+	uint8_t			*buf = xmalloc(RX_BOUNCE);
+	uint64_t		 i, off, end, bad = 0;
+	ssize_t			 n = 0;
+
+	if ((hs = XXH3_createState()) == NULL)
+		fatalx("XXH3_createState");
+	for (i = 0; i < st->nchunks; i++) {
+		if (!kept[i])
+			continue;
+		XXH3_128bits_reset(hs);
+		off = i * st->chunk;
+		end = st->size - off < st->chunk ? st->size : off + st->chunk;
+		for (; off < end; off += n) {
+			n = pread(fd, buf, end - off < RX_BOUNCE ? end - off :
+			    RX_BOUNCE, off);
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n <= 0)
+				break;
+			XXH3_128bits_update(hs, buf, n);
+		}
+		XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(hs));
+		if (off < end || memcmp(canon.digest, dg + i * ZC_DIGEST_LEN,
+		    ZC_DIGEST_LEN) != 0) {
+			kept[i] = 0;
+			bad++;
+		}
+	}
+	XXH3_freeState(hs);
+	free(buf);
+	return (bad);
+}
+
+/*
+ * Keeper: a partial not touched for resume_keep is not used: it is
+ * emptied and its sidecar removed.  Returns 1 if it was.
+ */
+static int
+stripe_keep_expire(struct stripe *st, struct landing *l)
+{
+	struct stat	 sb;
+
+	if (fstat(l->fd, &sb) == -1 || sb.st_mtime > time(NULL) -
+	    st->keep_secs)
+		return (0);
+	if (ftruncate(l->fd, 0) == -1)
+		log_warn("%s: truncate expired partial", l->path);
+	if (unlinkat(l->dirfd, st->sidecar, 0) == -1 && errno != ENOENT)
+		log_warn("%s: remove sidecar", l->path);
+	log_info("%s: resume partial older than resume_keep (%d s) removed",
+	    l->path, st->keep_secs);
+	return (1);
+}
+
+/*
+ * Keeper: what the sidecar of the partial says it holds, re-checked
+ * against the partial's bytes, into kept[] and dg.  A sidecar that is not
+ * to be trusted is removed.  Returns the chunks kept.
+ */
+static uint64_t
+stripe_keep_read(struct stripe *st, struct landing *l, uint8_t *kept,
+    uint8_t *dg)
+{
+	char		*cause = NULL;
+	int64_t		 m;
+	uint64_t	 bad;
+
+	m = keep_sidecar_read(l->dirfd, st->sidecar, &st->key, kept, dg,
+	    &cause);
+	if (m == -1) {
+		log_warnx("%s: resume sidecar discarded: %s", l->path, cause);
+		free(cause);
+		memset(kept, 0, st->nchunks);
+		if (unlinkat(l->dirfd, st->sidecar, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("%s: remove sidecar", l->path);
+		return (0);
+	}
+	if (m == 0)
+		return (0);
+	if ((bad = stripe_keep_recheck(st, l->fd, kept, dg)) > 0)
+		log_warnx("%s: %llu of %lld kept chunks damaged: sent again",
+		    l->path, (unsigned long long)bad, (long long)m);
+	return (m - bad);
+}
+
+/* Keeper: the check is done: the partial's chunks to the file. */
+static void
+stripe_keep_set(struct stripe *st, struct landing *l, const uint8_t *kept,
+    const uint8_t *dg)
+{
+	uint64_t	 i, bytes = 0, n = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->nchunks; i++) {
+		if (!kept[i] || st->state[i] != CHUNK_FREE)
+			continue;
+		st->state[i] = CHUNK_KEPT;
+		memcpy(st->dg + i * ZC_DIGEST_LEN, dg + i * ZC_DIGEST_LEN,
+		    ZC_DIGEST_LEN);
+		st->ndone++;
+		n++;
+		bytes += st->size - i * st->chunk < st->chunk ?
+		    st->size - i * st->chunk : st->chunk;
+	}
+	st->kept = bytes;
+	st->kland = *l;
+	if ((st->dirfd = fcntl(l->dirfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (st->keepfd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		fatal("stripe: dup");
+	st->ready = 1;
+	pthread_mutex_unlock(&st->lock);
+	if (n > 0)
+		log_info("%s: resuming: %llu of %llu chunks kept (%llu bytes)",
+		    l->path, (unsigned long long)n,
+		    (unsigned long long)st->nchunks, (unsigned long long)bytes);
+}
+
+/*
+ * Keeper: open the partial of the resumed file st (made where missing),
+ * remove those of older versions, and find which chunks it holds: those
+ * its sidecar records whose bytes still hash to the digests recorded.
+ * The owner hears through the eventfd (stripe_resume_ready).
+ */
+void
+stripe_keep_check(struct stripe *st)
+{
+	struct landing	 l;
+	uint8_t		*kept, *dg;
+	char		*cause = NULL;
+	int		 fresh, code;
+	uint64_t	 have;
+	char		*msg = NULL;
+
+	if (stripe_state(st, &have, &code, &msg) == -1) {
+		free(msg);	/* failed meanwhile: nothing to open */
+		return;
+	}
+	if (!st->claimed && keep_claim(st->staging) == -1) {
+		if (!keep_claim_expired(st->claim_since)) {
+			keep_retry(st);
+			return;
+		}
+		stripe_fail(st, ZC_E_EXISTS, "the partial of this file is in "
+		    "use by another transfer");
+		return;
+	}
+	st->claimed = 1;
+	if (land_keep_open(&l, st->dest, st->key.path, st->staging, &fresh,
+	    &code, &cause) == -1) {
+		stripe_fail(st, code, cause);
+		free(cause);
+		return;
+	}
+	stripe_keep_forget(l.dirfd, st->staging);
+	kept = xcalloc(st->nchunks + 1, 1);
+	dg = xcalloc(st->nchunks + 1, ZC_DIGEST_LEN);
+	if (!fresh && !stripe_keep_expire(st, &l))
+		stripe_keep_read(st, &l, kept, dg);
+	if (ftruncate(l.fd, st->size) == -1) {
+		code = errno == ENOSPC || errno == EDQUOT || errno == EFBIG ?
+		    ZC_E_NOSPACE : ZC_E_IO;
+		cause = xasprintf("truncate: %s", strerror(errno));
+		stripe_fail(st, code, cause);
+		free(cause);
+		land_release(&l);
+	} else {
+		stripe_keep_set(st, &l, kept, dg);
+		stripe_notify(st);
+	}
+	free(kept);
+	free(dg);
+}
+
+/*
+ * Keeper: the chunks written since the last sync are made durable
+ * (fdatasync of the partial), then recorded in the sidecar with those
+ * recorded before; never a chunk whose bytes might not be on disk.
+ */
+void
+stripe_keep_sync(struct stripe *st)
+{
+	uint8_t		*pick, *rec, *dg;
+	char		*cause = NULL;
+	uint64_t	 i, n;
+
+	pick = xcalloc(st->nchunks + 1, 1);
+	rec = xcalloc(st->nchunks + 1, 1);
+	dg = xcalloc(st->nchunks + 1, ZC_DIGEST_LEN);
+	pthread_mutex_lock(&st->keeplock);
+	for (;;) {
+		pthread_mutex_lock(&st->lock);
+		for (i = n = 0; i < st->nchunks; i++) {
+			pick[i] = st->state[i] == CHUNK_DONE;
+			rec[i] = pick[i] || st->state[i] == CHUNK_KEPT;
+			n += pick[i];
+		}
+		memcpy(dg, st->dg, st->nchunks * ZC_DIGEST_LEN);
+		if (n == 0 || st->dropped || st->settled || st->keepfd == -1) {
+			st->sync_queued = 0;
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
+		pthread_mutex_unlock(&st->lock);
+		if (fdatasync(st->keepfd) == -1)
+			cause = xasprintf("fdatasync: %s", strerror(errno));
+		else
+			keep_sidecar_write(st->dirfd, st->sidecar, &st->key,
+			    st->nchunks, rec, dg, &cause);
+		pthread_mutex_lock(&st->lock);
+		for (i = 0; cause == NULL && i < st->nchunks; i++)
+			if (pick[i] && st->state[i] == CHUNK_DONE)
+				st->state[i] = CHUNK_KEPT;
+		if (cause != NULL)
+			st->sync_queued = 0;
+		pthread_mutex_unlock(&st->lock);
+		if (cause != NULL) {
+			log_warnx("%s: resume sidecar: %s", st->key.path,
+			    cause);
+			free(cause);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->keeplock);
+	free(pick);
+	free(rec);
+	free(dg);
+}
+
+/* Keeper: the partial cannot be trusted (a digest failed): remove it. */
+void
+stripe_keep_drop(struct stripe *st)
+{
+	pthread_mutex_lock(&st->keeplock);
+	st->dropped = 1;
+	if (st->dirfd != -1 && !st->settled) {
+		if (unlinkat(st->dirfd, st->staging, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("remove %s", st->staging);
+		if (unlinkat(st->dirfd, st->sidecar, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("remove %s", st->sidecar);
+	}
+	pthread_mutex_unlock(&st->keeplock);
+}
+
+/*
+ * Lander: the partial has landed under its name (or was removed when it
+ * could not): its sidecar goes, and no sync writes one again.
+ */
+void
+stripe_keep_settle(struct stripe *st)
+{
+	pthread_mutex_lock(&st->keeplock);
+	st->settled = 1;
+	if (st->dirfd != -1 && unlinkat(st->dirfd, st->sidecar, 0) == -1 &&
+	    errno != ENOENT)
+		log_warn("remove %s", st->sidecar);
+	pthread_mutex_unlock(&st->keeplock);
 }

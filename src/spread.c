@@ -50,6 +50,8 @@ struct spread_job {
 	uint32_t	 chunk;
 	uint64_t	 nchunks;
 	uint64_t	 id;		/* the entry's */
+	const uint8_t	*need;		/* resume: bitmap of the chunks the
+					   receiver needs; NULL: all */
 	uint8_t		*dg;		/* ZC_DIGEST_LEN per chunk */
 	uint64_t	 next;		/* atomic: the next chunk to take */
 	uint64_t	 sent;		/* atomic: payload bytes sent */
@@ -86,6 +88,23 @@ spread_chunk(uint64_t size)
 	uint32_t	 c = opt.chunk;
 
 	while (c < ZC_CHUNK_MAX && proto_chunk_count(size, c) > ZC_CHUNKS_MAX)
+		c <<= 1;
+	return (c);
+}
+
+/*
+ * The chunk size of a resumed file of size bytes: --chunk-size if given,
+ * else ZS_RESUME_CHUNK (small enough that a broken transfer loses little,
+ * large enough that making chunks durable costs little), or more for a
+ * file of more than ZC_RESUME_CHUNKS_MAX of them.
+ */
+uint32_t
+spread_resume_chunk(uint64_t size)
+{
+	uint32_t	 c = opt.chunk_set ? opt.chunk : ZS_RESUME_CHUNK;
+
+	while (c < ZC_CHUNK_MAX && proto_chunk_count(size, c) >
+	    ZC_RESUME_CHUNKS_MAX)
 		c <<= 1;
 	return (c);
 }
@@ -140,6 +159,28 @@ spread_push(struct peer *p, const uint8_t *b, size_t len, int zc, int eor)
 }
 
 /*
+ * Chunk i, [off, end), the receiver has already (resume): not sent, only
+ * hashed for the tree digest, which covers every chunk.  0, or -1 with
+ * errno (EFAULT: the file was cut short).
+ */
+static int
+spread_hash_only(struct spread_job *j, XXH3_state_t *hs, uint64_t i,
+    uint64_t off, uint64_t end)
+{
+	XXH128_canonical_t	 canon;
+	int			 r = 0;
+
+	if (hs == NULL)
+		return (0);
+	if (source_hash_guarded(hs, j->map + off, end - off) == -1)
+		r = -1;
+	XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(hs));
+	memcpy(j->dg + i * ZC_DIGEST_LEN, canon.digest, ZC_DIGEST_LEN);
+	XXH3_freeState(hs);
+	return (r);
+}
+
+/*
  * Send chunk i of the job on p: CHUNK, then its DATA records (page
  * multiples, the tail on its own), hashing it on the way into its slot
  * of j->dg.  main: p is the first connection, on the main thread.  0, or
@@ -165,6 +206,8 @@ spread_send(struct spread_job *j, struct peer *p, uint64_t i, int main)
 			fatalx("XXH3_createState");
 		XXH3_128bits_reset(hs);
 	}
+	if (j->need != NULL && !(j->need[i / 8] & (1U << (i % 8))))
+		return (spread_hash_only(j, hs, i, off, end));
 	if (peer_send(p, buf, proto_chunk_encode(buf, sizeof(buf), &ch)) == -1)
 		r = -1;
 	while (r == 0 && off < end) {
@@ -288,12 +331,12 @@ spread_join(struct spread_conn *c, struct peer *first, char **cause)
 	c->p.timeout = first->timeout;
 	c->p.side_fd = -1;
 	if (peer_connect(&c->p, c->p.host, c->p.port, &rp) == -1 ||
-	    peer_hello(&c->p, ZC_PROTO_V4, &rp) != 0) {
+	    peer_hello(&c->p, first->version, &rp) != 0) {
 		peer_close(&c->p);
 		*cause = xstrdup(rp.msg[0] != '\0' ? rp.msg : "no connection");
 		return (-1);
 	}
-	if (c->p.version != ZC_PROTO_V4) {
+	if (c->p.version != first->version) {
 		peer_close(&c->p);
 		*cause = xasprintf("receiver speaks protocol version %d",
 		    c->p.version);
@@ -308,9 +351,10 @@ spread_join(struct spread_conn *c, struct peer *first, char **cause)
 
 /*
  * Open n-1 connections joined to the session of first (connected in
- * version 4), each with its thread.  Those the receiver refuses are left
- * out, with a warning; NULL when none could join (the files go over the
- * first connection alone).
+ * version 4 or 5), each with its thread.  Those the receiver refuses are
+ * left out, with a warning; NULL when none could join (the files go over
+ * the first connection alone), unless resuming: a resumed file goes in
+ * chunks even over the first connection alone (n 1).
  */
 struct spread *
 spread_open(struct peer *first, int n)
@@ -341,7 +385,7 @@ spread_open(struct peer *first, int n)
 		    &sp->c[i]) != 0)
 			fatalx("pthread_create");
 	log_debug("%s: striping over %d connections", first->text, sp->n + 1);
-	if (sp->n == 0) {
+	if (sp->n == 0 && !opt.resume) {
 		spread_close(sp);
 		return (NULL);
 	}
@@ -357,14 +401,14 @@ spread_count(const struct spread *sp)
 
 /*
  * Send the chunks of the accepted striped file s (entry id, chunks of
- * chunk bytes) over every connection, p (the first) included, and put its
- * tree digest into dg.  *stop says the receiver has answered meanwhile
+ * chunk bytes; resumed: only those need says) over every connection, p
+ * (the first) included, and put its tree digest into dg.  *stop says the receiver has answered meanwhile
  * (read on the first connection as it sends).  Returns 0, or -1 with *why.
  */
 int
 spread_file(struct spread *sp, struct peer *p, struct source *s,
-    struct report *rp, uint64_t id, uint32_t chunk, const int *stop,
-    uint8_t *dg, char **why)
+    struct report *rp, uint64_t id, uint32_t chunk, const uint8_t *need,
+    const int *stop, uint8_t *dg, char **why)
 {
 	struct spread_job	*j = &sp->job;
 	XXH128_canonical_t	 canon;
@@ -379,6 +423,7 @@ spread_file(struct spread *sp, struct peer *p, struct source *s,
 	j->chunk = chunk;
 	j->nchunks = proto_chunk_count(s->size, chunk);
 	j->id = id;
+	j->need = need;
 	j->dg = xcalloc(j->nchunks + 1, ZC_DIGEST_LEN);
 	pthread_mutex_lock(&sp->lock);
 	j->busy = sp->n;

@@ -177,6 +177,9 @@ tlog_json(const struct tlog_rec *r)
 	if (r->x->stripes != NULL)
 		util_addf(buf, sizeof(buf), &o, ",\"stripes\":%s",
 		    r->x->stripes);
+	if (r->x->resumed)
+		util_addf(buf, sizeof(buf), &o, ",\"skipped_bytes\":%llu",
+		    (unsigned long long)r->x->skipped);
 	util_addf(buf, sizeof(buf), &o, "}\n");
 	if (write(tlog_fd, buf, o) != (ssize_t)o)
 		log_warn("transfer log write");

@@ -50,6 +50,48 @@ void		 util_addf(char *, size_t, size_t *, const char *, ...)
 		     __attribute__((format(printf, 4, 5)));
 
 /*
+ * Big-endian integers in wire and on-disk records (proto.c, keep.c).
+ */
+static inline void
+util_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static inline void
+util_put32(uint8_t *p, uint32_t v)
+{
+	util_put16(p, v >> 16);
+	util_put16(p + 2, v);
+}
+
+static inline void
+util_put64(uint8_t *p, uint64_t v)
+{
+	util_put32(p, v >> 32);
+	util_put32(p + 4, v);
+}
+
+static inline uint16_t
+util_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+util_get32(const uint8_t *p)
+{
+	return (uint32_t)util_get16(p) << 16 | util_get16(p + 2);
+}
+
+static inline uint64_t
+util_get64(const uint8_t *p)
+{
+	return (uint64_t)util_get32(p) << 32 | util_get32(p + 4);
+}
+
+/*
  * judge.c: map or copy, whichever costs less CPU per byte, measured in
  * trials both ways (zcrecvd's io = auto per connection; zcsend's --io auto
  * per connection).

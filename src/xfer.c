@@ -331,19 +331,13 @@ xfer_admit_stream(struct xfer *x, int *code, char **cause)
 	    code, cause));
 }
 
-/*
- * May the file go to its destination?  Size and space limits, decided
- * before the sender is told to send any payload.
- */
+/* Is the file's size within the limits? */
 static int
-xfer_admit(struct xfer *x, int *code, char **cause)
+xfer_admit_size(struct xfer *x, int *code, char **cause)
 {
 	struct dest	*d = x->dest;
-	uint64_t	 avail, floor, size = x->f.size;
-	int		 r;
+	uint64_t	 size = x->f.size;
 
-	if (x->stream)
-		return (xfer_admit_stream(x, code, cause));
 	*code = ZC_E_SIZE;
 	if (size > (uint64_t)INT64_MAX - ZC_DATA_MAX) {
 		*cause = xasprintf("file size out of range");
@@ -355,7 +349,21 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 		    (long long)d->max_file_size);
 		return (-1);
 	}
-	if ((r = xfer_space(d, size, &avail, &floor, cause)) == -1) {
+	return (0);
+}
+
+/*
+ * Is there room for bytes more of the file above the destination's
+ * free-space floor?  -1 with *code and *cause.
+ */
+int
+xfer_room(struct xfer *x, uint64_t bytes, int *code, char **cause)
+{
+	struct dest	*d = x->dest;
+	uint64_t	 avail, floor;
+	int		 r;
+
+	if ((r = xfer_space(d, bytes, &avail, &floor, cause)) == -1) {
 		*code = ZC_E_IO;
 		return (-1);
 	}
@@ -364,10 +372,24 @@ xfer_admit(struct xfer *x, int *code, char **cause)
 		*cause = xasprintf("not enough space in %s: %llu bytes free, "
 		    "%llu kept free, file needs %llu", d->name,
 		    (unsigned long long)avail, (unsigned long long)floor,
-		    (unsigned long long)size);
+		    (unsigned long long)bytes);
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * May the file go to its destination?  Size and space limits, decided
+ * before the sender is told to send any payload.
+ */
+static int
+xfer_admit(struct xfer *x, int *code, char **cause)
+{
+	if (x->stream)
+		return (xfer_admit_stream(x, code, cause));
+	if (xfer_admit_size(x, code, cause) == -1)
+		return (-1);
+	return (xfer_room(x, x->f.size, code, cause));
 }
 
 /*
@@ -484,8 +506,8 @@ xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
 	int		 code;
 	char		*msg = NULL, *why;
 
-	if (now != x->stripe_mark) {
-		x->stripe_mark = now;
+	if (now != x->stripe_mark || stripe_checking(x->stripe)) {
+		x->stripe_mark = now;	/* (the keeper is re-checking) */
 		return;
 	}
 	if (stripe_state(x->stripe, &have, &code, &msg) != 0) {
@@ -501,6 +523,27 @@ xfer_stripe_tm_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The striped file x is in flight: its owner watches the stripe's eventfd
+ * (a chunk done, the file failed) and its stall timer.
+ */
+static void
+xfer_stripe_watch(struct xfer *x)
+{
+	struct timeval	 tv = { x->conf->stall_timeout, 0 };
+
+	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
+	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
+	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
+	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
+	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
+		fatalx("%s: cannot watch a striped file", x->peer);
+	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
+	x->open = 1;
+	x->w->busy++;
+	STAT_ADD(in_flight, 1);
+}
+
+/*
  * A striped file (version 4) of the session sess: the limits checked and
  * its staging file created, as xfer_open, but no sink: its chunks come as
  * pieces (xfer_new_piece), each with a sink of its own on a descriptor of
@@ -511,7 +554,6 @@ int
 xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
     char **cause)
 {
-	struct timeval	 tv = { x->conf->stall_timeout, 0 };
 	uint64_t	 n = proto_chunk_count(x->f.size, x->chunk);
 
 	if (xfer_admit(x, code, cause) == -1)
@@ -543,19 +585,51 @@ xfer_open_striped(struct xfer *x, struct session *sess, int nw, int *code,
 		land_abort(&x->land);
 		return (-1);
 	}
-	if ((x->ev_stripe = event_new(x->w->base, stripe_efd(x->stripe),
-	    EV_READ | EV_PERSIST, xfer_stripe_cb, x)) == NULL ||
-	    (x->ev_stripe_tm = event_new(x->w->base, -1, EV_PERSIST,
-	    xfer_stripe_tm_cb, x)) == NULL || event_add(x->ev_stripe,
-	    NULL) == -1 || event_add(x->ev_stripe_tm, &tv) == -1)
-		fatalx("%s: cannot watch a striped file", x->peer);
-	x->sink.kind = (x->io->flags & IO_NO_FILE) ? SINK_DISCARD : SINK_WRITE;
-	x->open = 1;
-	x->w->busy++;
-	STAT_ADD(in_flight, 1);
+	xfer_stripe_watch(x);
 	log_debug("%s: receiving %s (%llu bytes) striped in %llu chunks of "
 	    "%u", x->peer, xfer_name(x), (unsigned long long)x->f.size,
 	    (unsigned long long)n, x->chunk);
+	return (0);
+}
+
+/*
+ * A resumed file (version 5, ENTRY flags STRIPED and RESUME) from a sender
+ * of identity ident: its size checked as for a striped file, but its
+ * partial is opened (or made) and re-checked by the keeper, off the event
+ * loop; the owner hears back through the stripe's eventfd (stripe_cb)
+ * and only then answers ACCEPT with the chunks still needed.  -1 with
+ * *code and *cause.
+ */
+int
+xfer_open_resume(struct xfer *x, struct session *sess, int nw,
+    const char *ident, int *code, char **cause)
+{
+	struct keep_key	 k;
+	char		 name[LAND_NAME_BUF];
+
+	/* Room is checked once the partial says what is missing. */
+	if (xfer_admit_size(x, code, cause) == -1)
+		return (-1);
+	memset(&k, 0, sizeof(k));
+	snprintf(k.ident, sizeof(k.ident), "%s", ident);
+	snprintf(k.dest, sizeof(k.dest), "%s", x->dest->name);
+	snprintf(k.path, sizeof(k.path), "%s", xfer_name(x));
+	k.size = x->f.size;
+	k.mtime_sec = x->mtime.tv_sec;
+	k.mtime_nsec = x->mtime.tv_nsec;
+	k.chunk = x->chunk;
+	keep_name(&k, name, sizeof(name));
+	if ((x->stripe = stripe_new(sess, x, x->chunk, nw, cause)) == NULL) {
+		*code = ZC_E_INTERNAL;
+		return (-1);
+	}
+	stripe_resume(x->stripe, &k, name, x->conf->resume_keep);
+	xfer_stripe_watch(x);
+	keep_check(x->stripe);
+	x->st.resumed = 1;
+	log_debug("%s: resuming %s (%llu bytes) in chunks of %u, partial %s",
+	    x->peer, xfer_name(x), (unsigned long long)x->f.size, x->chunk,
+	    name);
 	return (0);
 }
 
@@ -1057,6 +1131,23 @@ xfer_end_striped(struct xfer *x, int code, const char *msg)
 	x->st.stripes = stripe_workers(x->stripe);
 }
 
+/*
+ * The file failed: its staging file goes, but a resumed file's partial
+ * stays for the next attempt, unless its digest failed (then what it
+ * holds cannot be trusted: the keeper removes it).
+ */
+static void
+xfer_unstage(struct xfer *x, int code)
+{
+	if (x->stripe == NULL || !stripe_resumed(x->stripe)) {
+		land_abort(&x->land);
+		return;
+	}
+	land_release(&x->land);
+	if (code == ZC_E_DIGEST)
+		keep_drop(x->stripe);
+}
+
 /* Release what the file holds and log how it ended. */
 static void
 xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
@@ -1085,7 +1176,7 @@ xfer_end(struct xfer *x, int code, const char *msg, const uint8_t *dg)
 		if (x->ev_aio != NULL && x->sink.ring == NULL)
 			event_del(x->ev_aio);	/* freed with the xfer */
 		if (code != ZC_OK)
-			land_abort(&x->land);
+			xfer_unstage(x, code);
 		x->w->busy--;
 		STAT_SUB(in_flight, 1);
 		if (code == ZC_OK)

@@ -62,6 +62,11 @@
  *	S (any connection): CHUNK(id, off, len) DATA...
  *	S (first connection): END(id, tree digest)	R: RESULT(id)
  *
+ * Version 5 is version 4 plus resume: an ENTRY with STRIPED and RESUME
+ * (and WAIT) names a file the receiver may hold a verified part of from an
+ * earlier attempt; ACCEPT then carries a bitmap of the chunks it needs,
+ * and only those come as CHUNKs.  END's tree digest covers every chunk.
+ *
  * A receiver that fails while payload is in flight sends RESULT with the
  * error, reads and discards what the sender still sends, and closes.
  * ERROR ends the connection in either direction.
@@ -75,11 +80,12 @@
 #include <stdint.h>
 
 #define ZC_PROTO_MAGIC		0x5a435250U	/* "ZCRP" */
-#define ZC_PROTO_VERSION	4		/* the newest version spoken */
+#define ZC_PROTO_VERSION	5		/* the newest version spoken */
 #define ZC_PROTO_V1		1		/* one file at a time */
 #define ZC_PROTO_V2		2		/* trees, pipelined entries */
 #define ZC_PROTO_V3		3		/* v2 and streams of unknown size */
 #define ZC_PROTO_V4		4		/* v3 and striped files */
+#define ZC_PROTO_V5		5		/* v4 and verified resume */
 
 #define ZC_HDR_LEN		16
 #define ZC_BLOCK		4096		/* payload alignment unit */
@@ -199,8 +205,10 @@ enum zc_kind {
 #define ZC_EF_INLINE		0x0002	/* content in extra; no DATA, END */
 #define ZC_EF_STREAM		0x0004	/* v3: size unknown; EOS, not END */
 #define ZC_EF_STRIPED		0x0008	/* v4: payload in CHUNKs, with WAIT */
+#define ZC_EF_RESUME		0x0010	/* v5: with STRIPED: R keeps what
+					   it has; ACCEPT says what it needs */
 #define ZC_EF_ALL		(ZC_EF_WAIT | ZC_EF_INLINE | ZC_EF_STREAM | \
-				    ZC_EF_STRIPED)
+				    ZC_EF_STRIPED | ZC_EF_RESUME)
 #define ZC_SIZE_UNKNOWN		UINT64_MAX	/* a stream's size, if not
 						   announced */
 struct zc_entry {
@@ -247,8 +255,15 @@ struct zc_chunk {
 	uint64_t	length;
 };
 
-/* ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 id (v2) */
+/*
+ * ACCEPT body, 16 bytes: u64 offset to send from (0 today), u64 id (v2).
+ * Version 5, for a RESUME entry of n chunks: then the need bitmap,
+ * ceil(n / 8) bytes, bit k (byte k / 8, value 1 << k % 8) set when the
+ * receiver needs chunk k; bits past n are zero.
+ */
 #define ZC_ACCEPT_LEN		16
+#define ZC_RESUME_CHUNKS_MAX	16384		/* chunks of a RESUME entry */
+#define ZC_NEED_MAX		(ZC_RESUME_CHUNKS_MAX / 8)	/* bitmap */
 
 /*
  * END body, 32 bytes: u32 digest alg, u32 0, u64 id (v2; 0 in v1),
@@ -342,6 +357,11 @@ int		 proto_path_check(const char *, size_t, char **);
 size_t		 proto_accept_encode(uint8_t *, size_t, uint64_t, uint64_t);
 int		 proto_accept_decode(const uint8_t *, size_t, uint64_t *,
 		     uint64_t *, char **);
+size_t		 proto_need_len(uint64_t);
+size_t		 proto_accept_need_encode(uint8_t *, size_t, uint64_t,
+		     const uint8_t *, uint64_t);
+int		 proto_accept_need_decode(const uint8_t *, size_t, uint64_t,
+		     uint64_t *, uint8_t *, char **);
 size_t		 proto_end_encode(uint8_t *, size_t, const struct zc_end *);
 int		 proto_end_decode(const uint8_t *, size_t, struct zc_end *,
 		     char **);

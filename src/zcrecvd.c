@@ -36,7 +36,7 @@ static pthread_mutex_t	 cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char	*cfg_file = SYSCONFDIR "/zcrecvd.conf";
 static int		 debug;
 
-static struct event	*ev_grace, *ev_poll;
+static struct event	*ev_grace, *ev_poll, *ev_sweep;
 static int		 stopping;
 
 static __attribute__((noreturn)) void
@@ -210,6 +210,28 @@ shutdown_start(int sig)
 	conf_unref(c);
 }
 
+/*
+ * libevent: time to look for resume partials past resume_keep, on the
+ * keeper's thread (keep_sweep); again in a quarter of resume_keep (at
+ * least a second, at most an hour), as the newest config says.
+ */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conf	*c = cfg_acquire();
+	struct timeval	 tv = { c->resume_keep / 4, 0 };
+
+	if (tv.tv_sec < 1)
+		tv.tv_sec = 1;
+	if (tv.tv_sec > 3600)
+		tv.tv_sec = 3600;
+	if (what != 0)
+		keep_sweep(c);
+	else
+		conf_unref(c);
+	evtimer_add(ev_sweep, &tv);
+}
+
 /* libevent: a signal. */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -299,7 +321,8 @@ start(void)
 	if (conf_open_dests(cfg, &cause) == -1)
 		fatalx("%s: %s", cfg->file, cause);
 	for (i = 0; i < cfg->ndests; i++)
-		land_cleanup(&cfg->dests[i]);
+		land_cleanup(&cfg->dests[i], cfg->resume_keep, 1);
+	keep_start();
 	tlog_init();
 	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
 	    &cause) == -1)
@@ -330,6 +353,9 @@ stop(struct event **ev_sig, int nsig)
 		event_free(ev_grace);
 	if (ev_poll != NULL)
 		event_free(ev_poll);
+	if (ev_sweep != NULL)
+		event_free(ev_sweep);
+	keep_stop();
 	listener_close();
 	metrics_close();
 	event_base_free(ev_base);
@@ -368,6 +394,9 @@ main(int argc, char **argv)
 			fatalx("evsignal_new");
 	}
 	systemd_start_timers(ev_base);
+	if ((ev_sweep = evtimer_new(ev_base, sweep_cb, NULL)) == NULL)
+		fatalx("evtimer_new");
+	sweep_cb(-1, 0, NULL);
 	log_info("zcrecvd %s ready, %d worker%s", PACKAGE_VERSION,
 	    worker_count(), worker_count() == 1 ? "" : "s");
 	systemd_ready();

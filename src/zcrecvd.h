@@ -98,6 +98,8 @@ struct conf {
 	int			 stall_timeout;
 	int			 shutdown_grace;
 	int			 max_stripes;	/* connections per session */
+	int			 resume_keep;	/* seconds a resume partial
+						   is kept */
 	int			 log_level;
 	struct listen_addr	*metrics_listen;	/* at most one */
 	size_t			 nmetrics_listen;
@@ -264,6 +266,8 @@ struct xfer_stats {
 	uint64_t	 copied;	/* ... of which were copied (recv) */
 	uint64_t	 spliced;	/* ... of which were spliced */
 	const char	*stripes;	/* striped: JSON array of workers */
+	int		 resumed;	/* a RESUME entry (version 5) */
+	uint64_t	 skipped;	/* ... bytes its partial held */
 };
 
 void		 tlog_init(void);
@@ -349,10 +353,18 @@ const char	*sink_name(enum sink_kind);
 #define LAND_STAGING_LEN	(sizeof(LAND_STAGING_PREFIX) - 1 + \
 				 LAND_STAGING_HEX + sizeof(LAND_STAGING_SUFFIX))
 
+/* A resume partial (keep.c): ".zcrecvd." 32 hex ".resume", sidecar
+ * ".chunks" (written as ".chunks.new" first). */
+#define LAND_KEEP_HEX		32
+#define LAND_KEEP_SUFFIX	".resume"
+#define LAND_KEEP_SIDECAR	".chunks"
+#define LAND_KEEP_TEMP		".chunks.new"
+#define LAND_NAME_BUF		64	/* any staging or partial name */
+
 struct landing {
 	int		 dirfd;		/* parent directory, owned; -1: none */
 	int		 fd;		/* staging file; -1: closed */
-	char		 staging[LAND_STAGING_LEN];
+	char		 staging[LAND_NAME_BUF];
 	char		 name[ZC_NAME_MAX + 1];	/* last component of path */
 	char		 path[ZC_PATH_MAX + 1];	/* beneath the destination */
 };
@@ -388,8 +400,55 @@ int		 land_dir(const struct dest *, const char *, uint32_t,
 		     const struct timespec *, int *, char **);
 int		 land_symlink(const struct dest *, const char *, const char *,
 		     const struct timespec *, int *, char **);
-void		 land_cleanup(const struct dest *);
+void		 land_cleanup(const struct dest *, int, int);
 int		 land_is_staging(const char *);
+int		 land_keep_open(struct landing *, const struct dest *,
+		     const char *, const char *, int *, int *, char **);
+int		 land_keep_form(const char *, const char **);
+
+/*
+ * keep.c: resume partials (version 5).  A partial is kept under a name
+ * derived from its key; its sidecar records the chunks made durable and
+ * their digests.  One thread of its own does every disk operation of
+ * resume (open and re-check a partial, make chunks durable, remove,
+ * expire), so that no event loop waits for them.
+ */
+#define KEEP_IDENT_MAX		80
+struct stripe;
+struct keep_key {
+	char		 ident[KEEP_IDENT_MAX];	/* "key:HEX" or "addr:IP" */
+	char		 dest[ZC_DEST_MAX + 1];
+	char		 path[ZC_PATH_MAX + 1];
+	uint64_t	 size;
+	int64_t		 mtime_sec;
+	uint32_t	 mtime_nsec;
+	uint32_t	 chunk;
+};
+#define KEEP_SIDECAR_HDR	44
+#define KEEP_SIDECAR_REC	20	/* u32 chunk, digest */
+
+void		 keep_name(const struct keep_key *, char *, size_t);
+void		 keep_ident_key(const struct zc_key *, char *, size_t);
+void		 keep_ident_addr(const struct sockaddr *, char *, size_t);
+uint8_t		*keep_sidecar_build(const struct keep_key *, uint64_t,
+		     const uint8_t *, const uint8_t *, size_t *);
+int64_t		 keep_sidecar_parse(const uint8_t *, size_t,
+		     const struct keep_key *, uint8_t *, uint8_t *, char **);
+int		 keep_sidecar_write(int, const char *, const struct keep_key *,
+		     uint64_t, const uint8_t *, const uint8_t *, char **);
+int64_t		 keep_sidecar_read(int, const char *, const struct keep_key *,
+		     uint8_t *, uint8_t *, char **);
+int		 keep_claim(const char *);
+int		 keep_claimed(const char *);
+void		 keep_unclaim(const char *);
+void		 keep_start(void);
+void		 keep_stop(void);
+void		 keep_check(struct stripe *);
+void		 keep_sync(struct stripe *);
+void		 keep_drop(struct stripe *);
+void		 keep_sweep(struct conf *);
+int		 keep_claim_expired(uint64_t);
+void		 keep_retry(struct stripe *);
 
 /*
  * session.c: striping (version 4).  A session binds connections; a
@@ -430,6 +489,16 @@ int		 stripe_state(struct stripe *, uint64_t *, int *, char **);
 uint64_t	 stripe_chunks(const struct stripe *);
 void		 stripe_digest(struct stripe *, uint8_t *, struct xfer_stats *);
 char		*stripe_workers(struct stripe *);
+void		 stripe_resume(struct stripe *, const struct keep_key *,
+		     const char *, int);
+int		 stripe_resumed(const struct stripe *);
+int		 stripe_checking(struct stripe *);
+int		 stripe_resume_ready(struct stripe *, struct landing *,
+		     uint8_t *, uint64_t *, int *, char **);
+void		 stripe_keep_check(struct stripe *);
+void		 stripe_keep_sync(struct stripe *);
+void		 stripe_keep_drop(struct stripe *);
+void		 stripe_keep_settle(struct stripe *);
 
 /*
  * xfer.c: one file in flight, from its FILE record to its RESULT.  It owns
@@ -521,6 +590,9 @@ int		 xfer_target(struct xfer *, struct conf *,
 int		 xfer_open(struct xfer *, enum sink_kind, int *, char **);
 int		 xfer_open_striped(struct xfer *, struct session *, int, int *,
 		     char **);
+int		 xfer_open_resume(struct xfer *, struct session *, int,
+		     const char *, int *, char **);
+int		 xfer_room(struct xfer *, uint64_t, int *, char **);
 struct xfer	*xfer_new_piece(struct worker *, const char *, struct stripe *,
 		     const struct zc_chunk *, uint64_t);
 int		 xfer_open_piece(struct xfer *, enum sink_kind, int *, char **);

@@ -24,15 +24,15 @@
 #include "zcsend.h"
 
 struct opts	 opt = { NULL, 1, 1, 0, 0, 0, 30, 0, 0, 0, 0, NULL,
-		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT, ZS_IO_AUTO };
+		    ZC_SIZE_UNKNOWN, 1, ZC_CHUNK_DEFAULT, 0, 0, ZS_IO_AUTO };
 
 #define ZCSEND_USAGE	"usage: zcsend [-hnqrVv] [--chunk-size size] " \
 			"[--io auto|map|read] [--json]\n" \
 			"              [--key-file file] " \
 			"[--limit-rate rate] [--links] [--name name]\n" \
 			"              [--no-verify] [--no-zerocopy] " \
-			"[-P count] [--size bytes] [-t seconds]\n" \
-			"              file ... host[:port][/dest]\n"
+			"[-P count] [--resume] [--size bytes]\n" \
+			"              [-t seconds] file ... host[:port][/dest]\n"
 
 /* Option ids of the long options without a short one. */
 enum {
@@ -45,6 +45,7 @@ enum {
 	OPT_NAME,
 	OPT_NO_VERIFY,
 	OPT_NO_ZEROCOPY,
+	OPT_RESUME,
 	OPT_SIZE
 };
 
@@ -58,7 +59,8 @@ struct zcsend_option {
 
 static const struct zcsend_option zcsend_optab[] = {
 	{ "chunk-size", OPT_CHUNK_SIZE, "size",
-	    "with -P, chunk size, power of two, 1M-256M (default: 16M)" },
+	    "with -P, chunk size, power of two, 1M-256M (default: 16M; "
+	    "4M with --resume)" },
 	{ "dry-run", 'n', NULL,
 	    "list what would be sent; connect to nothing (default: off)" },
 	{ "help", 'h', NULL, "show this help and exit" },
@@ -86,6 +88,9 @@ static const struct zcsend_option zcsend_optab[] = {
 	    "only errors, no summary or progress (default: off)" },
 	{ "recursive", 'r', NULL,
 	    "send directories and all beneath them (default: off)" },
+	{ "resume", OPT_RESUME, NULL,
+	    "continue a broken transfer; the receiver keeps what it has "
+	    "verified (default: off)" },
 	{ "size", OPT_SIZE, "bytes",
 	    "with -, the exact size the input must come to (default: any)" },
 	{ "timeout", 't', "seconds",
@@ -303,6 +308,10 @@ zcsend_option(int ch)
 		zcsend_help();
 	case OPT_CHUNK_SIZE:
 		opt.chunk = zcsend_chunk(optarg);
+		opt.chunk_set = 1;
+		break;
+	case OPT_RESUME:
+		opt.resume = 1;
 		break;
 	case 'P':
 		opt.stripes = zcsend_parallel(optarg);
@@ -374,6 +383,10 @@ zcsend_options(int argc, char **argv)
 		zcsend_option(ch);
 	if (argc - optind < 2)
 		usage();
+	if (opt.resume && !opt.verify) {
+		log_errx("--resume needs the digests: not with --no-verify");
+		usage();
+	}
 	if (opt.key == NULL && (env = getenv("ZCSEND_KEY_FILE")) != NULL &&
 	    *env != '\0')
 		zcsend_key(env, "ZCSEND_KEY_FILE");
@@ -521,8 +534,8 @@ main(int argc, char **argv)
 	p.port = port;
 	p.timeout = opt.timeout;
 	/* Only a run that needs more than version 2 proposes more. */
-	p.propose = opt.stripes > 1 ? ZC_PROTO_V4 : opt.name != NULL ?
-	    ZC_PROTO_V3 : ZC_PROTO_V2;
+	p.propose = opt.resume ? ZC_PROTO_V5 : opt.stripes > 1 ? ZC_PROTO_V4 :
+	    opt.name != NULL ? ZC_PROTO_V3 : ZC_PROTO_V2;
 	zcsend_walk(&w, argv + first, argc - 1 - first);
 	status = zcsend_run(&p, &w, dest != NULL ? dest : "");
 	sout_summary(status);

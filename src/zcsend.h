@@ -75,9 +75,12 @@ struct opts {
 	uint64_t	 size;		/* --size, or ZC_SIZE_UNKNOWN */
 	int		 stripes;	/* -P: connections per file */
 	uint32_t	 chunk;		/* --chunk-size, striping */
+	int		 chunk_set;	/* ... given */
+	int		 resume;	/* --resume: version 5 */
 	int		 io;		/* --io: ZS_IO_AUTO, _MAP or _READ */
 };
 enum { ZS_IO_AUTO, ZS_IO_MAP, ZS_IO_READ };
+#define ZS_RESUME_CHUNK		(4U << 20)	/* --resume's chunk size */
 #define ZS_STRIPES_MAX		64
 
 #define ZS_RATE_MIN		(64U << 10)	/* --limit-rate, bytes/s */
@@ -258,9 +261,10 @@ struct spread;
 struct spread	*spread_open(struct peer *, int);
 int		 spread_count(const struct spread *);
 uint32_t	 spread_chunk(uint64_t);
+uint32_t	 spread_resume_chunk(uint64_t);
 int		 spread_file(struct spread *, struct peer *, struct source *,
-		     struct report *, uint64_t, uint32_t, const int *,
-		     uint8_t *, char **);
+		     struct report *, uint64_t, uint32_t, const uint8_t *,
+		     const int *, uint8_t *, char **);
 void		 spread_stop(struct spread *);
 void		 spread_close(struct spread *);
 

@@ -17,7 +17,8 @@
 #   - A sends END but no chunk: the file fails (timeout) after
 #     stall_timeout, nothing lands;
 #   - JOIN after an ENTRY, a striped ENTRY in version 3, a chunk size that
-#     is not a power of two, a 17th striped file in flight: ERROR protocol.
+#     is not a power of two, a 17th striped file in flight, a RESUME entry
+#     (version 5) in version 4 or without a digest: ERROR protocol.
 # After each, the same daemon lands a normal file (hostile-lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hostile-lib.sh"
@@ -132,6 +133,17 @@ expect_lines chunk-size "$H4" SESSION \
     'ERROR code protocol: ENTRY 1: chunk size not a power of two from 1 MiB to 256 MiB' \
     EOF DONE
 after_case chunk-size
+# Version 5's RESUME: not before version 5, not without a digest.
+hrun resume-v4 stripe "${H[@]}" resume-v4
+expect_lines resume-v4 "$H4" SESSION \
+    'ERROR code protocol: a resumed file \(ENTRY flag RESUME\) before version 5' \
+    EOF DONE
+after_case resume-v4
+hrun resume-nodigest stripe "${H[@]}" resume-nodigest
+expect_lines resume-nodigest 'HELLO version 5 window [0-9]+' SESSION \
+    'ERROR code protocol: ENTRY 1: a resumed entry that is not striped with a digest' \
+    EOF DONE
+after_case resume-nodigest
 
 stop_daemon
 check_daemon_log

@@ -2079,6 +2079,10 @@ stripe_join(int fd, const uint8_t *sess)
 	return (-1);
 }
 
+/* More ENTRY flags (RESUME) and the digest of case_stripe's entries. */
+static uint16_t	 stripe_flags;
+static uint8_t	 stripe_alg;
+
 /* A striped ENTRY of case_stripe: id, S_SIZE bytes, chunk. */
 static int
 stripe_entry_id(int fd, uint64_t id, const char *name, uint32_t chunk)
@@ -2091,7 +2095,8 @@ stripe_entry_id(int fd, uint64_t id, const char *name, uint32_t chunk)
 	e.kind = ZC_K_FILE;
 	e.mode = 0640;
 	e.size = S_SIZE;
-	e.flags = ZC_EF_STRIPED | ZC_EF_WAIT;
+	e.flags = ZC_EF_STRIPED | ZC_EF_WAIT | stripe_flags;
+	e.digest_alg = stripe_alg;
 	e.chunk = chunk;
 	e.path = name;
 	e.path_len = strlen(name);
@@ -2180,6 +2185,8 @@ stripe_finish(int a, unsigned int todo)
  *	max		B and C join (max_stripes 2 refuses C); A sends all
  *	many		A announces striped files 2, 3, ... until refused
  *			(ZC_STRIPED_MAX in flight); prints ACCEPTED N
+ *	resume-v4	the ENTRY with RESUME (version 5) in version 4
+ *	resume-nodigest	HELLO 5, the ENTRY with RESUME and no digest
  */
 static void
 case_stripe(const char *host, const char *port, const char *which)
@@ -2194,6 +2201,12 @@ case_stripe(const char *host, const char *port, const char *which)
 	snprintf(name, sizeof(name), "stripe-%s", which);
 	if (strcmp(which, "v3") == 0)
 		v = ZC_PROTO_V3;
+	if (strncmp(which, "resume-", 7) == 0) {
+		stripe_flags = ZC_EF_RESUME;
+		stripe_alg = strcmp(which, "resume-v4") == 0 ?
+		    ZC_DIGEST_XXH3_128 : ZC_DIGEST_NONE;
+		v = strcmp(which, "resume-v4") == 0 ? ZC_PROTO_V4 : ZC_PROTO_V5;
+	}
 	if ((a = stripe_conn(host, port, v, sa)) == -1)
 		return;
 	if (stripe_entry(a, name, strcmp(which, "chunk-size") == 0 ? 12345 :

@@ -634,7 +634,7 @@ test_cleanup(void)
 	CHECK(mkdir(at("a/b/c/d"), 0700) == 0);
 	make_stale("a/b/c/d/.zcrecvd.6666666666666666.part", 0);
 
-	land_cleanup(&dest);
+	land_cleanup(&dest, 86400, 1);
 	CHECK(count_in(dest.path, &ns) == 2 && ns == 0);
 	CHECK(count_in(at("a"), &ns) == 3 && ns == 1);
 	CHECK(is_a("a/.zcrecvd.4444444444444444.part", S_IFDIR, -1));
@@ -646,8 +646,151 @@ test_cleanup(void)
 	CHECK(access(out, F_OK) == 0);
 	CHECK(unlink(out) == 0);
 	dest.max_path_depth = 32;
-	land_cleanup(&dest);
+	land_cleanup(&dest, 86400, 1);
 	CHECK(count_in(at("a/b/c/d"), NULL) == 0);
+}
+
+/* A key for the sidecar tests: 10 chunks of 1 MiB, the last short. */
+static void
+keep_test_key(struct keep_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	snprintf(k->ident, sizeof(k->ident), "addr:192.0.2.1");
+	snprintf(k->dest, sizeof(k->dest), "default");
+	snprintf(k->path, sizeof(k->path), "dir/file.bin");
+	k->size = 9 * (1 << 20) + 5;
+	k->mtime_sec = 1700000000;
+	k->mtime_nsec = 123;
+	k->chunk = 1 << 20;
+}
+
+/*
+ * The sidecar: what keep_sidecar_build writes, keep_sidecar_parse reads
+ * back for the same key only; anything cut, garbled, out of order or of
+ * another key is refused, never trusted.
+ */
+static void
+test_sidecar(void)
+{
+	struct keep_key	 k, o;
+	struct zc_key	 zk;
+	uint8_t		 kept[10], got[10], dg[10 * ZC_DIGEST_LEN];
+	uint8_t		 dg2[10 * ZC_DIGEST_LEN], *p;
+	char		*cause = NULL, n1[LAND_NAME_BUF], n2[LAND_NAME_BUF];
+	char		 i1[KEEP_IDENT_MAX], i2[KEEP_IDENT_MAX];
+	const char	*sfx;
+	size_t		 len, i;
+
+	keep_test_key(&k);
+	memset(kept, 0, sizeof(kept));
+	for (i = 0; i < sizeof(dg); i++)
+		dg[i] = i * 7 + 1;
+	kept[0] = kept[3] = kept[9] = 1;
+	p = keep_sidecar_build(&k, 10, kept, dg, &len);
+	CHECK(len == KEEP_SIDECAR_HDR + 14 + 7 + 12 + 3 * KEEP_SIDECAR_REC +
+	    ZC_DIGEST_LEN);
+	memset(dg2, 0, sizeof(dg2));
+	CHECK(keep_sidecar_parse(p, len, &k, got, dg2, &cause) == 3);
+	CHECK(memcmp(got, kept, sizeof(kept)) == 0);
+	CHECK(memcmp(dg2 + 3 * ZC_DIGEST_LEN, dg + 3 * ZC_DIGEST_LEN,
+	    ZC_DIGEST_LEN) == 0 && memcmp(dg2 + 9 * ZC_DIGEST_LEN,
+	    dg + 9 * ZC_DIGEST_LEN, ZC_DIGEST_LEN) == 0);
+	/* Every shorter length, and one byte changed anywhere: refused. */
+	for (i = 0; i < len; i++) {
+		CHECK(keep_sidecar_parse(p, i, &k, got, dg2, &cause) == -1);
+		free(cause);
+		cause = NULL;
+		p[i] ^= 0x40;
+		CHECK(keep_sidecar_parse(p, len, &k, got, dg2, &cause) == -1);
+		free(cause);
+		cause = NULL;
+		p[i] ^= 0x40;
+	}
+	/* Another sender, size, mtime, path or chunk size: refused. */
+	o = k;
+	snprintf(o.ident, sizeof(o.ident), "addr:192.0.2.2");
+	CHECK(keep_sidecar_parse(p, len, &o, got, dg2, &cause) == -1);
+	free(cause);
+	o = k;
+	o.mtime_nsec++;
+	CHECK(keep_sidecar_parse(p, len, &o, got, dg2, &cause) == -1);
+	free(cause);
+	o = k;
+	o.size++;
+	CHECK(keep_sidecar_parse(p, len, &o, got, dg2, &cause) == -1);
+	free(cause);
+	free(p);
+	/* Garbage: refused. */
+	p = malloc(4096);
+	for (i = 0; i < 4096; i++)
+		p[i] = i * 13;
+	CHECK(keep_sidecar_parse(p, 4096, &k, got, dg2, &cause) == -1);
+	free(cause);
+	free(p);
+	/* Identities: one per key, and never the key itself. */
+	memset(&zk, 0, sizeof(zk));
+	memcpy(zk.key, "0123456789abcdef", 16);
+	zk.len = 16;
+	keep_ident_key(&zk, i1, sizeof(i1));
+	keep_ident_key(&zk, i2, sizeof(i2));
+	CHECK(strcmp(i1, i2) == 0 && strlen(i1) == 4 + 64 &&
+	    strncmp(i1, "key:", 4) == 0 && strstr(i1, "30313233") == NULL);
+	zk.key[15] ^= 1;
+	keep_ident_key(&zk, i2, sizeof(i2));
+	CHECK(strcmp(i1, i2) != 0);
+	/* Names: same key, same name; the first half is who and where. */
+	keep_name(&k, n1, sizeof(n1));
+	keep_name(&k, n2, sizeof(n2));
+	CHECK(strcmp(n1, n2) == 0 && land_keep_form(n1, &sfx) &&
+	    strcmp(sfx, LAND_KEEP_SUFFIX) == 0 && !land_is_staging(n1));
+	o = k;
+	o.size++;
+	keep_name(&o, n2, sizeof(n2));
+	CHECK(strncmp(n1, n2, 9 + 16) == 0 && strcmp(n1, n2) != 0);
+	o = k;
+	snprintf(o.ident, sizeof(o.ident), "addr:192.0.2.2");
+	keep_name(&o, n2, sizeof(n2));
+	CHECK(strncmp(n1, n2, 9 + 16) != 0);
+}
+
+/*
+ * land_cleanup and resume partials: kept at start-up unless older than
+ * resume_keep (then with their sidecar); a sidecar without its partial
+ * and, at start-up, a sidecar's temporary go.
+ */
+static void
+test_cleanup_keep(void)
+{
+	struct timespec	 old[2] = { { 1000, 0 }, { 1000, 0 } };
+	const char	*a = ".zcrecvd.0123456789abcdef0123456789abcdef";
+	const char	*b = ".zcrecvd.fedcba9876543210fedcba9876543210";
+	const char	*z = ".zcrecvd.00000000000000000000000000000000";
+	char		 n[128];
+	int		 ns;
+
+	new_dest();
+	snprintf(n, sizeof(n), "%s.resume", a);
+	make_file(n);
+	snprintf(n, sizeof(n), "%s.chunks", a);
+	make_file(n);
+	snprintf(n, sizeof(n), "%s.chunks.new", a);
+	make_file(n);
+	snprintf(n, sizeof(n), "%s.resume", b);
+	make_file(n);
+	CHECK(utimensat(AT_FDCWD, at(n), old, 0) == 0);
+	snprintf(n, sizeof(n), "%s.chunks", b);
+	make_file(n);
+	CHECK(utimensat(AT_FDCWD, at(n), old, 0) == 0);
+	snprintf(n, sizeof(n), "%s.chunks", z);
+	make_file(n);
+	land_cleanup(&dest, 3600, 0);		/* running: temp stays */
+	CHECK(count_in(dest.path, &ns) == 3);
+	land_cleanup(&dest, 3600, 1);
+	CHECK(count_in(dest.path, &ns) == 2);
+	snprintf(n, sizeof(n), "%s.resume", a);
+	CHECK(is_a(n, S_IFREG, -1));
+	snprintf(n, sizeof(n), "%s.chunks", a);
+	CHECK(is_a(n, S_IFREG, -1));
 }
 
 /*
@@ -725,6 +868,8 @@ test_all(void)
 	test_dir();
 	test_symlink();
 	test_cleanup();
+	test_sidecar();
+	test_cleanup_keep();
 	test_release();
 }
 

@@ -50,7 +50,7 @@ test_header(void)
 		{ ZC_T_HELLO, ZC_HELLO_LEN, ZC_HELLO_LEN },
 		{ ZC_T_FILE, ZC_FILE_LEN + 1, ZC_FILE_LEN + ZC_NAME_MAX +
 		    ZC_DEST_MAX },
-		{ ZC_T_ACCEPT, ZC_ACCEPT_LEN, ZC_ACCEPT_LEN },
+		{ ZC_T_ACCEPT, ZC_ACCEPT_LEN, ZC_ACCEPT_LEN + ZC_NEED_MAX },
 		{ ZC_T_DATA, 1, ZC_DATA_MAX },
 		{ ZC_T_END, ZC_END_LEN, ZC_END_LEN },
 		{ ZC_T_RESULT, ZC_RESULT_LEN, ZC_RESULT_LEN + ZC_MSG_MAX },
@@ -580,7 +580,7 @@ test_v4(void)
 		{ ZC_EF_WAIT, ZC_K_FILE, 1U << 20, 0 },	/* chunk, no flag */
 	};
 
-	CHECK(ZC_PROTO_VERSION == ZC_PROTO_V4);
+	CHECK(ZC_PROTO_VERSION == ZC_PROTO_V5);
 	CHECK(hdr_ok(ZC_T_SESSION, 0, ZC_SESSION_LEN, 0) == 0);
 	CHECK(hdr_ok(ZC_T_SESSION, 0, ZC_SESSION_LEN - 1, 0) == -1);
 	CHECK(hdr_ok(ZC_T_JOIN, 0, ZC_JOIN_LEN, 0) == 0);
@@ -643,6 +643,86 @@ test_v4(void)
 		free(cause);
 		cause = NULL;
 	}
+}
+
+/*
+ * Version 5: the shape of a RESUME entry (striped, with a digest, at most
+ * ZC_RESUME_CHUNKS_MAX chunks), and ACCEPT's need bitmap: exactly the
+ * length of the file's chunks, nothing set past the last.
+ */
+static void
+test_v5(void)
+{
+	static const struct {
+		uint16_t	 flags;
+		uint8_t		 alg;
+		uint64_t	 size;
+		uint32_t	 chunk;
+		int		 ok;
+	} shapes[] = {
+		{ ZC_EF_STRIPED | ZC_EF_WAIT | ZC_EF_RESUME, 1, 1ULL << 30,
+		    4U << 20, 1 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT | ZC_EF_RESUME, 0, 1ULL << 30,
+		    4U << 20, 0 },		/* no digest */
+		{ ZC_EF_WAIT | ZC_EF_RESUME, 1, 1ULL << 30, 0, 0 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT | ZC_EF_RESUME, 1,
+		    16384ULL << 20, 1U << 20, 1 },
+		{ ZC_EF_STRIPED | ZC_EF_WAIT | ZC_EF_RESUME, 1,
+		    (16384ULL << 20) + 1, 1U << 20, 0 },	/* chunks */
+	};
+	struct zc_entry	 e, e2;
+	uint8_t		 buf[ZC_HDR_LEN + ZC_ACCEPT_LEN + ZC_NEED_MAX];
+	uint8_t		 need[ZC_NEED_MAX], got[ZC_NEED_MAX];
+	const uint8_t	*b = buf + ZC_HDR_LEN;
+	uint64_t	 id;
+	char		*cause = NULL;
+	size_t		 i, n;
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		e.id = i + 1;
+		e.flags = shapes[i].flags;
+		e.digest_alg = shapes[i].alg;
+		e.size = shapes[i].size;
+		e.chunk = shapes[i].chunk;
+		e.path = "r";
+		e.path_len = 1;
+		e.dest = "";
+		n = proto_entry_encode(buf, sizeof(buf), &e);
+		CHECK(proto_entry_decode(b, n - ZC_HDR_LEN, &e2, &cause) ==
+		    (shapes[i].ok ? 0 : -1));
+		free(cause);
+		cause = NULL;
+	}
+	CHECK(proto_need_len(0) == 0 && proto_need_len(1) == 1 &&
+	    proto_need_len(8) == 1 && proto_need_len(9) == 2);
+	memset(need, 0, sizeof(need));
+	need[0] = 0x05;
+	need[1] = 0x02;		/* chunks 0, 2, 9 of 10 */
+	n = proto_accept_need_encode(buf, sizeof(buf), 42, need, 10);
+	CHECK(n == ZC_HDR_LEN + ZC_ACCEPT_LEN + 2);
+	CHECK(proto_accept_need_decode(b, n - ZC_HDR_LEN, 10, &id, got,
+	    &cause) == 0 && id == 42 && memcmp(got, need, 2) == 0);
+	/* Another length, or a chunk past the last: refused. */
+	CHECK(proto_accept_need_decode(b, n - ZC_HDR_LEN, 17, &id, got,
+	    &cause) == -1);
+	free(cause);
+	CHECK(proto_accept_need_decode(b, n - ZC_HDR_LEN - 1, 10, &id, got,
+	    &cause) == -1);
+	free(cause);
+	CHECK(proto_accept_need_decode(b, ZC_ACCEPT_LEN, 10, &id, got,
+	    &cause) == -1);
+	free(cause);
+	buf[ZC_HDR_LEN + ZC_ACCEPT_LEN + 1] = 0x04;	/* chunk 10 */
+	CHECK(proto_accept_need_decode(b, n - ZC_HDR_LEN, 10, &id, got,
+	    &cause) == -1);
+	free(cause);
+	CHECK(proto_accept_need_decode(b, ZC_ACCEPT_LEN + ZC_NEED_MAX + 1,
+	    ZC_RESUME_CHUNKS_MAX + 8, &id, got, &cause) == -1);
+	free(cause);
+	/* A plain ACCEPT is not one with a bitmap, nor the reverse. */
+	CHECK(proto_accept_decode(b, n - ZC_HDR_LEN, &id, &id, &cause) == -1);
+	free(cause);
 }
 
 static void
@@ -745,6 +825,7 @@ main(void)
 	test_v2();
 	test_v3();
 	test_v4();
+	test_v5();
 	test_names();
 	test_hostport();
 	test_hex();
