@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -482,12 +483,22 @@ keep_main(void *arg)
 	return (arg);
 }
 
-/* Start the keeper (before the workers). */
+/*
+ * Start the keeper (before the workers, after the privileges are
+ * dropped).  Signals stay with the main thread.
+ */
 void
 keep_start(void)
 {
-	if (pthread_create(&keep_thread, NULL, keep_main, NULL) != 0)
-		fatalx("keeper: pthread_create");
+	sigset_t	 all, old;
+	int		 r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&keep_thread, NULL, keep_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		fatalx("keeper: pthread_create: %s", strerror(r));
 	keep_running = 1;
 }
 

@@ -322,7 +322,6 @@ start(void)
 		fatalx("%s: %s", cfg->file, cause);
 	for (i = 0; i < cfg->ndests; i++)
 		land_cleanup(&cfg->dests[i], cfg->resume_keep, 1);
-	keep_start();
 	tlog_init();
 	if (cfg->transfer_log != NULL && tlog_open(cfg->transfer_log,
 	    &cause) == -1)
@@ -335,6 +334,11 @@ start(void)
 	if (privs_drop(cfg, &cause) == -1 ||
 	    conf_check_writable(cfg, &cause) == -1)
 		fatalx("%s", cause);
+	/*
+	 * Threads start after the privileges are dropped: capabilities
+	 * are per thread, and one started before would keep them all.
+	 */
+	keep_start();
 	if (worker_start(cfg->workers, &cause) == -1)
 		fatalx("%s", cause);
 }
