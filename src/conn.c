@@ -1367,6 +1367,11 @@ conn_piece_go(struct conn *c)
 static void
 conn_stripe_fail(struct conn *c, struct xfer *x, int code, const char *msg)
 {
+	/* Its END may be on the way already: it is dropped when it comes. */
+	if (!x->ended_in) {
+		c->gone[c->ngone] = x->id + 1;
+		c->ngone = (c->ngone + 1) % CONN_GONE_IDS;
+	}
 	xfer_abort(x, code, msg);
 	conn_io_result(c, code, msg, x->st.received, NULL, x->id);
 	conn_forget(c, x);
@@ -1425,6 +1430,23 @@ conn_stripe_check(struct xfer *x)
 }
 
 /*
+ * Is id that of a striped entry answered (failed) before its END came?
+ * Then this is that END, sent before the sender heard: forget the id.
+ */
+static int
+conn_stripe_gone(struct conn *c, uint64_t id)
+{
+	int	 i;
+
+	for (i = 0; i < CONN_GONE_IDS; i++)
+		if (c->gone[i] == id + 1) {
+			c->gone[i] = 0;
+			return (1);
+		}
+	return (0);
+}
+
+/*
  * END (version 4) between records: the sender has sent every chunk of
  * the striped entry it names, and this is its tree digest.  The file lands
  * once the chunks still on the way (on other connections) are in.
@@ -1445,6 +1467,8 @@ conn_stripe_end(struct conn *c, const uint8_t *body, size_t len)
 		if (x->id == e.id && x->stripe != NULL && !x->piece &&
 		    !x->ended_in && !x->queued && !x->ended)
 			break;
+	if (x == NULL && conn_stripe_gone(c, e.id))
+		return;
 	if (x == NULL) {
 		conn_protocol_error(c, "END outside a file, for no striped "
 		    "entry waiting for it");

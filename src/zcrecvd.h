@@ -715,9 +715,15 @@ enum conn_then {
 	CONN_CLOSE,	/* close now */
 };
 
+#define CONN_GONE_IDS		32	/* failed striped entries remembered */
+
 struct conn {
 	int			 fd;
 	enum conn_state		 state;
+	uint64_t		 gone[CONN_GONE_IDS];	/* striped entries
+						   answered before their END
+						   came, + 1: it is dropped */
+	int			 ngone;		/* next slot of gone */
 	struct worker		*w;
 	struct sockaddr_storage	 ss;		/* peer address */
 	char			 peer[INET6_ADDRSTRLEN + 8];

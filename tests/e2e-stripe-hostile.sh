@@ -104,6 +104,13 @@ expect_lines kill "${START[@]}" JOINED RESET-SENT \
     DONE
 fails kill io
 
+# The END of a file already failed is dropped: the connection goes on.
+hrun kill-end stripe "${H[@]}" kill-end
+expect_lines kill-end "${START[@]}" JOINED RESET-SENT \
+    'RESULT #1 code io: stripe connection 127\.0\.0\.1:[0-9]+: .* \(chunk 1\)' \
+    'ACCEPT #2 offset 0' EOF DONE
+fails kill-end io
+
 hrun stall stripe "${H[@]}" stall
 expect_lines stall "$H4" SESSION 'ACCEPT #1 offset 0' \
     'RESULT #1 code timeout: striped file stalled: 0 of 4 chunks in, no progress for 3 s' \

@@ -2176,6 +2176,9 @@ stripe_finish(int a, unsigned int todo)
  *	badlen		B sends a CHUNK at 1 MiB of 1 MiB + 4096; A sends all
  *	data-outside	B's chunk 1 with DATA at 2 MiB; A sends the rest
  *	kill		B sends half of chunk 1, then closes; A the rest
+ *	kill-end	B sends half of chunk 1, then closes; A waits for
+ *			the RESULT, sends END for the failed file (as a
+ *			sender that had not heard yet), then announces file 2
  *	stall		A sends END and nothing else (stall_timeout)
  *	end-joined	B sends END for entry 1; A sends all
  *	entry-joined	B sends an ENTRY; A sends all
@@ -2297,6 +2300,14 @@ case_stripe(const char *host, const char *port, const char *which)
 		h_reset(b);
 		b = -1;
 		stripe_finish(a, 0xd);
+	} else if (strcmp(which, "kill-end") == 0) {
+		stripe_chunk(b, S_CHUNK, S_CHUNK, S_CHUNK / 2);
+		h_reset(b);
+		b = -1;
+		if (h_expect(a, &r, ZC_T_RESULT) && send_end_id(a, 0, 1) == 0 &&
+		    stripe_entry_id(a, 2, "stripe-kill-end-2", S_CHUNK) == 0)
+			h_read(a, &r);		/* ACCEPT #2: A goes on */
+		stripe_drain(a);
 	} else if (strcmp(which, "end-joined") == 0) {
 		send_end_id(b, 0, 1);
 		stripe_drain(b);
