@@ -223,13 +223,11 @@ static void
 sink_async_close(struct sink *s)
 {
 	struct sink_pool	*p = s->pool;
-	int			 i, busy = 0;
+	int			 busy;
 
 	if (s->ring == NULL)
 		return;
-	sink_reap(s);
-	for (i = 0; i < SINK_AIO_SLOTS; i++)
-		busy |= s->aio[i].len != 0 && !s->aio[i].done;
+	busy = !sink_idle(s);
 	if (s->queued > 0)
 		__atomic_sub_fetch(&p->aio, s->queued, __ATOMIC_RELAXED);
 	s->queued = 0;

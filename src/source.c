@@ -474,13 +474,14 @@ source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
     int eor)
 {
 	const uint8_t	*b;
-	uint64_t	 cpu0 = source_judging(p);
+	int		 judged = s->size >= SOURCE_JUDGE_MIN;
+	uint64_t	 cpu0 = judged ? source_judging(p) : 0;
 
 	s->pushed = 0;
 	if (s->hs != NULL)
 		source_hash_to(s, off);
-	if ((b = source_bytes(p, s->size >= SOURCE_JUDGE_MIN ? s->fd : -1,
-	    s->map, off, len, s->hs)) == NULL)
+	if ((b = source_bytes(p, judged ? s->fd : -1, s->map, off, len,
+	    s->hs)) == NULL)
 		return (-1);
 	if (s->hs != NULL)
 		s->hashed = off + len;
@@ -489,7 +490,7 @@ source_send(struct source *s, struct peer *p, uint64_t off, size_t len,
 	    &s->pushed) == -1)
 		return (-1);
 	s->seq = p->zs.sent;
-	if (s->size >= SOURCE_JUDGE_MIN)
+	if (judged)
 		source_judge(p, len, cpu0);
 	return (0);
 }
