@@ -102,6 +102,7 @@ rx_start(struct rx *r, enum rx_kind kind, char **cause)
 		return (-1);
 	r->kind = kind;
 	r->burst_end = 0;
+	r->burst = 0;
 	return (0);
 }
 
@@ -234,6 +235,7 @@ rx_release(struct rx *r)
 	for (i = 0; i < RX_NBUF; i++)
 		r->buf[i].fill = 0;
 	r->burst_end = 0;
+	r->burst = 0;
 }
 
 /* Free what the receive paths hold. */
@@ -331,14 +333,36 @@ rx_copy(struct rx *r, struct xfer *x, uint64_t off, uint64_t max, int *code,
 }
 
 /*
+ * The length of the next burst when the kernel skipped skip bytes, after
+ * one of last bytes (0: the first in a row): the skip rounded up to the
+ * block, for the next try to map starts there.  Small skips in a row (no
+ * page in reach fits the file's, as where segments are smaller than a
+ * page) back off: each of those bursts is at least twice the last, so
+ * that the tries cost little per byte.  None is longer than RX_BURST.
+ */
+size_t
+rx_burst(size_t last, size_t skip)
+{
+	size_t	 len = (skip + ZC_BLOCK - 1) & ~(size_t)(ZC_BLOCK - 1);
+
+	if (len < RX_BURST_TRY && len < 2 * last)
+		len = 2 * last;
+	return (len < RX_BURST ? len : RX_BURST);
+}
+
+/*
  * Map payload pages and write them; copy what cannot be mapped.
  *
- * Bytes the kernel cannot map (a segment cut short at the edge of the
- * window, frags the kernel copied on local delivery that no longer start
- * where the file's pages do) start a burst of RX_BURST copied bytes,
- * gathered into one aligned buffer: copying just the skipped bytes would
- * go on mapping at file offsets that are not block multiples, where no
- * O_DIRECT write can go.  Mapping resumes at the aligned end of the burst.
+ * Bytes the kernel cannot map start a burst of copied bytes, gathered
+ * into one aligned buffer: copying just the skipped bytes would go on
+ * mapping at file offsets that are not block multiples, where no O_DIRECT
+ * write can go.  Mapping resumes at the aligned end of the burst, which is
+ * as short as the skip allows (rx_burst).  A receiver that falls behind
+ * meets the edge of the window, where the kernel may cut a segment off
+ * the page grid; what follows is then off the grid too until the sender
+ * catches up, and on local delivery, where the kernel copies the frags,
+ * whole skbs are.  Each of those is copied as it comes, and mapping goes
+ * on at the first page that fits.
  */
 static ssize_t
 rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
@@ -373,11 +397,14 @@ rx_map(struct rx *r, struct xfer *x, uint64_t off, uint64_t left, int *code,
 	}
 	if (mapped == 0 && skip == 0 && inq > 0)
 		skip = inq;	/* queued but neither mapped nor skipped */
+	if (mapped > 0)
+		r->burst = 0;
 	if (skip > 0 && left > mapped) {
-		r->burst_end = off + mapped + RX_BURST;
+		r->burst = rx_burst(r->burst, skip);
+		r->burst_end = off + mapped + r->burst;
 		if (mapped > 0)
 			return (mapped);	/* the burst is the next take */
-		return (rx_recv(r, x, off, RX_BURST < left ? RX_BURST : left,
+		return (rx_recv(r, x, off, r->burst < left ? r->burst : left,
 		    1, code, cause));
 	}
 	r->empty = inq == 0;

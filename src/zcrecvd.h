@@ -657,7 +657,10 @@ int		 zcrx_ready(struct zcrx *);
 #define RX_NBUF			4		/* copy buffers: one fills while
 						   the others are written */
 #define RX_HUGE			(2U << 20)	/* their alignment: huge pages */
-#define RX_BURST		(256U << 10)	/* map: copied after a skip */
+#define RX_BURST		(256U << 10)	/* map: the longest copy after
+						   skips in a row */
+#define RX_BURST_TRY		(16U << 10)	/* map: a skip this long is
+						   copied as it is, not more */
 
 /* A copy buffer: filled by recv(), then written in one go. */
 struct rx_buf {
@@ -676,6 +679,8 @@ struct rx {
 	struct rx_buf		 buf[RX_NBUF];
 	int			 bcur;		/* the buffer filling */
 	uint64_t		 burst_end;	/* map: copy up to here */
+	size_t			 burst;		/* map: the last burst in a
+						   row, 0 after a mapping */
 	int			 empty;		/* the last take left nothing
 						   queued */
 	int			 busy;		/* the last take found the
@@ -692,6 +697,7 @@ int		 rx_reap(struct rx *, int *, char **);
 void		 rx_release(struct rx *);
 void		 rx_free(struct rx *);
 const char	*rx_name(enum rx_kind);
+size_t		 rx_burst(size_t, size_t);
 int		 rx_lost(int);
 int		 rx_at_rest(const struct rx *);
 

@@ -6,7 +6,8 @@
 # adds a socket for the veth's address with the MSS its MTU carries in
 # whole pages (2 x 4096 + 12), so that the payload maps (io = direct: at
 # least 98%; a connection's first record may be cut at the window's edge,
-# and the copy bursts that follow cost 256 KiB each), and a second daemon
+# and what follows is copied until a segment is on the page grid again),
+# and a second daemon
 # is still refused the port.  MTU 1500: no page fits a segment, there is no
 # such socket, nothing maps, and the payload is copied in whole buffers:
 # O_DIRECT all the same.  Bytes landed are the bytes sent, every time.
@@ -66,10 +67,10 @@ DAEMON_LISTEN=0.0.0.0:0
 ALLOW_LOG='^zcrecvd: listening on (0\.0\.0\.0|10\.213\.0\.2):[0-9]+ '
 
 
-# send NAME: from the sender's namespace over the link.
+# send NAME [ZCSEND-ARGS...]: from the sender's namespace over the link.
 send() {
 	local rc=0
-	ip netns exec "$NS_S" "$ZCSEND" "$T/src/$1" "$A_R:$PORT" \
+	ip netns exec "$NS_S" "$ZCSEND" "${@:2}" "$T/src/$1" "$A_R:$PORT" \
 	    >"$T/send.out" 2>"$T/send.err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		prefix 'zcsend stderr: ' "$T/send.err" >&2
@@ -101,7 +102,7 @@ timeout 20 ip netns exec "$NS_R" "$REAL_ZCRECVD" -f "$T/second.conf" \
 grep -qF "0.0.0.0:$PORT: bind: Address already in use" "$T/second.err" ||
     fail "second daemon: $(cat "$T/second.err")"
 
-send j
+send j --limit-rate "$MAP_PACE"	# lib.sh says why
 line=$(check_file j $((256 * MIB + 123)) direct)
 zc=$(field "$line" zc_bytes)
 note "MTU 9000, io = direct: zc_pct $(field "$line" zc_pct)"

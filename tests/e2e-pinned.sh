@@ -30,7 +30,9 @@ written() {
 DEFAULT_EXTRA="io = direct"
 start_daemon
 
-"$ZCSEND" -v -t 60 "$T/src/big" "127.0.0.1:$PORT" >"$T/send.out" \
+# Paced (lib.sh says why): the mapped share is asserted at the end.
+"$ZCSEND" -v -t 60 --limit-rate "$MAP_PACE" "$T/src/big" \
+    "127.0.0.1:$PORT" >"$T/send.out" \
     2>"$T/send.err" </dev/null &
 spid=$!
 BGPIDS+=("$spid")

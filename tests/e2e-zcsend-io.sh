@@ -70,7 +70,7 @@ rm -f "$T/dest/au" "$T/src/au"
 if [ -n "$DEFAULT_EXTRA" ]; then
 	note "(c) the receiver maps what was read"
 	cp "$T/src/big" "$T/src/rz"
-	send_ok --io read "$T/src/rz"
+	send_ok --io read --limit-rate "$MAP_PACE" "$T/src/rz" # see lib.sh
 	line=$(check_file rz "$SIZE" direct)
 	zc=$(field "$line" zc_bytes)
 	awk -v zc="$zc" -v b="$SIZE" 'BEGIN { exit !(zc * 100 >= b * 99) }' ||

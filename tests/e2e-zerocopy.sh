@@ -13,7 +13,7 @@ esac
 mkfile "$T/src/zc.bin" "$SIZE"
 DEFAULT_EXTRA="io = direct"
 start_daemon
-send_ok "$T/src/zc.bin"
+send_ok --limit-rate "$MAP_PACE" "$T/src/zc.bin"	# lib.sh says why
 line=$(check_file zc.bin "$SIZE" direct)
 
 zc=$(field "$line" zc_bytes)

@@ -1495,6 +1495,36 @@ test_iomode_names(void)
 	CHECK(iomode_find("direct ") == -1);
 }
 
+/*
+ * rx_burst: a skip is copied up to the next block; small skips in a row
+ * back off, each burst at least twice the last; a long skip is copied as
+ * it is however many came before; none is longer than RX_BURST.
+ */
+static void
+test_rx_burst(void)
+{
+	size_t	 b = 0;
+	int	 i;
+
+	CHECK(rx_burst(0, 1) == ZC_BLOCK);
+	CHECK(rx_burst(0, 1024) == ZC_BLOCK);
+	CHECK(rx_burst(0, ZC_BLOCK) == ZC_BLOCK);
+	CHECK(rx_burst(0, ZC_BLOCK + 1) == 2 * ZC_BLOCK);
+	CHECK(rx_burst(ZC_BLOCK, 1448) == 2 * ZC_BLOCK);
+	CHECK(rx_burst(2 * ZC_BLOCK, 3 * ZC_BLOCK) == 4 * ZC_BLOCK);
+	/* Off the grid after the window's edge: skb by skb, no more. */
+	CHECK(rx_burst(ZC_BLOCK, 54272) == 14 * ZC_BLOCK);
+	CHECK(rx_burst(14 * ZC_BLOCK, 54272) == 14 * ZC_BLOCK);
+	CHECK(rx_burst(RX_BURST, RX_BURST_TRY) == RX_BURST_TRY);
+	CHECK(rx_burst(0, 4 * RX_BURST) == RX_BURST);
+	CHECK(rx_burst(RX_BURST, 1) == RX_BURST);
+	/* Segments smaller than a page: the longest burst in a few tries. */
+	for (i = 0; i < 7; i++)
+		b = rx_burst(b, 1448);
+	CHECK(b == RX_BURST);
+	CHECK(RX_BURST % ZC_BLOCK == 0 && RX_BURST_TRY % ZC_BLOCK == 0);
+}
+
 /* Does iomode_choose give rx and sink for io, dio_ok, switched, size? */
 static int
 chooses_size(int io, int dio_ok, int switched, uint64_t size,
@@ -1799,6 +1829,7 @@ main(void)
 	test_xfer_discard();
 	test_iomode_names();
 	test_iomode_choose();
+	test_rx_burst();
 	test_judge();
 	test_stripe();
 	teardown();
