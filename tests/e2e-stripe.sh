@@ -143,26 +143,9 @@ cat >&3
 kill "$back" 2>/dev/null
 EOS
 mkdir "$T/relay"
-RPORT=
-for ((try = 0; try < 10; try++)); do
-	p=$(pick_port)
-	REAL=$PORT RELAYDIR=$T/relay CUT=3000000 socat \
-	    "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" \
-	    "EXEC:/bin/bash $T/relay.sh" >/dev/null 2>"$T/relay.log" </dev/null &
-	RPID=$!
-	BGPIDS+=("$RPID")
-	for ((i = 0; i < 100; i++)); do
-		[ -z "$(ss -Htln "( sport = :$p )")" ] || break
-		alive "$RPID" || break
-		sleep 0.1
-	done
-	if alive "$RPID" && [ -n "$(ss -Htln "( sport = :$p )")" ]; then
-		RPORT=$p
-		break
-	fi
-	kill "$RPID" 2>/dev/null || true
-done
-[ -n "$RPORT" ] || hard_error "socat could not listen"
+relay_listen env REAL="$PORT" RELAYDIR="$T/relay" CUT=3000000 socat \
+    "TCP-LISTEN:@PORT@,bind=127.0.0.1,reuseaddr,fork" \
+    "EXEC:/bin/bash $T/relay.sh"
 note "cutting relay on 127.0.0.1:$RPORT, daemon on $PORT"
 
 mkfile "$T/src/big-cut" $((64 * C))

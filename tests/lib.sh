@@ -553,6 +553,35 @@ pick_port() {
 	hard_error "no free port found in 50 tries"
 }
 
+# relay_listen CMD [ARGS...]: start CMD in the background (stderr in
+# $T/relay.log), "@PORT@" in its arguments replaced by a free port, until
+# it listens there (10 ports tried); sets RPORT and RPID.
+relay_listen() {
+	local p i try a args
+	RPORT= RPID=
+	for ((try = 0; try < 10; try++)); do
+		p=$(pick_port)
+		args=()
+		for a in "$@"; do
+			args+=("${a//@PORT@/$p}")
+		done
+		"${args[@]}" >/dev/null 2>"$T/relay.log" </dev/null &
+		RPID=$!
+		BGPIDS+=("$RPID")
+		for ((i = 0; i < 100; i++)); do
+			[ -z "$(ss -Htln "( sport = :$p )")" ] || break
+			alive "$RPID" || break
+			sleep 0.1
+		done
+		if alive "$RPID" && [ -n "$(ss -Htln "( sport = :$p )")" ]; then
+			RPORT=$p
+			return 0
+		fi
+		kill "$RPID" 2>/dev/null || true
+	done
+	hard_error "$1 could not listen"
+}
+
 # old_receiver MAX: a receiver that speaks protocol versions 1 to MAX only
 # (an older zcrecvd) in front of the running daemon.  It is a relay run by
 # systemd-socket-activate (--inetd, one per connection): it reads the
@@ -560,7 +589,7 @@ pick_port() {
 # $T/relay/versions, answers a version above MAX with ERROR version itself
 # and passes any other conversation on to the daemon.  Sets RPORT.
 old_receiver() {
-	local max=$1 p i try speaks="1 to $1"
+	local max=$1 speaks="1 to $1"
 	command -v systemd-socket-activate >/dev/null 2>&1 ||
 	    skip "systemd-socket-activate is not installed"
 	command -v ss >/dev/null 2>&1 || skip "ss (iproute2) is not installed"
@@ -590,27 +619,9 @@ cat >&3
 kill "$back" 2>/dev/null
 EOS
 	mkdir -p "$T/relay"
-	RPORT=
-	for ((try = 0; try < 10; try++)); do
-		p=$(pick_port)
-		: >"$T/relay.log"
-		systemd-socket-activate -l "127.0.0.1:$p" -a --inetd \
-		    -E "REAL=$PORT" -E "RELAYDIR=$T/relay" -E "MAXV=$max" \
-		    -E "SPEAKS=$speaks" \
-		    /bin/bash "$T/relay.sh" >/dev/null 2>"$T/relay.log" </dev/null &
-		BGPIDS+=("$!")
-		for ((i = 0; i < 100; i++)); do
-			grep -q '^Listening on ' "$T/relay.log" && break
-			alive "$!" || break
-			sleep 0.1
-		done
-		if grep -qx "Listening on 127.0.0.1:$p as 3." "$T/relay.log"; then
-			RPORT=$p
-			break
-		fi
-		kill "$!" 2>/dev/null || true
-	done
-	[ -n "$RPORT" ] || hard_error "systemd-socket-activate could not listen"
+	relay_listen systemd-socket-activate -l "127.0.0.1:@PORT@" -a --inetd \
+	    -E "REAL=$PORT" -E "RELAYDIR=$T/relay" -E "MAXV=$max" \
+	    -E "SPEAKS=$speaks" /bin/bash "$T/relay.sh"
 	note "version $max relay on 127.0.0.1:$RPORT, daemon on $PORT"
 }
 
