@@ -365,6 +365,18 @@ keep_sidecar_read(int dirfd, const char *name, const struct keep_key *k,
 	return (m);
 }
 
+/* The claim on partial name, or NULL; keep_lock is held. */
+static struct keep_claim *
+keep_claim_find(const char *name)
+{
+	struct keep_claim	*kc;
+
+	LIST_FOREACH(kc, &keep_claims, entry)
+		if (strcmp(kc->name, name) == 0)
+			break;
+	return (kc);
+}
+
 /*
  * Claim partial name for one stripe: 0, or -1 when another holds it (a
  * transfer of the same file still ending).
@@ -375,11 +387,10 @@ keep_claim(const char *name)
 	struct keep_claim	*kc;
 
 	pthread_mutex_lock(&keep_lock);
-	LIST_FOREACH(kc, &keep_claims, entry)
-		if (strcmp(kc->name, name) == 0) {
-			pthread_mutex_unlock(&keep_lock);
-			return (-1);
-		}
+	if (keep_claim_find(name) != NULL) {
+		pthread_mutex_unlock(&keep_lock);
+		return (-1);
+	}
 	kc = xcalloc(1, sizeof(*kc));
 	snprintf(kc->name, sizeof(kc->name), "%s", name);
 	LIST_INSERT_HEAD(&keep_claims, kc, entry);
@@ -391,14 +402,12 @@ keep_claim(const char *name)
 int
 keep_claimed(const char *name)
 {
-	struct keep_claim	*kc;
+	int	 held;
 
 	pthread_mutex_lock(&keep_lock);
-	LIST_FOREACH(kc, &keep_claims, entry)
-		if (strcmp(kc->name, name) == 0)
-			break;
+	held = keep_claim_find(name) != NULL;
 	pthread_mutex_unlock(&keep_lock);
-	return (kc != NULL);
+	return (held);
 }
 
 /* The stripe holding name is gone. */
@@ -408,10 +417,7 @@ keep_unclaim(const char *name)
 	struct keep_claim	*kc;
 
 	pthread_mutex_lock(&keep_lock);
-	LIST_FOREACH(kc, &keep_claims, entry)
-		if (strcmp(kc->name, name) == 0)
-			break;
-	if (kc != NULL) {
+	if ((kc = keep_claim_find(name)) != NULL) {
 		LIST_REMOVE(kc, entry);
 		free(kc);
 	}
