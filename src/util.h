@@ -96,7 +96,7 @@ util_get64(const uint8_t *p)
  * trials both ways (zcrecvd's io = auto per connection; zcsend's --io auto
  * per connection).
  */
-#define JUDGE_TRIAL		(16ULL << 20)	/* payload per path per trial */
+#define JUDGE_TRIAL		(8ULL << 20)	/* payload per path per trial */
 #define JUDGE_AGAIN		(2ULL << 30)	/* payload before trying again */
 #define JUDGE_WARM		(4ULL << 20)	/* not measured: the change */
 enum { JUDGE_TRY_MAP, JUDGE_TRY_COPY, JUDGE_SETTLED, JUDGE_OFF };

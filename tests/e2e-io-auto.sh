@@ -1,8 +1,8 @@
 #!/bin/bash
 # io = auto measures both receive paths on a connection and takes the one
-# that costs less CPU per byte (judge.c): it maps the first 20 MiB of a
-# large file (4 MiB of change-over, then a 16 MiB trial), copies the next
-# 20 MiB, logs what each cost and what it picked, and carries the rest on
+# that costs less CPU per byte (judge.c): it maps the first 12 MiB of a
+# large file (4 MiB of change-over, then an 8 MiB trial), copies the next
+# 12 MiB, logs what each cost and what it picked, and carries the rest on
 # that path.  Every change of path happens in the middle of a file and
 # lands the same bytes.  ZCRECVD_TEST_JUDGE (tests only) fixes the pick,
 # so that both ways are seen whatever this machine measures: map -> copy
@@ -12,7 +12,7 @@
 
 MIB=$((1024 * 1024))
 SIZE=$((256 * MIB + 4097))	# not a page multiple: a tail
-TRIAL=$((20 * MIB))		# JUDGE_WARM + JUDGE_TRIAL
+TRIAL=$((12 * MIB))		# JUDGE_WARM + JUDGE_TRIAL
 case $DEST_FSTYPE in
 ext2/ext3|xfs|btrfs) ;;
 *) skip "destination on $DEST_FSTYPE: not sure O_DIRECT is supported" ;;

@@ -6,7 +6,7 @@
 #   (a) --io map and --io read: identical bytes; zcsend -v says every byte
 #       came from the mapping, or every byte was read;
 #   (b) auto, its pick forced by ZCSEND_TEST_JUDGE (a seam for tests): the
-#       trials take 20 MiB each way (JUDGE_WARM + JUDGE_TRIAL), the rest
+#       trials take 12 MiB each way (JUDGE_WARM + JUDGE_TRIAL), the rest
 #       goes the forced way, and -v says which way it judged;
 #   (c) the receiver (io = direct) maps >= 99% of a file sent with --io
 #       read, as of one sent from the mapping;
@@ -18,7 +18,7 @@
 
 MIB=$((1024 * 1024))
 SIZE=$((256 * MIB + 4097))
-TRIAL=$((20 * MIB))
+TRIAL=$((12 * MIB))		# JUDGE_WARM + JUDGE_TRIAL
 mkfile "$T/src/big" "$SIZE"
 case $DEST_FSTYPE in
 ext2/ext3|xfs|btrfs) DEFAULT_EXTRA="io = direct" ;;
