@@ -48,7 +48,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -496,14 +495,9 @@ keep_main(void *arg)
 void
 keep_start(void)
 {
-	sigset_t	 all, old;
-	int		 r;
+	int	 r;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&keep_thread, NULL, keep_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
+	if ((r = util_thread(&keep_thread, keep_main, NULL)) != 0)
 		fatalx("keeper: pthread_create: %s", strerror(r));
 	keep_running = 1;
 }

@@ -36,7 +36,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -371,7 +370,6 @@ struct lander *
 lander_start(struct worker *w)
 {
 	struct lander	*l;
-	sigset_t	 all, old;
 	int		 r;
 
 	l = xcalloc(1, sizeof(*l));
@@ -387,12 +385,8 @@ lander_start(struct worker *w)
 	if ((l->ev = event_new(w->base, l->efd, EV_READ | EV_PERSIST,
 	    lander_done_cb, l)) == NULL || event_add(l->ev, NULL) == -1)
 		fatalx("event_new");
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if ((r = pthread_create(&l->preparer, NULL, lander_prepare_main,
-	    l)) == 0)
-		r = pthread_create(&l->committer, NULL, lander_commit_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if ((r = util_thread(&l->preparer, lander_prepare_main, l)) == 0)
+		r = util_thread(&l->committer, lander_commit_main, l);
 	if (r != 0)
 		fatalx("pthread_create: %s", strerror(r));
 	return (l);

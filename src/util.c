@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,23 @@ util_cpu_ns(int whole)
 	clock_gettime(whole ? CLOCK_PROCESS_CPUTIME_ID :
 	    CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ((uint64_t)ts.tv_sec * UTIL_NS_PER_SEC + ts.tv_nsec);
+}
+
+/*
+ * Start a thread running fn(arg) with every signal blocked: signals stay
+ * with the main thread.  0, or an errno value.
+ */
+int
+util_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t	 all, old;
+	int		 r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return (r);
 }
 
 /* Format a byte count with a binary unit ("1.5 GiB"). */

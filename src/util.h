@@ -4,6 +4,7 @@
 #ifndef UTIL_H
 #define UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,7 @@ char		*xvasprintf(const char *, va_list)
 int		 util_parse_hostport(const char *, char **, char **, char **);
 uint64_t	 util_now_ns(void);
 uint64_t	 util_cpu_ns(int);
+int		 util_thread(pthread_t *, void *(*)(void *), void *);
 const char	*util_bytes(uint64_t, char *, size_t);
 const char	*util_vis(const char *, char *, size_t);
 const char	*util_visn(const char *, size_t, char *, size_t);

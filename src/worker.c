@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,14 +104,11 @@ int
 worker_start(int n, char **cause)
 {
 	struct worker	*w;
-	sigset_t	 all, old;
 	int		 i, r;
 
 	if (n <= 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) <= 0)
 		n = 1;
 	workers = xcalloc(n, sizeof(*workers));
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (i = 0; i < n; i++) {
 		w = &workers[i];
 		w->id = i;
@@ -129,15 +125,12 @@ worker_start(int n, char **cause)
 		if (w->ev_pipe == NULL || event_add(w->ev_pipe, NULL) == -1)
 			fatalx("event_new");
 		__atomic_add_fetch(&running, 1, __ATOMIC_RELEASE);
-		if ((r = pthread_create(&w->thread, NULL, worker_main,
-		    w)) != 0) {
+		if ((r = util_thread(&w->thread, worker_main, w)) != 0) {
 			*cause = xasprintf("pthread_create: %s", strerror(r));
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			return (-1);
 		}
 		nworkers++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	metrics_workers(workers, nworkers);
 	log_debug("%d worker%s", n, n == 1 ? "" : "s");
 	return (0);
